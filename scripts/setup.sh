@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs what pulse needs and builds the native addon. Safe to run again: each step is skipped
+# when its result is already there.
+#   LIBTORCH=/path/to/libtorch scripts/setup.sh    build against a libtorch directory (e.g. CUDA)
+#   PULSE_PYTHON=/path/to/python scripts/setup.sh  build against that interpreter's torch package
+#   PULSE_SKIP_BROWSER=1 scripts/setup.sh          skip Chromium (only the report browser test uses it)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '[setup] %s\n' "$*"; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+apt_updated=0
+apt_install() {
+  if ! command -v apt-get >/dev/null; then say "apt-get not found; install $* yourself"; return 1; fi
+  if [ "$apt_updated" = 0 ]; then as_root apt-get update -qq; apt_updated=1; fi
+  say "installing $* (apt)"
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# 1. JavaScript dependencies (node-addon-api and node-gyp come with them).
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "npm ci"
+  npm ci --no-audit --no-fund
+else
+  say "node_modules up to date"
+fi
+
+# 2. libtorch: use one that is there, else Debian's libtorch-dev.
+if ! node scripts/libtorch-config.mjs describe >/dev/null 2>&1; then
+  [ -n "${LIBTORCH:-}" ] && { node scripts/libtorch-config.mjs describe; exit 1; }
+  apt_install libtorch-dev
+fi
+node scripts/libtorch-config.mjs describe | sed 's/^/[setup] /'
+
+# 3. The addon, rebuilt only when its sources or the libtorch changed.
+stamp_now="$(cat native/*.cc native/*.h native/binding.gyp 2>/dev/null | sha1sum | cut -c1-16)-$(node scripts/libtorch-config.mjs libdir)"
+if [ -f native/build/Release/pulse_torch.node ] && [ "$(cat native/build/.stamp 2>/dev/null)" = "$stamp_now" ]; then
+  say "native addon up to date"
+else
+  say "building native addon (a minute or two: libtorch headers are large)"
+  npx node-gyp rebuild -C native -j 2 >native/build.log 2>&1 || { tail -40 native/build.log; say "addon build failed; full log: native/build.log"; exit 1; }
+  echo "$stamp_now" > native/build/.stamp
+fi
+node --input-type=module -e "import { createRequire } from 'node:module'; const t = createRequire(import.meta.url)('./native/build/Release/pulse_torch.node'); console.log('[setup] addon loads: libtorch ' + t.version() + ', cuda ' + (t.cudaAvailable() ? 'available' : 'not available') + ', ' + t.getNumThreads() + ' threads')"
+
+# 4. Chromium for the report's browser test (Debian's package; no browser download).
+if [ -z "${PULSE_SKIP_BROWSER:-}" ]; then
+  if command -v chromium >/dev/null; then say "chromium: $(command -v chromium)"; else apt_install chromium || say "chromium not installed: the browser test will be skipped"; fi
+fi
+say "done"

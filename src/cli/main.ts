@@ -1,0 +1,29 @@
+import { Command } from '@commander-js/extra-typings';
+import { PulseError } from '../errors.ts';
+
+/**
+ * The `pulse` command. Each subcommand lives in its own module and loads its heavy dependencies
+ * (the native addon, the model) only when it runs, so `pulse --help` stays instant.
+ */
+export function buildProgram(): Command {
+  const program = new Command()
+    .name('pulse')
+    .description('Evaluate unlearning in multimodal models with the PULSE protocol: fine-tuned and pre-trained knowledge, and sustainability over a sequence of requests.')
+    .version('0.1.0')
+    .showHelpAfterError();
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof PulseError) {
+      process.stderr.write(`pulse: ${error.message}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    throw error;
+  }
+}
