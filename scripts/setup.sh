@@ -31,6 +31,15 @@ if ! node scripts/libtorch-config.mjs describe >/dev/null 2>&1; then
   apt_install libtorch-dev
 fi
 node scripts/libtorch-config.mjs describe | sed 's/^/[setup] /'
+# Debian's libtorch calls whatever libblas.so.3 is installed; the reference (netlib) one makes
+# matmul ~25x slower than OpenBLAS. The OpenMP build shares libtorch's thread pool.
+if node scripts/libtorch-config.mjs describe | grep -q 'system libtorch' && command -v dpkg >/dev/null; then
+  if dpkg -s libopenblas0-openmp >/dev/null 2>&1 || dpkg -s libopenblas0-pthread >/dev/null 2>&1; then
+    say "BLAS: OpenBLAS"
+  else
+    apt_install libopenblas0-openmp
+  fi
+fi
 
 # 3. The addon, rebuilt only when its sources or the libtorch changed.
 stamp_now="$(cat native/*.cc native/*.h native/binding.gyp 2>/dev/null | sha1sum | cut -c1-16)-$(node scripts/libtorch-config.mjs libdir)"
