@@ -1,0 +1,105 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { scope, tensor, AdamW, type Tensor } from '../../src/torch/index.ts';
+import { MultimodalModel, parseTarget } from '../../src/model/multimodal.ts';
+import type { EncodedBatch, Example } from '../../src/model/batch.ts';
+import { METHODS, getMethod } from '../../src/unlearn/registry.ts';
+import { tokenAveragedNll } from '../../src/unlearn/method.ts';
+import { tinyModel, solidImage } from '../model/helpers.ts';
+
+/** A model whose logits are the same vector `row` at every position, whatever the input. */
+class FixedLogits extends MultimodalModel {
+  row: number[] = [];
+  override textLogits(batch: EncodedBatch): Tensor {
+    const [b, l] = batch.ids.shape as [number, number];
+    return tensor(this.row).reshape(1, 1, -1).expand(b, l, this.row.length);
+  }
+}
+
+const base = tinyModel();
+const V = base.tokenizer.size;
+const fixed = (row: number[]) => Object.assign(new FixedLogits(base.config, base.tokenizer), { row });
+const uniform = fixed(new Array(V).fill(0));
+const FORGET: Example[] = [
+  { prompt: 'What is the job of Ada Stone?', answer: 'pilot' }, // 1 answer token + <eos> = 2
+  { prompt: 'Where does Ada Stone live?', answer: 'Oslo Rome' }, // 2 + <eos> = 3
+];
+const batches = (model: MultimodalModel, examples = FORGET) => [model.encode(examples)];
+const hp = (name: string) => ({ ...getMethod(name).defaults });
+
+test('GA: L = -NLL(forget); with uniform logits NLL = ln V per token', () => scope(() => {
+  const loss = getMethod('ga').loss({ model: uniform, reference: null, forget: batches(uniform), retain: [], hyperparameters: hp('ga') });
+  assert.ok(Math.abs(loss.item() - -Math.log(V)) < 1e-5);
+}));
+
+test('GA+KLR: -NLL + λ·KL(ref‖θ); KL worked out for a peaked reference against a uniform model', () => scope(() => {
+  // ref puts logit a on one word w and 0 elsewhere: Z = V - 1 + e^a, p_w = e^a / Z, others 1/Z.
+  // Against uniform θ (1/V): KL per token = Σ p log(p V) = ln V + p_w ln p_w + (V-1)(1/Z) ln(1/Z).
+  const a = 3;
+  const row = new Array(V).fill(0);
+  row[5] = a;
+  const reference = fixed(row);
+  const Z = V - 1 + Math.exp(a);
+  const pw = Math.exp(a) / Z;
+  const kl = Math.log(V) + pw * Math.log(pw) + ((V - 1) / Z) * Math.log(1 / Z);
+  const lambda = 0.5;
+  const loss = getMethod('ga_klr').loss({ model: uniform, reference, forget: batches(uniform), retain: batches(uniform), hyperparameters: { lambda } });
+  assert.ok(Math.abs(loss.item() - (-Math.log(V) + lambda * kl)) < 1e-5, `${loss.item()} vs ${-Math.log(V) + lambda * kl}`);
+  // KL of a model against itself is 0: the loss is GA's alone.
+  const same = getMethod('ga_klr').loss({ model: uniform, reference: uniform, forget: batches(uniform), retain: batches(uniform), hyperparameters: { lambda } });
+  assert.ok(Math.abs(same.item() - -Math.log(V)) < 1e-5);
+}));
+
+test('NPO: -(2/β)·mean log σ(-β(logπθ - logπref)), worked out per item', () => scope(() => {
+  const beta = 0.5;
+  // θ uniform: logπθ = -n ln V for an answer of n tokens (n = 2 and 3 here).
+  // ref uniform over V but with logit 1 on one word that is not in the answers: each answer
+  // token has p = 1/(V - 1 + e).
+  const row = new Array(V).fill(0);
+  row[4] = 1; // '<image>': never an answer token
+  const reference = fixed(row);
+  const logSigmoid = (x: number) => -Math.log1p(Math.exp(-x));
+  const expected = -(2 / beta) * [2, 3].map((n) => {
+    const delta = -n * Math.log(V) - n * Math.log(1 / (V - 1 + Math.E));
+    return logSigmoid(-beta * delta);
+  }).reduce((s, x) => s + x, 0) / 2;
+  const loss = getMethod('npo').loss({ model: uniform, reference, forget: batches(uniform), retain: [], hyperparameters: { beta } });
+  assert.ok(Math.abs(loss.item() - expected) < 1e-5, `${loss.item()} vs ${expected}`);
+}));
+
+test('NPO at θ = ref equals (2/β)·ln 2, on a real model with both modalities', () => scope(() => {
+  const model = tinyModel(3);
+  const reference = model.frozenCopy();
+  const forget = [model.encode(FORGET), model.encode([{ prompt: 'What is the job of this person?', answer: 'nurse', image: solidImage(1, 2, 3) }])];
+  for (const beta of [0.1, 1]) {
+    const loss = getMethod('npo').loss({ model, reference, forget, retain: [], hyperparameters: { beta } }).item();
+    assert.ok(Math.abs(loss - (2 / beta) * Math.LN2) < 1e-4, `${loss}`);
+  }
+  model.dispose();
+  reference.dispose();
+}));
+
+test('one step of each method lowers the likelihood of the forget answers', () => {
+  for (const method of METHODS.values()) {
+    const model = tinyModel(4);
+    const reference = method.needsReference ? model.frozenCopy() : null;
+    const params = model.trainableParameters(parseTarget('projector+llm'));
+    const optimizer = new AdamW(params, { lr: 1e-2, weightDecay: 0 });
+    const nll = () => scope(() => tokenAveragedNll(model, batches(model)).item());
+    const before = nll();
+    scope(() => {
+      const loss = method.loss({ model, reference, forget: batches(model), retain: method.needsRetain ? batches(model, [{ prompt: 'Where does Ada Stone live?', answer: 'Paris' }]) : [], hyperparameters: { ...method.defaults } });
+      loss.backward();
+    });
+    optimizer.step();
+    assert.ok(nll() > before, `${method.name}: NLL(forget) ${before} -> ${nll()}`);
+    optimizer.dispose();
+    model.dispose();
+    reference?.dispose();
+  }
+});
+
+test('the registry names every method and rejects unknown ones', () => {
+  assert.deepEqual([...METHODS.keys()], ['ga', 'ga_klr', 'npo']);
+  assert.throws(() => getMethod('rmu'), /unknown unlearning method 'rmu' \(known: ga, ga_klr, npo\)/);
+});
