@@ -1,0 +1,181 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { PulseError } from '../errors.ts';
+import { ScenarioName, UpdateTarget } from './results-schema.ts';
+
+const Lora = z.object({
+  rank: z.number().int().positive(),
+  alpha: z.number().positive(),
+  dropout: z.number().min(0).max(0.9),
+  /** linear layers to adapt by name (qkv, proj, fc, head, fc1, fc2); [] = all */
+  layers: z.array(z.string()),
+}).strict();
+
+const Optimisation = z.object({
+  lr: z.number().positive(),
+  epochs: z.number().int().positive(),
+  batch_size: z.number().int().positive(),
+  /** LoRA settings, or null to update the target's parameters in full */
+  lora: Lora.nullable(),
+  clip_norm: z.number().positive(),
+}).strict();
+
+/** Per-method settings: optimisation (all optional, falling back to `unlearn`) plus the method's own λ, β, ... */
+const MethodSettings = Optimisation.partial().extend({
+  hyperparameters: z.record(z.string(), z.number()).default({}),
+}).strict();
+
+export const RunConfig = z.object({
+  /** master seed: splits, fine-tuning, unlearning and tie-breaks derive from it */
+  seed: z.number().int().nonnegative(),
+  world: z.object({
+    seed: z.number().int().nonnegative(),
+    /** where the generated world lives (generated on first use) */
+    dir: z.string(),
+  }).strict(),
+  model: z.object({
+    /** the base model (safetensors with a pulse manifest) */
+    path: z.string(),
+  }).strict(),
+  /** multiple-choice scoring; "model" = the base model's default mode from its manifest */
+  scoring: z.enum(['model', 'letter', 'likelihood']),
+  threads: z.number().int().positive().nullable(),
+  scenarios: z.array(ScenarioName).min(1),
+  methods: z.array(z.string()).min(1),
+  update_target: UpdateTarget,
+  /** the paper's update-target ablation: one method on the fine-tuned scenario with other targets */
+  ablation: z.object({ method: z.string(), targets: z.array(UpdateTarget) }).strict().nullable(),
+  fine_tune: z.object({
+    people: z.number().int().positive(),
+    steps: z.number().int().positive(),
+    lr: z.number().positive(),
+    batch_size: z.number().int().positive(),
+    /** share of each batch drawn from the pre-training corpus, against forgetting */
+    replay: z.number().min(0).max(0.9),
+    lora: Lora,
+    /** parts that take adapters (vision is updated in full when named) */
+    target: UpdateTarget,
+  }).strict(),
+  fine_tuned: z.object({ unlearn: z.number().int().positive(), retain: z.number().int().positive() }).strict(),
+  pre_trained: z.object({
+    /** how many well-known celebrities behaviour-based selection keeps */
+    keep: z.number().int().positive(),
+    /** minimum accuracy (percent) in each modality to count as known */
+    threshold: z.number().min(0).max(100),
+    unlearn: z.number().int().positive(),
+    retain: z.number().int().positive(),
+  }).strict(),
+  sustainability: z.object({ requests: z.number().int().positive() }).strict(),
+  unlearn: Optimisation,
+  method_settings: z.record(z.string(), MethodSettings).default({}),
+  eval: z.object({
+    batch_size: z.number().int().positive(),
+    /** general-benchmark questions scored after every request (null = all) */
+    general_items: z.number().int().positive().nullable(),
+  }).strict(),
+}).strict();
+export type RunConfig = z.infer<typeof RunConfig>;
+
+const LORA_DEFAULT = { rank: 8, alpha: 16, dropout: 0, layers: [] as string[] };
+
+export const PRESETS: Record<'paper' | 'quick', RunConfig> = {
+  /** The protocol's sizes (PROTOCOL.md): 100 fine-tuned people split 50/50, 45 known celebrities split 20/25, 5 requests of 10. */
+  paper: {
+    seed: 0,
+    world: { seed: 0, dir: '.cache/pulse/world-0' },
+    model: { path: 'assets/base.safetensors' },
+    scoring: 'model',
+    threads: null,
+    scenarios: ['fine_tuned', 'pre_trained', 'sustainability'],
+    methods: ['ga', 'ga_klr', 'npo'],
+    update_target: 'projector+llm',
+    ablation: { method: 'ga', targets: ['llm'] },
+    fine_tune: { people: 100, steps: 600, lr: 3e-3, batch_size: 32, replay: 0.25, lora: { ...LORA_DEFAULT, rank: 16, alpha: 32 }, target: 'projector+llm' },
+    fine_tuned: { unlearn: 50, retain: 50 },
+    pre_trained: { keep: 45, threshold: 80, unlearn: 20, retain: 25 },
+    sustainability: { requests: 5 },
+    unlearn: { lr: 1e-3, epochs: 5, batch_size: 25, lora: LORA_DEFAULT, clip_norm: 1 },
+    method_settings: { ga_klr: { hyperparameters: { lambda: 1 } }, npo: { hyperparameters: { beta: 0.1 } } },
+    eval: { batch_size: 256, general_items: null },
+  },
+  /** Small and fast (tests, smoke runs): fewer people and steps, same shape. */
+  quick: {
+    seed: 0,
+    world: { seed: 0, dir: '.cache/pulse/world-0' },
+    model: { path: 'assets/base.safetensors' },
+    scoring: 'model',
+    threads: null,
+    scenarios: ['fine_tuned', 'pre_trained', 'sustainability'],
+    methods: ['ga', 'ga_klr', 'npo'],
+    update_target: 'projector+llm',
+    ablation: { method: 'ga', targets: ['llm'] },
+    fine_tune: { people: 10, steps: 40, lr: 3e-3, batch_size: 16, replay: 0.25, lora: { ...LORA_DEFAULT, rank: 4, alpha: 8 }, target: 'projector+llm' },
+    fine_tuned: { unlearn: 6, retain: 4 },
+    pre_trained: { keep: 6, threshold: 0, unlearn: 3, retain: 3 },
+    sustainability: { requests: 3 },
+    unlearn: { lr: 1e-3, epochs: 1, batch_size: 8, lora: { ...LORA_DEFAULT, rank: 4, alpha: 8 }, clip_norm: 1 },
+    method_settings: { ga_klr: { hyperparameters: { lambda: 1 } }, npo: { hyperparameters: { beta: 0.1 } } },
+    eval: { batch_size: 256, general_items: 40 },
+  },
+};
+
+export type PresetName = keyof typeof PRESETS;
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Deep merge for config layers: objects merge key by key, everything else replaces. */
+export function mergeConfig(base: unknown, override: unknown): unknown {
+  if (!isObject(base) || !isObject(override)) return override === undefined ? base : override;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(override)) out[k] = k in base ? mergeConfig(base[k], v) : v;
+  return out;
+}
+
+/** Validates a config, turning the first problem into one error that names the key. */
+export function validateConfig(raw: unknown, source: string): RunConfig {
+  const result = RunConfig.safeParse(raw);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const key = issue.path.join('.') || '(top level)';
+    const detail = issue.code === 'unrecognized_keys' ? `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${[...issue.path, k].join('.')}'`).join(', ')}` : `${key}: ${issue.message}`;
+    throw new PulseError(`invalid config (${source}): ${detail}`);
+  }
+  const config = result.data;
+  const sizes = [
+    [config.fine_tuned.unlearn + config.fine_tuned.retain <= config.fine_tune.people, 'fine_tuned.unlearn + fine_tuned.retain must not exceed fine_tune.people'],
+    [config.pre_trained.unlearn + config.pre_trained.retain <= config.pre_trained.keep, 'pre_trained.unlearn + pre_trained.retain must not exceed pre_trained.keep'],
+    [config.fine_tuned.unlearn % config.sustainability.requests === 0, 'fine_tuned.unlearn must split evenly into sustainability.requests'],
+  ] as const;
+  for (const [ok, message] of sizes) if (!ok) throw new PulseError(`invalid config (${source}): ${message}`);
+  return config;
+}
+
+/** Preset, then YAML file, then command-line overrides; validated once at the end. */
+export function resolveConfig(options: { preset?: PresetName | undefined; file?: string | undefined; overrides?: Record<string, unknown> }): RunConfig {
+  const presetName = options.preset ?? 'paper';
+  if (!(presetName in PRESETS)) throw new PulseError(`unknown preset '${presetName}' (presets: ${Object.keys(PRESETS).join(', ')})`);
+  let merged: unknown = structuredClone(PRESETS[presetName]);
+  let source = `preset ${presetName}`;
+  if (options.file) {
+    let text: string;
+    try {
+      text = readFileSync(options.file, 'utf8');
+    } catch (e) {
+      throw new PulseError(`cannot read config ${options.file}: ${(e as Error).message}`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = parseYaml(text);
+    } catch (e) {
+      throw new PulseError(`config ${options.file} is not valid YAML: ${(e as Error).message}`);
+    }
+    if (parsed !== null && !isObject(parsed)) throw new PulseError(`config ${options.file} must be a YAML mapping`);
+    merged = mergeConfig(merged, parsed ?? {});
+    source = options.file;
+  }
+  if (options.overrides) merged = mergeConfig(merged, options.overrides);
+  return validateConfig(merged, source);
+}

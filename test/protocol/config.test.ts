@@ -1,0 +1,29 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { resolveConfig, PRESETS } from '../../src/protocol/config.ts';
+import { PulseError } from '../../src/errors.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'pulse-config-'));
+const file = (name: string, text: string) => { const p = join(dir, name); writeFileSync(p, text); return p; };
+const fails = (text: string, pattern: RegExp) => assert.throws(() => resolveConfig({ file: file('c.yaml', text) }), (e: unknown) => e instanceof PulseError && pattern.test(e.message));
+
+test('presets are valid and a YAML file overrides them key by key', () => {
+  assert.deepEqual(resolveConfig({}), PRESETS.paper);
+  const c = resolveConfig({ preset: 'quick', file: file('ok.yaml', 'methods: [npo]\nunlearn:\n  lr: 0.01\n') });
+  assert.deepEqual(c.methods, ['npo']);
+  assert.equal(c.unlearn.lr, 0.01);
+  assert.equal(c.unlearn.epochs, PRESETS.quick.unlearn.epochs);
+});
+
+test('a wrong key or value is one clear error naming it', () => {
+  fails('unlern:\n  lr: 1\n', /unknown key 'unlern'/);
+  fails('unlearn:\n  lr: -1\n', /unlearn\.lr: .*(>0|positive|greater)/i);
+  fails('scenarios: [fine_tuned, everything]\n', /scenarios\.1/);
+  fails('update_target: projector+audio\n', /update_target/);
+  fails('fine_tuned:\n  unlearn: 90\n', /must not exceed fine_tune\.people/);
+  fails('seed: [1\n', /not valid YAML/);
+  assert.throws(() => resolveConfig({ file: join(dir, 'missing.yaml') }), /cannot read config/);
+});
