@@ -1,0 +1,90 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFile, rename } from 'node:fs/promises';
+import { z } from 'zod';
+import { loadSafetensors, saveSafetensors } from '../torch/safetensors.ts';
+import { disposeAll } from '../torch/index.ts';
+import { PulseError } from '../errors.ts';
+import { ModelConfig } from './config.ts';
+import { MultimodalModel } from './multimodal.ts';
+import { Tokenizer } from './tokenizer.ts';
+
+/**
+ * What a saved model carries besides its weights (in the safetensors metadata under "pulse",
+ * and as a readable copy beside the file): enough to rebuild it, and to refuse it with a clear
+ * message when it does not belong to the world or data it is used with.
+ */
+export const ModelManifest = z.object({
+  format: z.literal('pulse.model'),
+  version: z.literal(1),
+  kind: z.enum(['base', 'fine_tuned']),
+  config: ModelConfig,
+  vocabulary: z.array(z.string()),
+  tokenizer_hash: z.string(),
+  /** the world the model was trained on: its seed and content hash */
+  world: z.object({ seed: z.number().int(), hash: z.string() }),
+  /** multiple-choice scoring mode the model is evaluated with by default */
+  scoring: z.enum(['letter', 'likelihood']),
+  training: z.object({
+    seed: z.number().int(),
+    steps: z.number().int(),
+    /** hash of the training configuration and data recipe */
+    recipe_hash: z.string(),
+    seconds: z.number(),
+    code_version: z.string(),
+  }).passthrough(),
+  /** sha256 of the model this one was trained from (fine-tuned models) */
+  parent: z.string().nullable(),
+}).strict();
+export type ModelManifest = z.infer<typeof ModelManifest>;
+
+export function fileSha256(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+/** Saves weights and manifest; the sidecar `<path>.json` is for people, the embedded copy is what loading trusts. */
+export async function saveModel(path: string, model: MultimodalModel, manifest: Omit<ModelManifest, 'format' | 'version' | 'config' | 'vocabulary' | 'tokenizer_hash'>): Promise<ModelManifest> {
+  if (model.hasLora) throw new Error('merge or detach LoRA adapters before saving a model');
+  const full: ModelManifest = {
+    format: 'pulse.model',
+    version: 1,
+    ...manifest,
+    config: model.config,
+    vocabulary: [...model.tokenizer.words],
+    tokenizer_hash: model.tokenizer.hash(),
+  };
+  await saveSafetensors(path, model.stateDict(), { pulse: JSON.stringify(full) });
+  const { vocabulary: _omitted, ...readable } = full;
+  await writeFile(`${path}.json.tmp`, `${JSON.stringify({ ...readable, vocabulary_size: full.vocabulary.length }, null, 2)}\n`);
+  await rename(`${path}.json.tmp`, `${path}.json`);
+  return full;
+}
+
+export interface LoadExpectation {
+  world?: { seed: number; hash: string };
+}
+
+/** Loads a model saved by saveModel, checking its manifest against what the caller will use it with. */
+export async function loadModel(path: string, expect: LoadExpectation = {}): Promise<{ model: MultimodalModel; manifest: ModelManifest }> {
+  if (!existsSync(path)) throw new PulseError(`model file ${path} does not exist (the default base model is made by \`pulse pretrain\`)`);
+  const { tensors, metadata } = await loadSafetensors(path, { float32: true });
+  try {
+    if (!metadata.pulse) throw new PulseError(`${path} has no pulse manifest: it was not saved by pulse`);
+    let raw: unknown;
+    try { raw = JSON.parse(metadata.pulse); } catch { throw new PulseError(`${path}: the pulse manifest is not valid JSON`); }
+    const parsed = ModelManifest.safeParse(raw);
+    if (!parsed.success) throw new PulseError(`${path}: invalid manifest at ${parsed.error.issues[0]!.path.join('.')}: ${parsed.error.issues[0]!.message}`);
+    const manifest = parsed.data;
+    const tokenizer = new Tokenizer(manifest.vocabulary.slice(5));
+    if (tokenizer.hash() !== manifest.tokenizer_hash) throw new PulseError(`${path}: the vocabulary does not match its recorded hash`);
+    if (expect.world && (expect.world.seed !== manifest.world.seed || expect.world.hash !== manifest.world.hash)) {
+      throw new PulseError(`${path} was trained on world seed ${manifest.world.seed} (hash ${manifest.world.hash}), but this run uses world seed ${expect.world.seed} (hash ${expect.world.hash}); pretrain a model for this world (\`pulse pretrain\`) or use the matching world`);
+    }
+    const model = new MultimodalModel(manifest.config, tokenizer);
+    model.loadStateDict(tensors, { source: path });
+    model.eval();
+    return { model, manifest };
+  } finally {
+    disposeAll(tensors);
+  }
+}
