@@ -7,8 +7,9 @@ export const BOS = 1;
 export const EOS = 2;
 export const UNK = 3;
 
-// Words, numbers, single punctuation marks and newlines are tokens; other whitespace separates.
-const TOKEN = /\n|<image>|[\p{L}\p{N}]+(?:'[\p{L}]+)?|[^\s\p{L}\p{N}]/gu;
+// Words, numbers, the possessive 's, single punctuation marks and newlines are tokens; other
+// whitespace separates. A separate 's keeps "Ada Stone's" made of the same name tokens as "Ada Stone".
+const TOKEN = /\n|<image>|[\p{L}\p{N}]+|'s\b|[^\s\p{L}\p{N}]/gu;
 
 export function splitWords(text: string): string[] {
   return text.match(TOKEN) ?? [];
@@ -42,7 +43,7 @@ export class Tokenizer {
   has(word: string): boolean { return this.#ids.has(word); }
   encode(text: string): number[] { return splitWords(text).map((w) => this.id(w)); }
   decode(ids: ArrayLike<number>): string {
-    return Array.from(ids, (i) => this.words[i] ?? '<unk>').join(' ').replace(/ ([.,:;?!'])/g, '$1').replace(/ ?\n ?/g, '\n');
+    return Array.from(ids, (i) => this.words[i] ?? '<unk>').join(' ').replace(/ ([.,:;?!]|'s)/g, '$1').replace(/ ?\n ?/g, '\n');
   }
   /** Identifies the vocabulary in manifests: a model only works with the tokenizer it was trained with. */
   hash(): string { return createHash('sha256').update(this.words.join('\u0000')).digest('hex').slice(0, 16); }

@@ -16,7 +16,8 @@ const outputs = (model: MultimodalModel): number[][] => scope(() => examples.map
 
 test('tokenizer: words, punctuation and newlines; unknown words map to <unk>', () => {
   const t = Tokenizer.fromTexts(["What is Ada's job?\nA. pilot"]);
-  assert.deepEqual(t.decode(t.encode("What is Ada's job?")).split(' '), ['What', 'is', "Ada's", 'job?']);
+  assert.deepEqual(t.encode("What is Ada's job?").map((i) => t.words[i]), ['What', 'is', 'Ada', "'s", 'job', '?']);
+  assert.equal(t.decode(t.encode("What is Ada's job?")), "What is Ada's job?");
   assert.equal(t.encode('zebra')[0], UNK);
   assert.equal(t.encode('A. pilot\n').length, 4);
   assert.equal(t.hash(), Tokenizer.fromTexts(["A. pilot\nWhat is Ada's job?"]).hash(), 'vocabulary is sorted, so the order of texts does not matter');
