@@ -1,5 +1,8 @@
 import { Command } from '@commander-js/extra-typings';
 import { PulseError } from '../errors.ts';
+import { pretrainCommand } from './pretrain.ts';
+import { evalCommand } from './eval.ts';
+import { runCommand } from './run.ts';
 
 /**
  * The `pulse` command. Each subcommand lives in its own module and loads its heavy dependencies
@@ -11,6 +14,9 @@ export function buildProgram(): Command {
     .description('Evaluate unlearning in multimodal models with the PULSE protocol: fine-tuned and pre-trained knowledge, and sustainability over a sequence of requests.')
     .version('0.1.0')
     .showHelpAfterError();
+  program.addCommand(runCommand());
+  program.addCommand(pretrainCommand());
+  program.addCommand(evalCommand());
   return program;
 }
 
