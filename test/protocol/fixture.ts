@@ -1,0 +1,27 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { pretrain, DEFAULT_PRETRAIN } from '../../src/train/pretrain.ts';
+import { TINY_MODEL_CONFIG } from '../../src/model/config.ts';
+
+/**
+ * A scratch folder with a tiny pre-trained base model and a quick-preset config pointing at it:
+ * the protocol end to end in seconds.
+ */
+export async function protocolFixture(overrides: Record<string, unknown> = {}): Promise<{ dir: string; config: string; base: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'pulse-run-'));
+  const base = join(dir, 'base.safetensors');
+  const { model } = await pretrain({ ...DEFAULT_PRETRAIN, steps: 30, batchSize: 16, model: TINY_MODEL_CONFIG }, base, { threads: 1 });
+  model.dispose();
+  const config = join(dir, 'config.yaml');
+  writeFileSync(config, stringify({
+    threads: 1,
+    model: { path: base },
+    world: { seed: 0, dir: join(dir, 'world') },
+    fine_tune: { steps: 15 },
+    eval: { general_items: 20 },
+    ...overrides,
+  }));
+  return { dir, config, base };
+}

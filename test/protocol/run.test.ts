@@ -1,0 +1,128 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { runProtocol } from '../../src/protocol/runner.ts';
+import { resolveConfig } from '../../src/protocol/config.ts';
+import { loadProtocolData } from '../../src/protocol/load-data.ts';
+import { Results } from '../../src/protocol/results-schema.ts';
+import { PulseError } from '../../src/errors.ts';
+import { protocolFixture } from './fixture.ts';
+
+const PULSE = resolve('bin/pulse.js');
+const fixture = await protocolFixture();
+
+function runInProcess(outDir: string, configFile = fixture.config) {
+  const config = resolveConfig({ preset: 'quick', file: configFile });
+  return runProtocol({ config, outDir, preset: 'quick', cacheDir: join(fixture.dir, '.cache'), loadData: (c) => loadProtocolData(c.world) });
+}
+
+/** results.json without what legitimately differs between two runs: timestamps and durations. */
+function comparable(path: string): unknown {
+  const r = JSON.parse(readFileSync(path, 'utf8'));
+  delete r.run.created_at;
+  delete r.run.finished_at;
+  r.run.id = '';
+  for (const s of r.scenarios) for (const m of s.methods) for (const q of m.requests) delete q.seconds;
+  return r;
+}
+
+function pulse(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [PULSE, ...args], { cwd: fixture.dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.on('exit', (code) => done({ code, stderr }));
+  });
+}
+
+const reference = join(fixture.dir, 'runs', 'reference');
+await runInProcess(reference);
+
+test('a quick run covers every scenario and method, with scores by modality and valid results.json', () => {
+  const results = Results.parse(JSON.parse(readFileSync(join(reference, 'results.json'), 'utf8')));
+  assert.deepEqual(results.scenarios.map((s) => s.scenario), ['fine_tuned', 'pre_trained', 'sustainability']);
+  for (const s of results.scenarios) {
+    assert.equal(s.status, 'complete');
+    assert.ok(s.before!.unlearn.multimodal !== null && s.before!.unlearn.text_only !== null);
+    assert.equal(new Set([...s.splits.unlearn, ...s.splits.retain]).size, s.splits.unlearn.length + s.splits.retain.length, 'D_unlearn and D_retain are disjoint');
+    for (const m of s.methods) {
+      assert.equal(m.status, 'complete');
+      assert.equal(m.requests.length, s.splits.requests.length);
+      assert.deepEqual(m.requests.map((r) => r.people), s.splits.requests);
+    }
+  }
+  const fineTuned = results.scenarios[0]!;
+  assert.deepEqual(fineTuned.methods.map((m) => `${m.method}@${m.update_target}`), ['ga@projector+llm', 'ga_klr@projector+llm', 'npo@projector+llm', 'ga@llm']);
+  assert.equal(results.scenarios[2]!.splits.requests.length, 3, 'sustainability: the quick preset has 3 requests');
+  assert.deepEqual(results.scenarios[2]!.splits.unlearn, fineTuned.splits.unlearn, 'sustainability unlearns the fine-tuned scenario\'s people');
+  assert.ok(results.scenarios[1]!.selection!.kept.length >= 6);
+  const first = fineTuned.methods[0]!.requests[0]!;
+  const expected = 100 * (1 - first.after.unlearn.overall! / fineTuned.before!.unlearn.overall!);
+  assert.ok(Math.abs(first.relative.forgotten_unlearn.overall! - expected) < 1e-9);
+  assert.deepEqual(readdirSync(join(reference, 'checkpoints')), [], 'finished sequences leave no checkpoint behind');
+});
+
+test('a run killed mid-way and started again ends with exactly the numbers of an uninterrupted run', async () => {
+  const out = join(fixture.dir, 'runs', 'killed');
+  const child = spawn(process.execPath, [PULSE, 'run', '--preset', 'quick', '--config', fixture.config, '--out', out], { cwd: fixture.dir, stdio: 'ignore' });
+  // Wait until at least one request has finished, then kill -9.
+  await new Promise<void>((done, fail) => {
+    const timer = setInterval(() => {
+      const path = join(out, 'results.json');
+      if (existsSync(path)) {
+        const r = JSON.parse(readFileSync(path, 'utf8'));
+        if (r.scenarios.some((s: { methods: { requests: unknown[] }[] }) => s.methods.some((m) => m.requests.length > 0))) {
+          clearInterval(timer);
+          child.kill('SIGKILL');
+          done();
+        }
+      }
+    }, 50);
+    child.on('exit', () => { clearInterval(timer); fail(new Error('the run finished before it could be killed')); });
+  });
+  const partial = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+  assert.equal(partial.run.finished_at, null);
+  const again = await pulse(['run', '--preset', 'quick', '--config', fixture.config, '--out', out]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stderr, /resuming the run/);
+  assert.deepEqual(comparable(join(out, 'results.json')), comparable(join(reference, 'results.json')));
+});
+
+test('a corrupted or mismatched run folder is a clear error, never mixed', async () => {
+  const corrupt = join(fixture.dir, 'runs', 'corrupt');
+  const first = await pulse(['run', '--preset', 'quick', '--config', fixture.config, '--out', corrupt, '--scenarios', 'pre_trained', '--methods', 'ga']);
+  assert.equal(first.code, 0, first.stderr);
+  const other = await pulse(['run', '--preset', 'quick', '--config', fixture.config, '--out', corrupt, '--scenarios', 'pre_trained', '--methods', 'npo']);
+  assert.equal(other.code, 1);
+  assert.match(other.stderr, /holds a run with a different configuration/);
+  writeFileSync(join(corrupt, 'results.json'), '{"schema": "pulse.results", "truncated');
+  const broken = await pulse(['run', '--preset', 'quick', '--config', fixture.config, '--out', corrupt, '--scenarios', 'pre_trained', '--methods', 'ga']);
+  assert.equal(broken.code, 1);
+  assert.match(broken.stderr, /results\.json is corrupted/);
+});
+
+test('a diverging method is recorded as failed with its reason; the other methods still run', async () => {
+  const out = join(fixture.dir, 'runs', 'diverge');
+  const { results } = await runProtocol({
+    config: resolveConfig({ preset: 'quick', file: fixture.config, overrides: { scenarios: ['pre_trained'], method_settings: { ga: { lr: 1e30, clip_norm: 1e30 } } } }),
+    outDir: out, preset: 'quick', cacheDir: join(fixture.dir, '.cache'), loadData: (c) => loadProtocolData(c.world),
+  });
+  const methods = results.scenarios[0]!.methods;
+  const ga = methods.find((m) => m.method === 'ga')!;
+  assert.equal(ga.status, 'failed');
+  assert.match(ga.error!, /ga: the loss became (NaN|-?Infinity) at step \d+/);
+  assert.equal(results.scenarios[0]!.status, 'partial');
+  for (const m of methods.filter((x) => x.method !== 'ga')) assert.equal(m.status, 'complete');
+});
+
+test('bad command-line values are errors that name them', async () => {
+  const r = await pulse(['run', '--scenarios', 'fine_tuned,everything']);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /unknown value 'everything'/);
+  const m = await pulse(['run', '--preset', 'quick', '--config', fixture.config, '--methods', 'rmu', '--out', join(fixture.dir, 'runs', 'x')]);
+  assert.equal(m.code, 1);
+  assert.match(m.stderr, /unknown unlearning method 'rmu'/);
+  assert.throws(() => runInProcess(join(fixture.dir, 'runs', 'y'), join(fixture.dir, 'missing.yaml')), (e: unknown) => e instanceof PulseError && /cannot read config .*missing\.yaml/.test(e.message));
+});
