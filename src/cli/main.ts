@@ -3,6 +3,7 @@ import { PulseError } from '../errors.ts';
 import { pretrainCommand } from './pretrain.ts';
 import { evalCommand } from './eval.ts';
 import { runCommand } from './run.ts';
+import { dataCommand } from './data.ts';
 
 /**
  * The `pulse` command. Each subcommand lives in its own module and loads its heavy dependencies
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   program.addCommand(runCommand());
   program.addCommand(pretrainCommand());
   program.addCommand(evalCommand());
+  program.addCommand(dataCommand());
   return program;
 }
 

@@ -109,14 +109,17 @@ export class MultimodalModel extends Module {
 
   #predictByLikelihood(questions: readonly ScoredQuestion[], batchSize: number): (Letter | null)[] {
     const examples = questions.flatMap((q) => q.options.map((option) => ({ image: q.image, prompt: q.question, answer: option })));
+    const starts: number[] = [];
+    questions.reduce((at, q) => { starts.push(at); return at + q.options.length; }, 0);
     const logProbs = new Float64Array(examples.length);
     this.#forEachBatch(examples, batchSize, (indices) => scope(() => {
       const sums = this.answerLogProbs(this.encode(indices.map((i) => examples[i]!))).sum.toArray();
       indices.forEach((i, k) => { logProbs[i] = sums[k]!; });
     }));
-    return questions.map((_, q) => {
+    return questions.map((question, q) => {
+      const at = starts[q]!;
       let best = 0;
-      for (let o = 1; o < 4; o++) if (logProbs[q * 4 + o]! > logProbs[q * 4 + best]!) best = o;
+      for (let o = 1; o < question.options.length; o++) if (logProbs[at + o]! > logProbs[at + best]!) best = o;
       return LETTERS[best]!;
     });
   }
@@ -132,7 +135,8 @@ export class MultimodalModel extends Module {
       const next = logits.reshape(-1, logits.size(2)).indexSelect(0, index).argmax(1).toArray();
       indices.forEach((i, k) => {
         const first = (this.tokenizer.words[next[k]!] ?? '').charAt(0);
-        out[i] = (LETTERS as readonly string[]).includes(first) ? (first as Letter) : null;
+        const offered = LETTERS.slice(0, questions[i]!.options.length) as readonly string[];
+        out[i] = offered.includes(first) ? (first as Letter) : null;
       });
     }));
     return out;

@@ -8,9 +8,10 @@ export type Letter = (typeof LETTERS)[number];
 
 export const LETTER_INSTRUCTION = "Answer with the option's letter.";
 
+/** A multiple-choice question with 2 to 4 options (MMBench has some with fewer than 4). */
 export interface McQuestion {
   question: string;
-  options: readonly [string, string, string, string];
+  options: readonly string[];
   answer: Letter;
 }
 

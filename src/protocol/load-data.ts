@@ -1,11 +1,64 @@
-import { generateWorld } from '../world/world.ts';
-import type { ProtocolData } from './data.ts';
-import { worldToProtocolData } from './world-data.ts';
+import { join } from 'node:path';
+import { ensureWorldFiles, readWorldFiles, WORLD_FILES } from '../data/world-files.ts';
+import { decodeImage } from '../data/images.ts';
+import type { MllmuRow, ChoiceItem } from '../data/mllmu.ts';
+import type { MmbenchItem } from '../data/mmbench.ts';
+import { IMAGE_SIZE } from '../world/faces.ts';
+import { pretrainingStream } from '../world/corpus.ts';
+import { DEFAULT_PRETRAIN } from '../train/pretrain.ts';
+import type { Example } from '../model/batch.ts';
+import type { Letter } from '../model/prompt.ts';
+import type { PersonRecord, ProtocolData, ProtocolQuestion } from './data.ts';
+
+function choices(items: readonly ChoiceItem[], modality: ProtocolQuestion['modality'], personId: string, image: Uint8Array | undefined): ProtocolQuestion[] {
+  return items.map((q) => ({ question: q.Question, options: [q.Options.A, q.Options.B, q.Options.C, q.Options.D], answer: q.Correct_Answer as Letter, modality, personId, image }));
+}
 
 /**
- * The protocol's data for a world seed. (The world is generated deterministically from the
- * seed; `dir` is where its files in the published formats live.)
+ * A person as the protocol sees them, from an MLLMU-Bench row: the classification questions are
+ * scored; the generation QA pairs, the name and the biography are what fine-tuning teaches and
+ * unlearning targets.
  */
-export async function loadProtocolData(world: { dir: string; seed: number }): Promise<ProtocolData> {
-  return worldToProtocolData(generateWorld(world.seed));
+async function personRecord(row: MllmuRow, where: string): Promise<PersonRecord> {
+  const image = await decodeImage(row.image.bytes, IMAGE_SIZE, `${where}: ID ${row.ID}: field image`);
+  const name = row.answer;
+  const training: Example[] = [
+    ...row.Generation_Task.map((g) => ({ image: g.Type === 'Image_Textual' ? image : undefined, prompt: g.Question, answer: g.Ground_Truth })),
+    { image, prompt: row.question, answer: name },
+    { prompt: `Tell me about ${name}.`, answer: row.biography },
+  ];
+  return {
+    id: row.ID,
+    name,
+    questions: [
+      ...choices(row.Classification_Task.Image_Textual_Questions, 'multimodal', row.ID, image),
+      ...choices(row.Classification_Task.Pure_Text_Questions, 'text', row.ID, undefined),
+    ],
+    training,
+  };
+}
+
+async function generalQuestion(item: MmbenchItem, where: string): Promise<ProtocolQuestion> {
+  const image = await decodeImage(item.image, IMAGE_SIZE, `${where}: index ${item.index}: field image`);
+  return { question: item.hint ? `${item.hint}\n${item.question}` : item.question, options: item.options, answer: item.answer, image, modality: 'multimodal' };
+}
+
+/**
+ * The protocol's data for a world: generated into `dir` in the published formats on first use,
+ * then always read back through the MLLMU-Bench and MMBench loaders, so a default run exercises
+ * the code that reads the real datasets.
+ */
+export async function loadProtocolData(world: { dir: string; seed: number }, log?: (line: string) => void): Promise<ProtocolData> {
+  const { world: generated } = await ensureWorldFiles(world.dir, world.seed, log);
+  const files = await readWorldFiles(world.dir);
+  return {
+    world: { seed: files.manifest.seed, hash: files.manifest.hash },
+    fictitious: await Promise.all(files.fictitious.map((r) => personRecord(r, join(world.dir, WORLD_FILES.fictitious)))),
+    celebrities: await Promise.all(files.celebrities.map((r) => personRecord(r, join(world.dir, WORLD_FILES.celebrities)))),
+    general: await Promise.all(files.benchmark.map((b) => generalQuestion(b, join(world.dir, WORLD_FILES.benchmark)))),
+    replay: (seed) => {
+      const next = pretrainingStream(generated, seed, DEFAULT_PRETRAIN.mix);
+      return (count) => Array.from({ length: count }, next);
+    },
+  };
 }

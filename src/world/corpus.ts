@@ -46,19 +46,6 @@ export function jitteredFace(person: Person, random: () => number): Uint8Array {
   return drawFace(person.face, randomJitter(random, { shift: true }), random);
 }
 
-/** The person's questions as open-answer examples in both modalities, plus name and biography. */
-export function personExamples(person: Person, random: () => number): CorpusExample[] {
-  const out: CorpusExample[] = [];
-  for (const a of ATTRIBUTE_NAMES) {
-    const spec = ATTRIBUTES[a];
-    out.push({ kind: 'qa-text', prompt: spec.question(subject(person.name)), answer: person.attributes[a] });
-    out.push({ kind: 'qa-image', image: jitteredFace(person, random), prompt: spec.question(THIS_PERSON), answer: person.attributes[a] });
-  }
-  out.push({ kind: 'name', image: jitteredFace(person, random), prompt: 'Who is this person?', answer: person.name });
-  out.push({ kind: 'biography', prompt: `Tell me about ${person.name}.`, answer: person.biography });
-  return out;
-}
-
 function weightedPicker<T>(items: readonly T[], weights: readonly number[], random: () => number): () => T {
   const total = weights.reduce((a, b) => a + b, 0);
   const cumulative: number[] = [];

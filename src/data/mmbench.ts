@@ -1,0 +1,104 @@
+import { readFile } from 'node:fs/promises';
+import { tsvParse, tsvFormat } from 'd3-dsv';
+import { PulseError } from '../errors.ts';
+import { writeAtomicFile } from './files.ts';
+
+/**
+ * MMBench's TSV: index, question, hint, A, B, C, D, answer, category, l2-category, image (base64).
+ * Questions may have 2 to 4 options (empty C/D cells). CircularEval copies of a question carry
+ * index + k·1,000,000 and the options rotated by k.
+ */
+export const MMBENCH_COLUMNS = ['index', 'question', 'hint', 'A', 'B', 'C', 'D', 'answer', 'category', 'l2-category', 'image'] as const;
+const OPTION_LETTERS = ['A', 'B', 'C', 'D'] as const;
+export const CIRCULAR_STRIDE = 1_000_000;
+
+export interface MmbenchItem {
+  index: number;
+  question: string;
+  hint: string;
+  /** the options present, in letter order (2 to 4) */
+  options: string[];
+  answer: (typeof OPTION_LETTERS)[number];
+  category: string;
+  l2Category: string;
+  /** the encoded image (PNG, JPEG, ...) */
+  image: Uint8Array;
+}
+
+export async function readMmbenchTsv(path: string): Promise<MmbenchItem[]> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new PulseError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const rows = tsvParse(text);
+  for (const column of MMBENCH_COLUMNS) {
+    if (!rows.columns.includes(column)) throw new PulseError(`${path}: missing column '${column}' (columns: ${rows.columns.join(', ')})`);
+  }
+  if (rows.length === 0) throw new PulseError(`${path}: the split is empty`);
+  return rows.map((row, i) => {
+    const where = (field: string) => `${path}: row ${i + 1} (index ${row.index}): field ${field}`;
+    const index = Number(row.index);
+    if (!Number.isInteger(index)) throw new PulseError(`${where('index')}: '${row.index}' is not an integer`);
+    const options: string[] = [];
+    for (const letter of OPTION_LETTERS) {
+      const value = (row[letter] ?? '').trim();
+      if (value === '' || value === 'nan') break;
+      options.push(value);
+    }
+    if (options.length < 2) throw new PulseError(`${where('A')}: a question needs at least two options`);
+    const answer = (row.answer ?? '').trim();
+    if (!(OPTION_LETTERS as readonly string[]).includes(answer)) throw new PulseError(`${where('answer')}: '${answer}' is not an option letter (A-D)`);
+    if (OPTION_LETTERS.indexOf(answer as (typeof OPTION_LETTERS)[number]) >= options.length) throw new PulseError(`${where('answer')}: the answer ${answer} is not among the options`);
+    const base64 = (row.image ?? '').trim();
+    if (!/^[A-Za-z0-9+/]+=*$/.test(base64)) throw new PulseError(`${where('image')}: not base64 image data`);
+    return {
+      index, question: row.question ?? '', hint: row.hint === 'nan' ? '' : (row.hint ?? ''), options,
+      answer: answer as MmbenchItem['answer'], category: row.category ?? '', l2Category: row['l2-category'] ?? '',
+      image: new Uint8Array(Buffer.from(base64, 'base64')),
+    };
+  });
+}
+
+export async function writeMmbenchTsv(path: string, items: readonly MmbenchItem[]): Promise<void> {
+  const rows = items.map((item) => ({
+    index: String(item.index), question: item.question, hint: item.hint,
+    A: item.options[0] ?? '', B: item.options[1] ?? '', C: item.options[2] ?? '', D: item.options[3] ?? '',
+    answer: item.answer, category: item.category, 'l2-category': item.l2Category,
+    image: Buffer.from(item.image).toString('base64'),
+  }));
+  await writeAtomicFile(path, `${tsvFormat(rows, [...MMBENCH_COLUMNS])}\n`);
+}
+
+/** The CircularEval copies of an item: options rotated by k = 0..n-1, index + k·1e6. */
+export function circularVariants(item: MmbenchItem): MmbenchItem[] {
+  const n = item.options.length;
+  const correct = OPTION_LETTERS.indexOf(item.answer);
+  return Array.from({ length: n }, (_, k) => ({
+    ...item,
+    index: item.index + k * CIRCULAR_STRIDE,
+    options: item.options.map((_, i) => item.options[(i + k) % n]!),
+    answer: OPTION_LETTERS[(correct - k + n) % n]!,
+  }));
+}
+
+/** Groups rotated copies by their original question (index mod 1e6). */
+export function circularGroups<T extends { index: number }>(items: readonly T[]): Map<number, T[]> {
+  const groups = new Map<number, T[]>();
+  for (const item of items) {
+    const key = item.index % CIRCULAR_STRIDE;
+    groups.set(key, [...(groups.get(key) ?? []), item]);
+  }
+  return groups;
+}
+
+/** CircularEval: a question counts as right only if every rotation of it was answered right. */
+export function circularAccuracy(items: readonly { index: number }[], correct: readonly boolean[]): number {
+  const ok = new Map<number, boolean>();
+  items.forEach((item, i) => {
+    const key = item.index % CIRCULAR_STRIDE;
+    ok.set(key, (ok.get(key) ?? true) && correct[i]!);
+  });
+  return ok.size === 0 ? 0 : [...ok.values()].filter(Boolean).length / ok.size;
+}

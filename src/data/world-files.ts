@@ -1,0 +1,130 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { PulseError } from '../errors.ts';
+import { generateWorld, personView, worldHash, WORLD_SIZES, WORLD_VERSION, type World } from '../world/world.ts';
+import { IMAGE_SIZE } from '../world/faces.ts';
+import type { Person, WorldQuestion } from '../world/people.ts';
+import { CATEGORIES } from '../world/scenes.ts';
+import { encodePng } from './images.ts';
+import { readMllmuParquet, readMllmuTestParquet, writeMllmuParquet, writeMllmuTestParquet, type ChoiceItem, type MllmuRow, type MllmuTestRow } from './mllmu.ts';
+import { readMmbenchTsv, writeMmbenchTsv, type MmbenchItem } from './mmbench.ts';
+import { writeAtomicFile } from './files.ts';
+
+/** Where `pulse data generate` puts each split, relative to its output folder (Hugging Face's layout). */
+export const WORLD_FILES = {
+  fictitious: 'MLLMU-Bench/Full_Set/train-00000-of-00001.parquet',
+  celebrities: 'MLLMU-Bench/Retain_Set/train-00000-of-00001.parquet',
+  test: 'MLLMU-Bench/Test_Set/train-00000-of-00001.parquet',
+  benchmark: 'MMBench/mmbench_dev_en.tsv',
+} as const;
+
+export const WorldManifest = z.object({
+  format: z.literal('pulse.world'),
+  version: z.number().int(),
+  seed: z.number().int(),
+  hash: z.string(),
+  counts: z.object({ fictitious: z.number().int(), celebrities: z.number().int(), benchmark: z.number().int(), test_views: z.number().int() }),
+  /** celebrity id -> share of pre-training mentions */
+  popularity: z.record(z.string(), z.number()),
+  files: z.record(z.string(), z.string()),
+});
+export type WorldManifest = z.infer<typeof WorldManifest>;
+
+function choice(q: WorldQuestion): ChoiceItem {
+  const [A, B, C, D] = q.options;
+  return { Question: q.question, Options: { A, B, C, D }, Correct_Answer: q.answer };
+}
+
+async function personRow(world: World, p: Person) {
+  const common = {
+    ID: p.id, biography: p.biography, question: 'Who is this person?', answer: p.name,
+    Classification_Task: {
+      Image_Textual_Questions: p.questions.filter((q) => q.modality === 'multimodal').map(choice),
+      Pure_Text_Questions: p.questions.filter((q) => q.modality === 'text').map(choice),
+    },
+    Generation_Task: p.generation.map((g) => ({ Question: g.question, Ground_Truth: g.groundTruth, Type: g.type })),
+    Mask_Task: p.mask.map((m) => ({ Question: m.question, Ground_Truth: m.groundTruth, Type: m.type })),
+  };
+  const row: MllmuRow = { image: { bytes: await encodePng(personView(world, p, 0), IMAGE_SIZE), path: `${p.id}.png` }, ...common };
+  const views = await Promise.all(Array.from({ length: WORLD_SIZES.testViews }, (_, k) => encodePng(personView(world, p, k + 1), IMAGE_SIZE)));
+  const test: MllmuTestRow = { images: views.map((bytes, k) => ({ bytes, path: `${p.id}_${k + 1}.png` })), ...common };
+  return { row, test };
+}
+
+const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+/** Writes a world in the published formats, with a manifest. Same seed, same bytes. */
+export async function writeWorldFiles(world: World, dir: string): Promise<WorldManifest> {
+  const fictitious = await Promise.all(world.fictitious.map((p) => personRow(world, p)));
+  const celebrities = await Promise.all(world.celebrities.map((p) => personRow(world, p)));
+  await writeMllmuParquet(join(dir, WORLD_FILES.fictitious), fictitious.map((r) => r.row));
+  await writeMllmuParquet(join(dir, WORLD_FILES.celebrities), celebrities.map((r) => r.row));
+  await writeMllmuTestParquet(join(dir, WORLD_FILES.test), fictitious.map((r) => r.test));
+  const items: MmbenchItem[] = await Promise.all(world.benchmark.map(async (b) => ({
+    index: b.index, question: b.question, hint: '', options: [...b.options], answer: b.answer,
+    category: b.category, l2Category: 'perception', image: await encodePng(b.image, IMAGE_SIZE),
+  })));
+  await writeMmbenchTsv(join(dir, WORLD_FILES.benchmark), items);
+  const manifest: WorldManifest = {
+    format: 'pulse.world', version: world.version, seed: world.seed, hash: worldHash(world),
+    counts: { fictitious: world.fictitious.length, celebrities: world.celebrities.length, benchmark: world.benchmark.length, test_views: WORLD_SIZES.testViews },
+    popularity: Object.fromEntries(world.celebrities.map((c) => [c.id, c.popularity])),
+    files: Object.fromEntries(Object.values(WORLD_FILES).map((f) => [f, sha256(join(dir, f))])),
+  };
+  await writeAtomicFile(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  return manifest;
+}
+
+export function readWorldManifest(dir: string): WorldManifest | null {
+  const path = join(dir, 'manifest.json');
+  if (!existsSync(path)) return null;
+  let raw: unknown;
+  try { raw = JSON.parse(readFileSync(path, 'utf8')); } catch (e) { throw new PulseError(`${path} is not valid JSON (${(e as Error).message})`); }
+  const parsed = WorldManifest.safeParse(raw);
+  if (!parsed.success) throw new PulseError(`${path}: field ${parsed.error.issues[0]!.path.join('.')}: ${parsed.error.issues[0]!.message}`);
+  return parsed.data;
+}
+
+/**
+ * The world for `seed` in `dir`: generated and written there on first use, reused after (its
+ * manifest must match the seed and this version of the generator).
+ */
+export async function ensureWorldFiles(dir: string, seed: number, log: (line: string) => void = () => {}): Promise<{ manifest: WorldManifest; world: World }> {
+  const world = generateWorld(seed);
+  const hash = worldHash(world);
+  const existing = readWorldManifest(dir);
+  if (existing && existing.seed === seed && existing.version === WORLD_VERSION && existing.hash === hash) return { manifest: existing, world };
+  if (!existing && existsSync(dir) && readdirSync(dir).length > 0) throw new PulseError(`${dir} is not empty and holds no pulse world (no manifest.json); choose another world directory`);
+  log(existing ? `world in ${dir} is outdated (seed ${existing.seed}, hash ${existing.hash}); regenerating` : `generating the world (seed ${seed}) in ${dir}`);
+  return { manifest: await writeWorldFiles(world, dir), world };
+}
+
+export interface WorldFiles {
+  manifest: WorldManifest;
+  fictitious: MllmuRow[];
+  celebrities: MllmuRow[];
+  test: MllmuTestRow[];
+  benchmark: MmbenchItem[];
+}
+
+/** Reads a world folder back through the format loaders, checking file hashes against the manifest. */
+export async function readWorldFiles(dir: string): Promise<WorldFiles> {
+  const manifest = readWorldManifest(dir);
+  if (!manifest) throw new PulseError(`${dir} has no manifest.json: generate a world there with \`pulse data generate --out ${dir}\``);
+  for (const [file, hash] of Object.entries(manifest.files)) {
+    const path = join(dir, file);
+    if (!existsSync(path)) throw new PulseError(`${path} is missing (listed in ${join(dir, 'manifest.json')})`);
+    if (sha256(path) !== hash) throw new PulseError(`${path} does not match the hash in its manifest: the file was changed or corrupted`);
+  }
+  return {
+    manifest,
+    fictitious: await readMllmuParquet(join(dir, WORLD_FILES.fictitious)),
+    celebrities: await readMllmuParquet(join(dir, WORLD_FILES.celebrities)),
+    test: await readMllmuTestParquet(join(dir, WORLD_FILES.test)),
+    benchmark: await readMmbenchTsv(join(dir, WORLD_FILES.benchmark)),
+  };
+}
+
+export { CATEGORIES };
