@@ -3,7 +3,7 @@ import type { ModelConfig } from './config.ts';
 import { Transformer } from './transformer.ts';
 import { VisionEncoder, Projector } from './vision.ts';
 import { LoraLinear, type LoraOptions } from './lora.ts';
-import { encodeBatch, IGNORE, type EncodedBatch, type Example } from './batch.ts';
+import { encodeBatch, encodePackedOptions, IGNORE, type EncodedBatch, type Example, type PackedOptionsBatch } from './batch.ts';
 import type { Tokenizer } from './tokenizer.ts';
 import { LETTERS, multipleChoiceText, type Letter, type McQuestion } from './prompt.ts';
 
@@ -64,6 +64,30 @@ export class MultimodalModel extends Module {
   }
 
   /**
+   * Summed log-probability of every option of every row of a packed batch (see
+   * encodePackedOptions), in row-then-option order. Same numbers as scoring each option as its
+   * own sequence.
+   */
+  packedOptionLogProbs(batch: PackedOptionsBatch): Float64Array {
+    return scope(() => {
+      const text = this.lm.embed(batch.ids);
+      const layout = { positions: batch.positions, mask: batch.mask };
+      let logits: Tensor;
+      if (batch.images) {
+        const visual = this.projector.forward(this.vision.forward(batch.images));
+        logits = this.lm.forwardEmbeddings(cat([visual, text], 1), layout).narrow(1, this.visualTokens, batch.ids.size(1));
+      } else {
+        logits = this.lm.forwardEmbeddings(text, layout);
+      }
+      const vocab = logits.size(2);
+      const scored = logits.reshape(-1, vocab).indexSelect(0, batch.source).logSoftmax(-1).gather(1, batch.target).toArray();
+      const sums = new Float64Array(batch.optionCounts.reduce((a, b) => a + b, 0));
+      batch.owner.forEach((o, k) => { sums[o]! += scored[k]!; });
+      return sums;
+    });
+  }
+
+  /**
    * Per sequence: logπθ(y|x) = Σ_t log p(y_t | x, y_<t) over the answer tokens (and <eos>), and
    * the number of those tokens. Differentiable.
    */
@@ -108,20 +132,31 @@ export class MultimodalModel extends Module {
   }
 
   #predictByLikelihood(questions: readonly ScoredQuestion[], batchSize: number): (Letter | null)[] {
-    const examples = questions.flatMap((q) => q.options.map((option) => ({ image: q.image, prompt: q.question, answer: option })));
-    const starts: number[] = [];
-    questions.reduce((at, q) => { starts.push(at); return at + q.options.length; }, 0);
-    const logProbs = new Float64Array(examples.length);
-    this.#forEachBatch(examples, batchSize, (indices) => scope(() => {
-      const sums = this.answerLogProbs(this.encode(indices.map((i) => examples[i]!))).sum.toArray();
-      indices.forEach((i, k) => { logProbs[i] = sums[k]!; });
-    }));
-    return questions.map((question, q) => {
-      const at = starts[q]!;
-      let best = 0;
-      for (let o = 1; o < question.options.length; o++) if (logProbs[at + o]! > logProbs[at + best]!) best = o;
-      return LETTERS[best]!;
+    const out: (Letter | null)[] = new Array(questions.length).fill(null);
+    // a packed row holds about four sequences' worth of tokens
+    this.#forEachBatch(questions, Math.max(1, Math.floor(batchSize / 4)), (indices) => {
+      const batch = encodePackedOptions(indices.map((i) => ({ image: questions[i]!.image, prompt: questions[i]!.question, options: questions[i]!.options })),
+        this.tokenizer, this.config.imageSize, this.visualTokens, this.config.lm.maxSeq);
+      try {
+        const logProbs = this.packedOptionLogProbs(batch);
+        let at = 0;
+        indices.forEach((i) => {
+          const n = questions[i]!.options.length;
+          let best = 0;
+          for (let o = 1; o < n; o++) if (logProbs[at + o]! > logProbs[at + best]!) best = o;
+          out[i] = LETTERS[best]!;
+          at += n;
+        });
+      } finally {
+        for (const t of [batch.images, batch.ids, batch.positions, batch.mask, batch.source, batch.target]) t?.dispose();
+      }
     });
+    return out;
+  }
+
+  /** Summed log-probability of each option as the answer, one separate sequence per option (the reference for packing). */
+  optionLogProbsUnpacked(question: ScoredQuestion): number[] {
+    return noGrad(() => scope(() => this.answerLogProbs(this.encode(question.options.map((o) => ({ image: question.image, prompt: question.question, answer: o })))).sum.toArray()));
   }
 
   #predictByLetter(questions: readonly ScoredQuestion[], batchSize: number): (Letter | null)[] {

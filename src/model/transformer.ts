@@ -23,8 +23,8 @@ export class CausalSelfAttention extends Module {
     this.proj = this.module('proj', new LoraLinear(config.dModel, config.dModel));
   }
 
-  /** x: [B, T, D]; causalMask: [T, T] bool, true where a position may not look. */
-  forward(x: Tensor, causalMask: Tensor): Tensor {
+  /** x: [B, T, D]; mask: [T, T] or [B, 1, T, T] bool, true where a position may not look. */
+  forward(x: Tensor, mask: Tensor): Tensor {
     const [batch, time, dim] = x.shape as [number, number, number];
     const heads = this.config.heads;
     const headDim = dim / heads;
@@ -33,7 +33,7 @@ export class CausalSelfAttention extends Module {
     const q = qkv.narrow(0, 0, 1).squeeze(0);
     const k = qkv.narrow(0, 1, 1).squeeze(0);
     const v = qkv.narrow(0, 2, 1).squeeze(0);
-    const scores = q.matmul(k.transpose(-2, -1)).mul(1 / Math.sqrt(headDim)).maskedFill(causalMask, -Infinity);
+    const scores = q.matmul(k.transpose(-2, -1)).mul(1 / Math.sqrt(headDim)).maskedFill(mask, -Infinity);
     const attention = scores.softmax(-1).dropout(this.config.dropout, this.training);
     const out = attention.matmul(v).transpose(1, 2).reshape(batch, time, dim);
     return this.proj.forward(out).dropout(this.config.dropout, this.training);
@@ -66,8 +66,8 @@ export class Block extends Module {
     this.ln2 = this.module('ln2', new LayerNorm(config.dModel));
     this.mlp = this.module('mlp', new FeedForward(config));
   }
-  forward(x: Tensor, causalMask: Tensor): Tensor {
-    const h = x.add(this.attn.forward(this.ln1.forward(x), causalMask));
+  forward(x: Tensor, mask: Tensor): Tensor {
+    const h = x.add(this.attn.forward(this.ln1.forward(x), mask));
     return h.add(this.mlp.forward(this.ln2.forward(h)));
   }
 }
@@ -93,13 +93,17 @@ export class Transformer extends Module {
   /** Token ids [B, T] (int64) -> embeddings [B, T, D]. */
   embed(ids: Tensor): Tensor { return this.tokens.forward(ids); }
 
-  /** Embeddings [B, T, D] -> next-token logits [B, T, V]. */
-  forwardEmbeddings(x: Tensor): Tensor {
+  /**
+   * Embeddings [B, T, D] -> next-token logits [B, T, V]. By default position t is at t and sees
+   * positions <= t; packed sequences pass their own positions [B, T] and mask [B, 1, T, T].
+   */
+  forwardEmbeddings(x: Tensor, layout: { positions: Tensor; mask: Tensor } | null = null): Tensor {
     const time = x.size(1);
-    if (time > this.config.maxSeq) throw new RangeError(`sequence of ${time} positions exceeds maxSeq ${this.config.maxSeq}`);
-    const causalMask = ones([time, time], 'bool', x.device).triu(1);
-    let h = x.add(this.positions.forward(arange(0, time, 1, 'int64', x.device))).dropout(this.config.dropout, this.training);
-    for (const block of this.blocks) h = block.forward(h, causalMask);
+    if (!layout && time > this.config.maxSeq) throw new RangeError(`sequence of ${time} positions exceeds maxSeq ${this.config.maxSeq}`);
+    const mask = layout?.mask ?? ones([time, time], 'bool', x.device).triu(1);
+    const positions = layout?.positions ?? arange(0, time, 1, 'int64', x.device);
+    let h = x.add(this.positions.forward(positions)).dropout(this.config.dropout, this.training);
+    for (const block of this.blocks) h = block.forward(h, mask);
     return this.head.forward(this.lnFinal.forward(h));
   }
 

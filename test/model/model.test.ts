@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { scope, noGrad, liveTensorCount, tensor, type Tensor } from '../../src/torch/index.ts';
+import { scope, noGrad, liveTensorCount, tensor, disposeAll, type Tensor } from '../../src/torch/index.ts';
 import { Tokenizer, UNK } from '../../src/model/tokenizer.ts';
 import { multipleChoiceText, LETTERS } from '../../src/model/prompt.ts';
 import { MultimodalModel, parseTarget } from '../../src/model/multimodal.ts';
-import type { EncodedBatch, Example } from '../../src/model/batch.ts';
+import { encodePackedOptions, type EncodedBatch, type Example } from '../../src/model/batch.ts';
 import { trainAnswerNll } from '../../src/train/loop.ts';
 import { QUESTIONS, tinyModel, solidImage } from './helpers.ts';
 
@@ -115,4 +115,20 @@ test('letter scoring takes the first character of the greedy token, and a non-le
 test('update targets parse unions and reject unknown parts', () => {
   assert.deepEqual(parseTarget('llm+projector'), ['projector', 'llm']);
   assert.throws(() => parseTarget('llm+audio'), /unknown model part 'audio'/);
+});
+
+test('packed option scoring gives the log-probabilities of separate sequences, with and without images', () => {
+  const model = tinyModel(6);
+  for (const q of QUESTIONS) {
+    const separate = model.optionLogProbsUnpacked(q);
+    const batch = encodePackedOptions([q, q].map((x) => ({ image: x.image, prompt: x.question, options: x.options })), model.tokenizer, 32, model.visualTokens, model.config.lm.maxSeq);
+    const packed = noGrad(() => model.packedOptionLogProbs(batch));
+    disposeAll(batch);
+    assert.equal(packed.length, 8);
+    separate.forEach((v, k) => {
+      assert.ok(Math.abs(v - packed[k]!) < 1e-4, `option ${k}: ${v} vs ${packed[k]}`);
+      assert.ok(Math.abs(v - packed[4 + k]!) < 1e-4, 'second row');
+    });
+  }
+  model.dispose();
 });
