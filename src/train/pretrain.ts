@@ -33,7 +33,7 @@ export interface PretrainRecipe {
 export const DEFAULT_PRETRAIN: PretrainRecipe = {
   worldSeed: 0,
   seed: 0,
-  steps: 6000,
+  steps: 3000,
   batchSize: 32,
   lr: 2e-3,
   warmupSteps: 200,
