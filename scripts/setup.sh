@@ -52,7 +52,9 @@ else
 fi
 node --input-type=module -e "import { createRequire } from 'node:module'; const t = createRequire(import.meta.url)('./native/build/Release/pulse_torch.node'); console.log('[setup] addon loads: libtorch ' + t.version() + ', cuda ' + (t.cudaAvailable() ? 'available' : 'not available') + ', ' + t.getNumThreads() + ' threads')"
 
-# 4. Chromium for the report's browser test (Debian's package; no browser download).
+# 4. Fonts for the charts' PNG text, and Chromium for the report's browser test (Debian's packages; no browser download).
+[ -d /usr/share/fonts/truetype/dejavu ] || apt_install fonts-dejavu-core || say "no DejaVu fonts: chart PNGs will lack text"
+
 if [ -z "${PULSE_SKIP_BROWSER:-}" ]; then
   if command -v chromium >/dev/null; then say "chromium: $(command -v chromium)"; else apt_install chromium || say "chromium not installed: the browser test will be skipped"; fi
 fi

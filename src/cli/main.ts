@@ -4,6 +4,7 @@ import { pretrainCommand } from './pretrain.ts';
 import { evalCommand } from './eval.ts';
 import { runCommand } from './run.ts';
 import { dataCommand } from './data.ts';
+import { reportCommand } from './report.ts';
 
 /**
  * The `pulse` command. Each subcommand lives in its own module and loads its heavy dependencies
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   program.addCommand(runCommand());
   program.addCommand(pretrainCommand());
   program.addCommand(evalCommand());
+  program.addCommand(reportCommand());
   program.addCommand(dataCommand());
   return program;
 }

@@ -10,6 +10,7 @@ export function runCommand() {
     .option('--scenarios <list>', 'comma-separated scenarios', list(['fine_tuned', 'pre_trained', 'sustainability']))
     .option('--out <dir>', 'run folder (default: runs/<preset>-<date>)')
     .option('--threads <n>', 'CPU threads for libtorch (default: all cores)', integer(1))
+    .option('--no-report', 'do not write the report (report.md, report.html, charts/) at the end')
     .action(async (opts) => {
       const { resolveConfig } = await import('../protocol/config.ts');
       const { runProtocol } = await import('../protocol/runner.ts');
@@ -34,6 +35,11 @@ export function runCommand() {
       });
       const total = phases.reduce((s, p) => s + p.seconds, 0);
       log(`finished in ${total.toFixed(0)} s`);
+      if (opts.report) {
+        const { writeReport } = await import('../report/index.ts');
+        const files = await writeReport(outDir);
+        log(`report: ${files.html}`);
+      }
       console.log(`results: ${resultsPath}`);
     });
 }

@@ -1,0 +1,63 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeReport } from '../../src/report/index.ts';
+import { PulseError } from '../../src/errors.ts';
+import { completeResults, partialResults, writeRun } from './fixtures.ts';
+
+const PNG = [0x89, 0x50, 0x4e, 0x47];
+
+test('a report is built from results.json alone: markdown, self-contained HTML, SVG and PNG charts', async () => {
+  const dir = writeRun(completeResults());
+  const files = await writeReport(dir);
+  const names = files.charts.map((f) => f.split('/').pop());
+  assert.deepEqual(names, ['radar-fine_tuned.svg', 'radar-fine_tuned.png', 'radar-pre_trained.svg', 'radar-pre_trained.png', 'radar-sustainability.svg', 'radar-sustainability.png', 'sustainability-lines.svg', 'sustainability-lines.png']);
+  for (const f of files.charts) {
+    const bytes = readFileSync(f);
+    if (f.endsWith('.png')) assert.deepEqual([...bytes.subarray(0, 4)], PNG);
+    else assert.match(bytes.toString(), /^<svg[\s\S]*<\/svg>$/);
+  }
+  const svg = readFileSync(join(dir, 'charts', 'radar-fine_tuned.svg'), 'utf8');
+  for (const label of ['ga', 'ga_klr', 'npo', 'ga [llm]', 'forgotten % (D_unlearn)']) assert.ok(svg.includes(`>${label}<`), `radar shows ${label}`);
+  const md = readFileSync(files.markdown, 'utf8');
+  // fine-tuned GA: D_unlearn multimodal 78 -> 20; forgotten = 100·(1 - 22.5/77.5) = 71.0
+  assert.match(md, /\| ga \| projector\+llm \| 78\.0 → 20\.0 \| 77\.0 → 25\.0 \| 76\.0 → 40\.0 \| 79\.0 → 45\.0 \| 82\.0 → 60\.0 \| 71\.0 \|/);
+  assert.match(md, /!\[sustainability-lines\]\(charts\/sustainability-lines\.png\)/);
+  const html = readFileSync(files.html, 'utf8');
+  assert.ok(!/<script|<link|src="http|href="http/.test(html), 'no scripts and no external resources');
+  assert.equal((html.match(/<svg/g) ?? []).length, 4);
+});
+
+test('a partial run gets a report that says what is missing', async () => {
+  const dir = writeRun(partialResults());
+  const files = await writeReport(dir);
+  const md = readFileSync(files.markdown, 'utf8');
+  assert.match(md, /ga \[projector\+llm\] failed: ga: the loss became NaN at step 3 of 120/);
+  assert.match(md, /skipped: behaviour-based selection kept 30 celebrities/);
+  assert.match(md, /npo \[projector\+llm\] has not finished \(2 of 5 requests\)/);
+  assert.match(md, /\| ga \| projector\+llm \| 78\.0 → — \|/);
+  assert.match(md, /_No results for this scenario\._/);
+  assert.ok(!existsSync(join(dir, 'charts', 'radar-pre_trained.svg')));
+});
+
+test('two runs are compared with both runs\' series', async () => {
+  const a = writeRun(completeResults('run-a'));
+  const b = writeRun(completeResults('run-b'));
+  const files = await writeReport([a, b]);
+  const md = readFileSync(files.markdown, 'utf8');
+  assert.match(md, /# PULSE comparison: run-a vs run-b/);
+  assert.match(md, /\| npo \(run-a\) \|/);
+  assert.match(md, /\| npo \(run-b\) \|/);
+  assert.ok(readFileSync(join(a, 'compare-run-a-vs-run-b', 'charts', 'sustainability-lines.svg'), 'utf8').includes('ga_klr (run-b)'));
+});
+
+test('an invalid or unknown-version results.json is a clear error naming the file and the field', async () => {
+  const dir = writeRun(completeResults());
+  const broken = completeResults() as unknown as { scenarios: { before: unknown }[] };
+  broken.scenarios[0]!.before = { unlearn: 'x' };
+  writeFileSync(join(dir, 'results.json'), JSON.stringify(broken));
+  await assert.rejects(writeReport(dir), (e: unknown) => e instanceof PulseError && /results\.json: invalid at scenarios\.0\.before\.unlearn/.test(e.message));
+  writeFileSync(join(dir, 'results.json'), JSON.stringify({ ...completeResults(), version: 9 }));
+  await assert.rejects(writeReport(dir), /results version 9 is not supported/);
+});
