@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -18,9 +17,10 @@ test('report.html in a real browser: every chart and table present, nothing fetc
   results.scenarios[1]!.methods[0]!.error = `diverged on ${XSS}`;
   const dir = writeRun(results);
   const files = await writeReport(dir);
+  // playwright gives the browser a fresh temporary profile of its own
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${mkdtempSync(join(tmpdir(), 'pulse-chromium-'))}`],
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   try {
     const page = await browser.newPage({ viewport: { width: 1300, height: 900 } });
