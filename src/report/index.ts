@@ -87,7 +87,7 @@ export async function writeReport(runDirs: string | readonly string[], outDir?: 
 
   const css = `body{font-family:'DejaVu Sans',Helvetica,Arial,sans-serif;margin:2em auto;max-width:1200px;color:#222}h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;font-size:.85em;margin:1em 0}th,td{border:1px solid #ccc;padding:.3em .5em;text-align:left}th{background:#f4f4f4}
-.charts{display:flex;flex-wrap:wrap;gap:1.5em}.chart{flex:0 1 auto}.chart figcaption{font-size:.8em;color:#555;max-width:460px}.notes{color:#444;font-size:.9em}.run{font-size:.9em;color:#444}`;
+.charts{display:flex;flex-wrap:wrap;gap:1.5em}.chart{flex:0 1 auto;margin:0}.chart figcaption{font-size:.8em;color:#555;max-width:460px}.notes{color:#444;font-size:.9em}.run{font-size:.9em;color:#444}`;
   const radars = sections.filter((s) => s.scenario !== 'sustainability').flatMap((s) => s.charts.filter((c) => c.name.startsWith('radar')));
   const figure = (c: Section['charts'][number]) => `<figure class="chart" data-chart="${escapeHtml(c.name)}">${c.svg}<figcaption>${escapeHtml(c.caption)}</figcaption></figure>`;
   const html = `<!doctype html>

@@ -22,16 +22,19 @@ export function radarSpec(title: string, series: readonly Series[]): Spec {
   const points = rows.flatMap((r) => r.values.map((v, k) => ({ label: r.label, k, value: v, ...at(k, Math.max(0, Math.min(top, v ?? 0)) / top) })));
   const rings = [25, 50, 75, 100, ...(top > 100 ? [top] : [])].flatMap((ring) => [0, 1, 2].map((k) => ({ ring, k, ...at(k, ring / top) })));
   const axes = RADAR_AXES.map((name, k) => ({ name, k, ...at(k, 1), ...Object.fromEntries(Object.entries(at(k, 1.13)).map(([c, v]) => [`l${c}`, v])) }));
-  const side = 380;
+  // The triangle spans y in [-0.5, 1] (top axis up), so the plot is shorter than it is wide.
+  const width = 360;
+  const yDomain: [number, number] = [-0.72, 1.22];
+  const height = Math.round((width * (yDomain[1] - yDomain[0])) / 2.7);
   return {
     $schema: 'https://vega.github.io/schema/vega/v6.json',
-    width: side, height: side, padding: { top: 10, left: 40, right: 40, bottom: 10 }, autosize: 'pad',
+    width, height, padding: { top: 10, left: 40, right: 40, bottom: 10 }, autosize: 'pad',
     title: { text: title, font: FONT, fontSize: 14 },
     config: { text: { font: FONT }, legend: { labelFont: FONT, titleFont: FONT } },
     data: [{ name: 'points', values: points }, { name: 'rings', values: rings }, { name: 'axes', values: axes }],
     scales: [
       { name: 'x', type: 'linear', domain: [-1.35, 1.35], range: 'width' },
-      { name: 'y', type: 'linear', domain: [-1.35, 1.35], range: 'height' },
+      { name: 'y', type: 'linear', domain: yDomain, range: 'height' },
       { name: 'color', type: 'ordinal', domain: rows.map((r) => r.label), range: 'category' },
     ],
     legends: rows.length ? [{ fill: 'color', stroke: 'color', title: 'method', orient: 'bottom', direction: 'horizontal', columns: 4 }] : [],
