@@ -5,7 +5,7 @@ import { parquetWriteBuffer } from 'hyparquet-writer';
 import { z } from 'zod';
 import { PulseError } from '../errors.ts';
 import { binary, list, parquetSchema, string, struct } from './parquet-schema.ts';
-import { writeAtomicFile } from './files.ts';
+import { writeFileAtomic } from '../atomic-file.ts';
 
 /**
  * MLLMU-Bench as published on Hugging Face (MLLMMU/MLLMU-Bench), one Parquet file per config:
@@ -55,7 +55,7 @@ function write(path: string, schema: ReturnType<typeof parquetSchema>, rows: rea
     codec,
     createdBy: 'pulse',
   });
-  return writeAtomicFile(path, new Uint8Array(buffer));
+  return writeFileAtomic(path, new Uint8Array(buffer));
 }
 
 /** Whether schema element i is a direct child of the root (a column). */

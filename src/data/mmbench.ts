@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { tsvParse, tsvFormat } from 'd3-dsv';
 import { PulseError } from '../errors.ts';
-import { writeAtomicFile } from './files.ts';
+import { writeFileAtomic } from '../atomic-file.ts';
 
 /**
  * MMBench's TSV: index, question, hint, A, B, C, D, answer, category, l2-category, image (base64).
@@ -68,7 +68,7 @@ export async function writeMmbenchTsv(path: string, items: readonly MmbenchItem[
     answer: item.answer, category: item.category, 'l2-category': item.l2Category,
     image: Buffer.from(item.image).toString('base64'),
   }));
-  await writeAtomicFile(path, `${tsvFormat(rows, [...MMBENCH_COLUMNS])}\n`);
+  await writeFileAtomic(path, `${tsvFormat(rows, [...MMBENCH_COLUMNS])}\n`);
 }
 
 /** The CircularEval copies of an item: options rotated by k = 0..n-1, index + k·1e6. */

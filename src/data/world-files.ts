@@ -10,7 +10,7 @@ import { CATEGORIES } from '../world/scenes.ts';
 import { encodePng } from './images.ts';
 import { readMllmuParquet, readMllmuTestParquet, writeMllmuParquet, writeMllmuTestParquet, type ChoiceItem, type MllmuRow, type MllmuTestRow } from './mllmu.ts';
 import { readMmbenchTsv, writeMmbenchTsv, type MmbenchItem } from './mmbench.ts';
-import { writeAtomicFile } from './files.ts';
+import { writeFileAtomic } from '../atomic-file.ts';
 
 /** Where `pulse data generate` puts each split, relative to its output folder (Hugging Face's layout). */
 export const WORLD_FILES = {
@@ -73,7 +73,7 @@ export async function writeWorldFiles(world: World, dir: string): Promise<WorldM
     popularity: Object.fromEntries(world.celebrities.map((c) => [c.id, c.popularity])),
     files: Object.fromEntries(Object.values(WORLD_FILES).map((f) => [f, sha256(join(dir, f))])),
   };
-  await writeAtomicFile(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  await writeFileAtomic(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   return manifest;
 }
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { writeFile, rename } from 'node:fs/promises';
+import { writeFileAtomic } from '../atomic-file.ts';
 import { z } from 'zod';
 import { loadSafetensors, saveSafetensors } from '../torch/safetensors.ts';
 import { disposeAll } from '../torch/index.ts';
@@ -55,8 +55,7 @@ export async function saveModel(path: string, model: MultimodalModel, manifest: 
   };
   await saveSafetensors(path, model.stateDict(), { pulse: JSON.stringify(full) });
   const { vocabulary: _omitted, ...readable } = full;
-  await writeFile(`${path}.json.tmp`, `${JSON.stringify({ ...readable, vocabulary_size: full.vocabulary.length }, null, 2)}\n`);
-  await rename(`${path}.json.tmp`, `${path}.json`);
+  await writeFileAtomic(`${path}.json`, `${JSON.stringify({ ...readable, vocabulary_size: full.vocabulary.length }, null, 2)}\n`);
   return full;
 }
 

@@ -79,46 +79,38 @@ export type RunConfig = z.infer<typeof RunConfig>;
 
 const LORA_DEFAULT = { rank: 8, alpha: 16, dropout: 0, layers: [] as string[] };
 
-export const PRESETS: Record<'paper' | 'quick', RunConfig> = {
-  /** The protocol's sizes (PROTOCOL.md): 100 fine-tuned people split 50/50, 45 known celebrities split 20/25, 5 requests of 10. */
-  paper: {
-    seed: 0,
-    world: { seed: 0, dir: '.cache/pulse/world-0' },
-    model: { path: 'assets/base.safetensors' },
-    scoring: 'model',
-    threads: null,
-    scenarios: ['fine_tuned', 'pre_trained', 'sustainability'],
-    methods: ['ga', 'ga_klr', 'npo'],
-    update_target: 'projector+llm',
-    ablation: { method: 'ga', targets: ['llm'] },
-    fine_tune: { people: 100, steps: 600, lr: 3e-3, batch_size: 32, replay: 0.25, lora: { ...LORA_DEFAULT, rank: 16, alpha: 32 }, target: 'projector+llm' },
-    fine_tuned: { unlearn: 50, retain: 50 },
-    pre_trained: { keep: 45, threshold: 80, unlearn: 20, retain: 25 },
-    sustainability: { requests: 5 },
-    unlearn: { lr: 1e-3, epochs: 5, batch_size: 25, lora: LORA_DEFAULT, clip_norm: 1 },
-    method_settings: { ga_klr: { hyperparameters: { lambda: 1 } }, npo: { hyperparameters: { beta: 0.1 } } },
-    eval: { batch_size: 256, general_items: null },
-  },
-  /** Small and fast (tests, smoke runs): fewer people and steps, same shape. */
-  quick: {
-    seed: 0,
-    world: { seed: 0, dir: '.cache/pulse/world-0' },
-    model: { path: 'assets/base.safetensors' },
-    scoring: 'model',
-    threads: null,
-    scenarios: ['fine_tuned', 'pre_trained', 'sustainability'],
-    methods: ['ga', 'ga_klr', 'npo'],
-    update_target: 'projector+llm',
-    ablation: { method: 'ga', targets: ['llm'] },
-    fine_tune: { people: 10, steps: 40, lr: 3e-3, batch_size: 16, replay: 0.25, lora: { ...LORA_DEFAULT, rank: 4, alpha: 8 }, target: 'projector+llm' },
-    fine_tuned: { unlearn: 6, retain: 4 },
-    pre_trained: { keep: 6, threshold: 0, unlearn: 3, retain: 3 },
-    sustainability: { requests: 3 },
-    unlearn: { lr: 1e-3, epochs: 1, batch_size: 8, lora: { ...LORA_DEFAULT, rank: 4, alpha: 8 }, clip_norm: 1 },
-    method_settings: { ga_klr: { hyperparameters: { lambda: 1 } }, npo: { hyperparameters: { beta: 0.1 } } },
-    eval: { batch_size: 256, general_items: 40 },
-  },
+/** The protocol's sizes (PROTOCOL.md): 100 fine-tuned people split 50/50, 45 known celebrities split 20/25, 5 requests of 10. */
+const PAPER: RunConfig = {
+  seed: 0,
+  world: { seed: 0, dir: '.cache/pulse/world-0' },
+  model: { path: 'assets/base.safetensors' },
+  scoring: 'model',
+  threads: null,
+  scenarios: ['fine_tuned', 'pre_trained', 'sustainability'],
+  methods: ['ga', 'ga_klr', 'npo'],
+  update_target: 'projector+llm',
+  ablation: { method: 'ga', targets: ['llm'] },
+  fine_tune: { people: 100, steps: 600, lr: 3e-3, batch_size: 32, replay: 0.25, lora: { ...LORA_DEFAULT, rank: 16, alpha: 32 }, target: 'projector+llm' },
+  fine_tuned: { unlearn: 50, retain: 50 },
+  pre_trained: { keep: 45, threshold: 80, unlearn: 20, retain: 25 },
+  sustainability: { requests: 5 },
+  unlearn: { lr: 1e-3, epochs: 5, batch_size: 25, lora: LORA_DEFAULT, clip_norm: 1 },
+  method_settings: { ga_klr: { hyperparameters: { lambda: 1 } }, npo: { hyperparameters: { beta: 0.1 } } },
+  eval: { batch_size: 256, general_items: null },
 };
+
+/** Small and fast (tests, smoke runs): the paper preset's shape with fewer people and steps. */
+const QUICK: RunConfig = {
+  ...PAPER,
+  fine_tune: { ...PAPER.fine_tune, people: 10, steps: 40, batch_size: 16, lora: { ...LORA_DEFAULT, rank: 4, alpha: 8 } },
+  fine_tuned: { unlearn: 6, retain: 4 },
+  pre_trained: { keep: 6, threshold: 0, unlearn: 3, retain: 3 },
+  sustainability: { requests: 3 },
+  unlearn: { ...PAPER.unlearn, epochs: 1, batch_size: 8, lora: { ...LORA_DEFAULT, rank: 4, alpha: 8 } },
+  eval: { batch_size: 256, general_items: 40 },
+};
+
+export const PRESETS: Record<'paper' | 'quick', RunConfig> = { paper: PAPER, quick: QUICK };
 
 export type PresetName = keyof typeof PRESETS;
 

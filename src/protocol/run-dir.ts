@@ -1,19 +1,10 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync, openSync, fsyncSync, closeSync, unlinkSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, writeFileSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomicSync } from '../atomic-file.ts';
 import { PulseError } from '../errors.ts';
 
-/** Writes a file so that a reader (or a resumed run) sees either the old or the new content, never half. */
-export function writeAtomic(path: string, content: string | Uint8Array): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const temp = `${path}.${process.pid}.tmp`;
-  writeFileSync(temp, content);
-  const fd = openSync(temp, 'r');
-  try { fsyncSync(fd); } finally { closeSync(fd); }
-  renameSync(temp, path);
-}
-
 export function writeJsonAtomic(path: string, value: unknown): void {
-  writeAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
+  writeFileAtomicSync(path, `${JSON.stringify(value, null, 2)}\n`);
 }
 
 export function readJson(path: string): unknown {

@@ -18,7 +18,8 @@ import { evaluateSets, scorePeople, type EvalSets } from './evaluate.ts';
 import { ensureFineTuned } from './finetune.ts';
 import { splitPeople, selectKnown, type Split } from './splits.ts';
 import { Results, RESULTS_SCHEMA_VERSION, type MethodResult, type ScenarioName, type ScenarioResult } from './results-schema.ts';
-import { lockRunDir, readJson, writeAtomic, writeJsonAtomic } from './run-dir.ts';
+import { lockRunDir, readJson, writeJsonAtomic } from './run-dir.ts';
+import { writeFileAtomicSync } from '../atomic-file.ts';
 
 export const PULSE_VERSION = '0.1.0';
 
@@ -99,7 +100,7 @@ export async function runProtocol(options: RunOptions): Promise<{ resultsPath: s
       log(`resuming the run in ${outDir}`);
     } else {
       writeJsonAtomic(runInfoPath, { config_hash: hash, created_at: new Date().toISOString(), pulse_version: PULSE_VERSION });
-      writeAtomic(join(outDir, 'config.yaml'), toYaml(config));
+      writeFileAtomicSync(join(outDir, 'config.yaml'), toYaml(config));
     }
 
     const data = await timed('load world', () => options.loadData(config));

@@ -1,5 +1,5 @@
-import { open, rename, readFile, unlink } from 'node:fs/promises';
-import { dirname, basename, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../atomic-file.ts';
 
 /**
  * The safetensors file format (Hugging Face), at the byte level: 8-byte little-endian header
@@ -110,23 +110,9 @@ export async function readSafetensorsFile(path: string): Promise<{ metadata: Rec
   return parseSafetensors(bytes, path);
 }
 
-/** Writes atomically: a temp file in the same directory, fsync, rename over the target. */
+/** Writes atomically (see writeFileAtomic): a crash never leaves a half-written model. */
 export async function writeSafetensorsFile(path: string, tensors: Map<string, RawTensor> | Record<string, RawTensor>, metadata: Record<string, string> = {}): Promise<void> {
-  const bytes = serializeSafetensors(tensors, metadata);
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  const handle = await open(temp, 'w');
-  try {
-    await handle.writeFile(bytes);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await rename(temp, path);
-  } catch (e) {
-    await unlink(temp).catch(() => {});
-    throw e;
-  }
+  await writeFileAtomic(path, serializeSafetensors(tensors, metadata));
 }
 
 // --- half-precision conversions (for callers that want floats without libtorch) ---
