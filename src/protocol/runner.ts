@@ -168,6 +168,7 @@ export async function runProtocol(options: RunOptions): Promise<{ resultsPath: s
           split = scenario.splits;
           selection = scenario.selection;
         } else {
+          log(`pre_trained: behaviour-based selection over ${data.celebrities.length} celebrities`);
           const scores = await timed('pre_trained: selection', () => scorePeople(m, data.celebrities, scoring, config.eval.batch_size));
           const kept = selectKnown(scores, config.pre_trained, config.seed);
           selection = { threshold: config.pre_trained.threshold, candidates: scores.length, kept };
@@ -194,6 +195,7 @@ export async function runProtocol(options: RunOptions): Promise<{ resultsPath: s
         general: general as ProtocolQuestion[],
       };
       if (!scenario) {
+        log(`${scenarioName}: scoring the starting model (${sets.unlearn.length + sets.retain.length + sets.general.length} questions)`);
         const before = await timed(`${scenarioName}: evaluate before`, () => evaluateSets(m, sets, scoring, config.eval.batch_size));
         scenario = {
           scenario: scenarioName, status: 'partial', update_target: config.update_target, splits: split,
@@ -231,6 +233,8 @@ export async function runProtocol(options: RunOptions): Promise<{ resultsPath: s
             if (k < split.requests.length) await saveSafetensors(checkpoint(k), m.stateDict());
             entry.requests.push({ request: k, people: ids, after, relative: relativeScores(scenario.before!, after), loss: { first: loss.first, last: loss.last }, seconds: (performance.now() - t0) / 1000 });
             save();
+            const f = (v: number | null) => (v === null ? '—' : v.toFixed(1));
+            log(`${scenarioName} ${entry.method} [${entry.update_target}] request ${k}/${split.requests.length}: D_unlearn ${f(scenario.before!.unlearn.overall)} -> ${f(after.unlearn.overall)}, D_retain ${f(scenario.before!.retain.overall)} -> ${f(after.retain.overall)}, general ${f(scenario.before!.general.overall)} -> ${f(after.general.overall)}`);
             if (k > 1 && existsSync(checkpoint(k - 1))) unlinkSync(checkpoint(k - 1));
             phases.push({ name: `${scenarioName}: ${entry.method} [${entry.update_target}] request ${k}`, seconds: (performance.now() - t0) / 1000 });
           }
