@@ -94,7 +94,7 @@ const PAPER: RunConfig = {
   fine_tuned: { unlearn: 50, retain: 50 },
   pre_trained: { keep: 45, threshold: 80, unlearn: 20, retain: 25 },
   sustainability: { requests: 5 },
-  unlearn: { lr: 1e-3, epochs: 5, batch_size: 25, lora: LORA_DEFAULT, clip_norm: 1 },
+  unlearn: { lr: 3e-4, epochs: 5, batch_size: 25, lora: LORA_DEFAULT, clip_norm: 1 },
   method_settings: { ga_klr: { hyperparameters: { lambda: 1 } }, npo: { hyperparameters: { beta: 0.1 } } },
   eval: { batch_size: 256, general_items: null },
 };
