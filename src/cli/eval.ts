@@ -5,26 +5,36 @@ export function evalCommand() {
   return new Command('eval')
     .description('Score a model on multiple-choice sets and print accuracy by set and modality (multimodal / text-only), in both scoring modes unless --mode is given.')
     .option('--model <path>', 'model file (safetensors with a pulse manifest)', 'assets/base.safetensors')
-    .option('--set <names>', 'comma-separated sets: general, celebrities, fictitious', 'general,celebrities,fictitious')
+    .option('--set <names>', 'comma-separated sets: general, celebrities, fictitious, or data files (MLLMU-Bench .parquet, MMBench .tsv)', 'general,celebrities,fictitious')
     .addOption(new Option('--mode <mode>', 'scoring mode').choices(['letter', 'likelihood', 'both'] as const).default('both' as const))
     .option('--world-dir <dir>', 'the generated world the model belongs to (generated there if missing)', '.cache/pulse/world-0')
     .option('--threads <n>', 'CPU threads for libtorch (default: all cores)', integer(1))
     .option('--json', 'print {"<set>": {"overall", "multimodal", "text_only", "n"}} (per mode when --mode both)')
     .action(async (opts) => {
       const { loadModel } = await import('../model/persist.ts');
-      const { loadProtocolData } = await import('../protocol/load-data.ts');
+      const { loadProtocolData, loadQuestionFile } = await import('../protocol/load-data.ts');
       const { evaluateModelOnSets, EVAL_SETS } = await import('../protocol/eval-model.ts');
+      const { scoreQuestions } = await import('../protocol/evaluate.ts');
       const { setNumThreads, defaultThreads } = await import('../torch/index.ts');
       const { PulseError } = await import('../errors.ts');
       setNumThreads(opts.threads ?? defaultThreads());
-      const sets = opts.set.split(',').map((s) => s.trim());
-      for (const s of sets) if (!(EVAL_SETS as readonly string[]).includes(s)) throw new PulseError(`unknown set '${s}' (sets: ${EVAL_SETS.join(', ')})`);
+      const requested = opts.set.split(',').map((s) => s.trim());
+      const isFile = (s: string) => s.endsWith('.parquet') || s.endsWith('.tsv');
+      for (const s of requested) if (!isFile(s) && !(EVAL_SETS as readonly string[]).includes(s)) throw new PulseError(`unknown set '${s}' (sets: ${EVAL_SETS.join(', ')}, or a .parquet / .tsv file)`);
+      const sets = requested.filter((s) => !isFile(s)) as (typeof EVAL_SETS)[number][];
+      const files = requested.filter(isFile);
       const { model, manifest } = await loadModel(opts.model);
       const data = await loadProtocolData({ dir: opts.worldDir, seed: manifest.world.seed });
       if (data.world.hash !== manifest.world.hash) throw new PulseError(`${opts.model} was trained on world ${manifest.world.hash}, but ${opts.worldDir} holds world ${data.world.hash}`);
       const modes = opts.mode === 'both' ? (['likelihood', 'letter'] as const) : ([opts.mode] as const);
       const out: Record<string, unknown> = {};
-      for (const mode of modes) out[mode] = evaluateModelOnSets(model, data, sets as typeof EVAL_SETS[number][], mode);
+      const fileQuestions = await Promise.all(files.map(loadQuestionFile));
+      for (const mode of modes) {
+        out[mode] = {
+          ...evaluateModelOnSets(model, data, sets, mode),
+          ...Object.fromEntries(files.map((f, i) => [f, scoreQuestions(model, fileQuestions[i]!, mode, 256)])),
+        };
+      }
       model.dispose();
       if (opts.json) {
         console.log(JSON.stringify(modes.length === 1 ? out[modes[0]!] : out, null, 2));
@@ -36,7 +46,7 @@ export function evalCommand() {
         console.log(`  ${'set'.padEnd(12)} ${'overall'.padStart(8)} ${'multimodal'.padStart(11)} ${'text-only'.padStart(10)} ${'n'.padStart(6)}`);
         for (const [set, r] of Object.entries(out[mode] as Record<string, { overall: number | null; multimodal: number | null; text_only: number | null; n: number; known_80?: number }>)) {
           const f = (v: number | null) => (v === null ? '—' : `${v.toFixed(1)}%`);
-          console.log(`  ${set.padEnd(12)} ${f(r.overall).padStart(8)} ${f(r.multimodal).padStart(11)} ${f(r.text_only).padStart(10)} ${String(r.n).padStart(6)}${r.known_80 !== undefined ? `   ${r.known_80} celebrities >= 80% in both modalities` : ''}`);
+          console.log(`  ${set.padEnd(Math.max(12, set.length))} ${f(r.overall).padStart(8)} ${f(r.multimodal).padStart(11)} ${f(r.text_only).padStart(10)} ${String(r.n).padStart(6)}${r.known_80 !== undefined ? `   ${r.known_80} celebrities >= 80% in both modalities` : ''}`);
         }
       }
     });

@@ -1,8 +1,9 @@
 import { join } from 'node:path';
 import { ensureWorldFiles, readWorldFiles, WORLD_FILES } from '../data/world-files.ts';
 import { decodeImage } from '../data/images.ts';
-import type { MllmuRow, ChoiceItem } from '../data/mllmu.ts';
-import type { MmbenchItem } from '../data/mmbench.ts';
+import { readMllmuParquet, type MllmuRow, type ChoiceItem } from '../data/mllmu.ts';
+import { readMmbenchTsv, type MmbenchItem } from '../data/mmbench.ts';
+import { PulseError } from '../errors.ts';
 import { IMAGE_SIZE } from '../world/faces.ts';
 import { pretrainingStream } from '../world/corpus.ts';
 import { DEFAULT_PRETRAIN } from '../train/pretrain.ts';
@@ -19,7 +20,7 @@ function choices(items: readonly ChoiceItem[], modality: ProtocolQuestion['modal
  * scored; the generation QA pairs, the name and the biography are what fine-tuning teaches and
  * unlearning targets.
  */
-async function personRecord(row: MllmuRow, where: string): Promise<PersonRecord> {
+export async function personRecord(row: MllmuRow, where: string): Promise<PersonRecord> {
   const image = await decodeImage(row.image.bytes, IMAGE_SIZE, `${where}: ID ${row.ID}: field image`);
   const name = row.answer;
   const training: Example[] = [
@@ -38,7 +39,7 @@ async function personRecord(row: MllmuRow, where: string): Promise<PersonRecord>
   };
 }
 
-async function generalQuestion(item: MmbenchItem, where: string): Promise<ProtocolQuestion> {
+export async function generalQuestion(item: MmbenchItem, where: string): Promise<ProtocolQuestion> {
   const image = await decodeImage(item.image, IMAGE_SIZE, `${where}: index ${item.index}: field image`);
   return { question: item.hint ? `${item.hint}\n${item.question}` : item.question, options: item.options, answer: item.answer, image, modality: 'multimodal' };
 }
@@ -61,4 +62,14 @@ export async function loadProtocolData(world: { dir: string; seed: number }, log
       return (count) => Array.from({ length: count }, next);
     },
   };
+}
+
+/**
+ * Questions from a dataset file: an MLLMU-Bench split (.parquet: each person's multimodal and
+ * text-only classification questions) or an MMBench TSV (.tsv).
+ */
+export async function loadQuestionFile(path: string): Promise<ProtocolQuestion[]> {
+  if (path.endsWith('.tsv')) return Promise.all((await readMmbenchTsv(path)).map((b) => generalQuestion(b, path)));
+  if (path.endsWith('.parquet')) return (await Promise.all((await readMllmuParquet(path)).map((r) => personRecord(r, path)))).flatMap((p) => p.questions);
+  throw new PulseError(`${path}: expected an MLLMU-Bench .parquet file or an MMBench .tsv file`);
 }
