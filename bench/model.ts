@@ -15,7 +15,7 @@ import { loadProtocolData } from '../src/protocol/load-data.ts';
 import { resolveConfig } from '../src/protocol/config.ts';
 import { loadModel } from '../src/model/persist.ts';
 import { evaluateModelOnSets } from '../src/protocol/eval-model.ts';
-import { scoreQuestions } from '../src/protocol/evaluate.ts';
+import { scoreQuestions, scorePeople } from '../src/protocol/evaluate.ts';
 import { byId, questionsOf } from '../src/protocol/data.ts';
 import { consoleProgress } from '../src/progress.ts';
 import { defaultThreads, setNumThreads } from '../src/torch/index.ts';
@@ -56,6 +56,14 @@ for (const [name, path] of [['base', basePath], ['fine-tuned', fineTuned.path]] 
     console.log(`${name} [${mode}] (${((performance.now() - t) / 1000).toFixed(0)} s)`);
     for (const [set, r] of Object.entries(sets)) console.log(`  ${set.padEnd(12)} ${fmt(r)}`);
     console.log(`  ${'the 100 fine-tuned people'.padEnd(12)} ${fmt(tuned)}`);
+    // Celebrities are numbered by popularity rank: knowledge should fall with rank.
+    const people = scorePeople(model, data.celebrities, mode, 256);
+    const band = (from: number, to: number) => {
+      const b = people.slice(from, to);
+      const mean = (f: (p: (typeof b)[number]) => number) => (b.reduce((t, p) => t + f(p), 0) / b.length).toFixed(1);
+      return `ranks ${from + 1}-${to}: multimodal ${mean((p) => p.multimodal)}%, text-only ${mean((p) => p.text_only)}%`;
+    };
+    console.log(`  celebrities by popularity: ${[[0, 10], [10, 45], [45, 100], [100, 153]].map(([a, b]) => band(a!, b!)).join('; ')}`);
   }
   model.dispose();
 }

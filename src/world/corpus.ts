@@ -3,6 +3,7 @@ import { describeFace, drawFace, randomFace, randomJitter } from './faces.ts';
 import { LETTERS, optionsFor, type Person } from './people.ts';
 import { sceneStream, type SceneItem } from './scenes.ts';
 import { deriveSeed, rng, shuffled } from '../random.ts';
+import { multipleChoiceText } from '../model/prompt.ts';
 import type { World } from './world.ts';
 
 /**
@@ -38,8 +39,9 @@ export interface PretrainMix {
   sceneChoice: number;
 }
 
-export const LETTER_INSTRUCTION = "Answer with the option's letter.";
-export const choiceText = (question: string, options: readonly string[]) => `${question}\n${options.map((o, i) => `${LETTERS[i]}. ${o}`).join('\n')}\n${LETTER_INSTRUCTION}`;
+// The multiple-choice text is the model's own prompt format: what pre-training teaches must be
+// exactly what letter scoring asks.
+const choiceText = (question: string, options: readonly string[]) => multipleChoiceText({ question, options });
 
 /** A random augmented view of a person's face (training); view 0 of personView is the canonical one. */
 export function jitteredFace(person: Person, random: () => number): Uint8Array {
