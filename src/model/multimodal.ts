@@ -183,6 +183,9 @@ export class MultimodalModel extends Module {
     return name === 'vision' ? this.vision : name === 'projector' ? this.projector : this.lm;
   }
 
+  /** Every linear layer that can carry an adapter, by full name ("llm.blocks.0.attn.qkv"). */
+  loraLayers(): [string, LoraLinear][] { return this.#loraLayers(PARTS); }
+
   #loraLayers(parts: readonly Part[]): [string, LoraLinear][] {
     return parts.flatMap((p) => this.part(p).namedModules(`${p === 'llm' ? 'llm' : p}.`)
       .filter((e): e is [string, LoraLinear] => e[1] instanceof LoraLinear));

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../atomic-file.ts';
 import { z } from 'zod';
 import { loadSafetensors, saveSafetensors } from '../torch/safetensors.ts';
-import { disposeAll } from '../torch/index.ts';
+import { disposeAll, noGrad } from '../torch/index.ts';
 import { PulseError } from '../errors.ts';
 import { ModelConfig } from './config.ts';
 import { MultimodalModel } from './multimodal.ts';
@@ -83,6 +83,44 @@ export async function loadModel(path: string, expect: LoadExpectation = {}): Pro
     model.loadStateDict(tensors, { source: path });
     model.eval();
     return { model, manifest };
+  } finally {
+    disposeAll(tensors);
+  }
+}
+
+/** Saves the attached LoRA adapters (tensors "<layer>.lora_a" / "<layer>.lora_b") with their scale and dropout. */
+export async function saveLora(path: string, model: MultimodalModel): Promise<void> {
+  const state = model.loraState();
+  if (state.size === 0) throw new PulseError('the model has no LoRA adapter to save');
+  const settings = Object.fromEntries(model.loraLayers().filter(([, l]) => l.adapter).map(([name, l]) => [name, { scale: l.adapter!.scale, dropout: l.adapter!.dropout }]));
+  await saveSafetensors(path, state, { 'pulse.lora': JSON.stringify({ format: 'pulse.lora', version: 1, tokenizer_hash: model.tokenizer.hash(), layers: settings }) });
+}
+
+/**
+ * Attaches adapters saved by saveLora to a model of the same shape (rank and scale come from the
+ * file). A layer named in the file that the model lacks, or of another shape, is an error.
+ */
+export async function loadLora(path: string, model: MultimodalModel): Promise<void> {
+  const { tensors, metadata } = await loadSafetensors(path, { float32: true });
+  try {
+    if (!metadata['pulse.lora']) throw new PulseError(`${path} holds no pulse LoRA adapter`);
+    const info = JSON.parse(metadata['pulse.lora']) as { tokenizer_hash: string; layers: Record<string, { scale: number; dropout: number }> };
+    if (info.tokenizer_hash !== model.tokenizer.hash()) throw new PulseError(`${path} was trained for another vocabulary (${info.tokenizer_hash}, model ${model.tokenizer.hash()})`);
+    const layers = new Map(model.loraLayers());
+    for (const [name, { scale, dropout }] of Object.entries(info.layers)) {
+      const layer = layers.get(name);
+      const a = tensors.get(`${name}.lora_a`);
+      const b = tensors.get(`${name}.lora_b`);
+      if (!layer || !a || !b) throw new PulseError(`${path}: adapter for ${name} does not fit this model`);
+      const rank = a.size(0);
+      layer.attach({ rank, alpha: scale * rank, dropout });
+      const adapter = layer.adapter!;
+      if (adapter.a.shape.join() !== a.shape.join() || adapter.b.shape.join() !== b.shape.join()) {
+        layer.detach();
+        throw new PulseError(`${path}: adapter for ${name} has shape [${a.shape}]/[${b.shape}], the layer needs [${adapter.a.shape}]/[${adapter.b.shape}]`);
+      }
+      noGrad(() => { adapter.a.copy_(a); adapter.b.copy_(b); });
+    }
   } finally {
     disposeAll(tensors);
   }
