@@ -31,9 +31,10 @@ if ! node scripts/libtorch-config.mjs describe >/dev/null 2>&1; then
   apt_install libtorch-dev
 fi
 node scripts/libtorch-config.mjs describe | sed 's/^/[setup] /'
-# Debian's libtorch calls whatever libblas.so.3 is installed; the reference (netlib) one makes
-# matmul ~25x slower than OpenBLAS. The OpenMP build shares libtorch's thread pool.
-if node scripts/libtorch-config.mjs describe | grep -q 'system libtorch' && command -v dpkg >/dev/null; then
+# Debian's libtorch (libtorch-dev, or python3-torch's copy) calls whatever libblas.so.3 is
+# installed; the reference (netlib) one makes matmul ~25x slower than OpenBLAS. The OpenMP build
+# shares libtorch's thread pool. Other libtorch builds bundle their own BLAS (MKL).
+if node scripts/libtorch-config.mjs libdir | grep -q '^/usr/lib' && command -v dpkg >/dev/null; then
   if dpkg -s libopenblas0-openmp >/dev/null 2>&1 || dpkg -s libopenblas0-pthread >/dev/null 2>&1; then
     say "BLAS: OpenBLAS"
   else
