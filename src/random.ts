@@ -26,3 +26,12 @@ export function shuffled<T>(items: readonly T[], random: () => number): T[] {
   }
   return out;
 }
+
+/** Draws items without replacement, reshuffling a fresh pass whenever one runs out. */
+export function endlessShuffle<T>(items: readonly T[], random: () => number): () => T {
+  let order: T[] = [];
+  return () => {
+    if (order.length === 0) order = shuffled(items, random);
+    return order.pop()!;
+  };
+}

@@ -6,7 +6,7 @@ import { loadModel, saveModel, fileSha256 } from '../model/persist.ts';
 import { parseTarget } from '../model/multimodal.ts';
 import type { Example } from '../model/batch.ts';
 import { trainAnswerNll } from '../train/loop.ts';
-import { deriveSeed, rng, shuffled } from '../random.ts';
+import { deriveSeed, endlessShuffle, rng, shuffled } from '../random.ts';
 import type { ProgressFactory } from '../progress.ts';
 import type { RunConfig } from './config.ts';
 import type { ProtocolData } from './data.ts';
@@ -48,15 +48,8 @@ export async function ensureFineTuned(basePath: string, data: ProtocolData, conf
     const random = rng(deriveSeed(seed, 'batches'));
     const replay = data.replay(deriveSeed(seed, 'replay'));
     const replayCount = Math.round(settings.batch_size * settings.replay);
-    let order: Example[] = [];
-    const nextBatch = (): Example[] => {
-      const batch: Example[] = [];
-      while (batch.length < settings.batch_size - replayCount) {
-        if (order.length === 0) order = shuffled(pool, random);
-        batch.push(order.pop()!);
-      }
-      return [...batch, ...replay(replayCount)];
-    };
+    const next = endlessShuffle(pool, random);
+    const nextBatch = (): Example[] => [...Array.from({ length: settings.batch_size - replayCount }, next), ...replay(replayCount)];
     trainAnswerNll(model, params, nextBatch, {
       label: 'fine-tune', steps: settings.steps, lr: settings.lr, warmupSteps: Math.min(50, Math.ceil(settings.steps / 10)),
       finalLrFraction: 0.1, weightDecay: 0, clipNorm: 1, progress,

@@ -2,7 +2,7 @@ import { AdamW, clipGradNorm, manualSeed, scope } from '../torch/index.ts';
 import type { Example, EncodedBatch } from '../model/batch.ts';
 import type { MultimodalModel, Part } from '../model/multimodal.ts';
 import type { LoraOptions } from '../model/lora.ts';
-import { deriveSeed, rng, shuffled } from '../random.ts';
+import { deriveSeed, endlessShuffle, rng, shuffled } from '../random.ts';
 import { silentProgress, type ProgressFactory } from '../progress.ts';
 import type { UnlearningMethod } from './method.ts';
 
@@ -45,15 +45,8 @@ export function unlearnRequest(model: MultimodalModel, method: UnlearningMethod,
   const total = settings.epochs * batchesPerEpoch;
   const bar = progress(label, total);
   const losses: number[] = [];
-  let retainOrder: Example[] = [];
-  const nextRetain = (n: number): Example[] => {
-    const out: Example[] = [];
-    while (out.length < n && retain.length > 0) {
-      if (retainOrder.length === 0) retainOrder = shuffled(retain, random);
-      out.push(retainOrder.pop()!);
-    }
-    return out;
-  };
+  const retainStream = endlessShuffle(retain, random);
+  const nextRetain = (n: number): Example[] => (retain.length > 0 ? Array.from({ length: n }, retainStream) : []);
   model.train();
   try {
     for (let epoch = 0; epoch < settings.epochs; epoch++) {
