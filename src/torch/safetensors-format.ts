@@ -1,192 +1,415 @@
-import { readFile } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
+import { constants as bufferConstants } from 'node:buffer';
 import { writeFileAtomic } from '../atomic-file.ts';
 
 /**
- * The safetensors file format (Hugging Face), at the byte level: 8-byte little-endian header
- * length N, N bytes of UTF-8 JSON header, then the data buffer. Every malformed input is
- * rejected with a SafetensorsError naming the source; no read goes past the buffer.
+ * The safetensors file format (Hugging Face), at the byte level and without any tensor library:
+ * an 8-byte little-endian header length N, N bytes of UTF-8 JSON header, then the data buffer.
+ * Files come from outside (downloaded checkpoints), so every malformed input is rejected with a
+ * SafetensorsError naming the source, before any read could leave the buffer.
  */
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'U8' | 'BOOL';
-export const DTYPE_BYTES: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, U8: 1, BOOL: 1 };
+
+export const DTYPE_BYTES: Readonly<Record<SafetensorsDtype, number>> = Object.freeze({ F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, U8: 1, BOOL: 1 });
 
 export interface RawTensor {
   dtype: SafetensorsDtype;
   shape: number[];
-  /** little-endian bytes; a view into the file's buffer when read */
+  /** little-endian, C-order bytes; when read, a view into the file's buffer (no copy) */
   data: Uint8Array;
+}
+
+export interface SafetensorsContents {
+  metadata: Record<string, string>;
+  /** in file order (by data offset) */
+  tensors: Map<string, RawTensor>;
 }
 
 export class SafetensorsError extends Error {
   override name = 'SafetensorsError';
+  /** the file path (or '<buffer>') the problem was found in, for callers that report it apart */
+  readonly source: string | undefined;
+  constructor(message: string, source?: string, options?: ErrorOptions) {
+    super(message, options);
+    this.source = source;
+  }
 }
 
-const MAX_HEADER = 100 * 1024 * 1024;
+/** The reference implementation's limit (100 MB, decimal): a larger header is taken as corrupt. */
+const MAX_HEADER_BYTES = 100_000_000;
 
-export function parseSafetensors(bytes: Uint8Array, source = '<buffer>'): { metadata: Record<string, string>; tensors: Map<string, RawTensor> } {
-  const fail = (why: string): never => { throw new SafetensorsError(`${source}: not a valid safetensors file: ${why}`); };
+/**
+ * The reference sorts tensors by this rank (its Dtype enum order, increasing alignment), largest
+ * first: each tensor then starts at a multiple of its element size, so typed-array views work.
+ */
+const ALIGNMENT_RANK: Readonly<Record<SafetensorsDtype, number>> = { BOOL: 0, U8: 1, F16: 7, BF16: 8, I32: 9, F32: 11, I64: 13 };
+
+const DTYPES = Object.keys(DTYPE_BYTES).join(', ');
+
+// `in` would accept inherited names such as "toString" as dtypes.
+const isDtype = (x: unknown): x is SafetensorsDtype => typeof x === 'string' && Object.hasOwn(DTYPE_BYTES, x);
+const isCount = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
+const isPlainObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+// The reference (Rust strings) cannot hold a lone UTF-16 surrogate, which JSON \u escapes can name.
+const hasLoneSurrogate = (s: string) => /\p{Cs}/u.test(s);
+
+/** Names and values from a hostile header can be megabytes long or deeply nested: keep messages short. */
+function quote(s: string): string {
+  return `'${s.length > 80 ? `${s.slice(0, 80)}...` : s}'`;
+}
+function describe(x: unknown): string {
+  if (x === undefined) return 'missing';
+  if (Array.isArray(x)) {
+    if (x.length <= 8 && x.every((v) => v === null || typeof v !== 'object')) return `[${x.map(describe).join(',')}]`;
+    return `an array of ${x.length} items`;
+  }
+  if (typeof x === 'object' && x !== null) return 'an object';
+  // String() rather than JSON so that an out-of-range number shows as Infinity, not null.
+  const text = typeof x === 'string' ? JSON.stringify(x) : String(x);
+  return text.length > 80 ? `${text.slice(0, 80)}...` : text;
+}
+function shapeText(shape: readonly number[]): string {
+  return shape.length <= 8 ? `[${shape.join(', ')}]` : `[${shape.slice(0, 8).join(', ')}, ... (${shape.length} dims)]`;
+}
+
+// BigInt so that a hostile shape such as [2^40, 2^40] cannot round to a plausible byte count.
+function byteSize(shape: readonly number[], dtype: SafetensorsDtype): bigint {
+  let n = BigInt(DTYPE_BYTES[dtype]);
+  for (const d of shape) n *= BigInt(d);
+  return n;
+}
+
+/**
+ * JSON.parse silently keeps the last of repeated keys, so a header naming a tensor twice would
+ * be read as something its writer did not mean. The text is known to be valid JSON here, which
+ * keeps this scan simple: a string is a key when it opens an object member.
+ */
+function findDuplicateKey(text: string): string | undefined {
+  const objects: (Set<string> | null)[] = []; // null marks an array
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      let j = i + 1;
+      let escaped = false;
+      for (let d = text.charCodeAt(j); d !== 0x22; d = text.charCodeAt(j)) {
+        if (d === 0x5c) { escaped = true; j += 2; } else j += 1;
+      }
+      const keys = objects[objects.length - 1];
+      if (expectKey && keys) {
+        const key = escaped ? (JSON.parse(text.slice(i, j + 1)) as string) : text.slice(i + 1, j);
+        if (keys.has(key)) return key;
+        keys.add(key);
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === 0x7b) { objects.push(new Set()); expectKey = true; }
+    else if (c === 0x5b) { objects.push(null); expectKey = false; }
+    else if (c === 0x7d || c === 0x5d) { objects.pop(); expectKey = false; }
+    else if (c === 0x2c) expectKey = Boolean(objects[objects.length - 1]);
+  }
+  return undefined;
+}
+
+export function parseSafetensors(bytes: Uint8Array, source = '<buffer>'): SafetensorsContents {
+  const fail: (why: string) => never = (why) => {
+    throw new SafetensorsError(`${source}: not a valid safetensors file: ${why}`, source);
+  };
+  if (!(bytes instanceof Uint8Array)) fail(`expected bytes (a Uint8Array), got ${describe(bytes)}`);
   if (bytes.length < 8) fail(`${bytes.length} bytes, shorter than the 8-byte header length`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength = view.getBigUint64(0, true);
-  if (headerLength > BigInt(MAX_HEADER)) fail(`header length ${headerLength} exceeds ${MAX_HEADER} bytes`);
-  const n = Number(headerLength);
-  if (8 + n > bytes.length) fail(`header length ${n} runs past the end of the file (${bytes.length} bytes)`);
+  const declared = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+  if (declared > BigInt(MAX_HEADER_BYTES)) fail(`header length ${declared} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
+  const n = Number(declared);
+  if (n > bytes.length - 8) fail(`header length ${n} runs past the end of the file (${bytes.length} bytes): the file is truncated`);
+
+  let text: string;
+  try {
+    // ignoreBOM keeps a byte-order mark in the text, so JSON.parse rejects it as the reference does.
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes.subarray(8, 8 + n));
+  } catch {
+    fail('header is not UTF-8 JSON: it is not valid UTF-8');
+  }
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n)));
+    header = JSON.parse(text);
   } catch (e) {
-    fail(`header is not UTF-8 JSON (${(e as Error).message})`);
+    fail(`header is not UTF-8 JSON: ${(e as Error).message}`);
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('header is not a JSON object');
-  const data = bytes.subarray(8 + n);
-  const metadata: Record<string, string> = {};
-  const entries: [string, RawTensor, number, number][] = [];
-  for (const [name, value] of Object.entries(header as Record<string, unknown>)) {
+  if (!isPlainObject(header)) fail(`header is not a JSON object but ${header === null ? 'null' : describe(header)}`);
+  const duplicate = findDuplicateKey(text);
+  if (duplicate !== undefined) fail(`header has the key ${quote(duplicate)} more than once`);
+
+  const dataStart = bytes.byteOffset + 8 + n;
+  const dataLength = bytes.length - 8 - n;
+  const metadata: [string, string][] = [];
+  const found: { name: string; begin: number; end: number; tensor: RawTensor }[] = [];
+  for (const [name, value] of Object.entries(header)) {
     if (name === '__metadata__') {
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) fail('__metadata__ is not an object');
-      for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-        if (typeof v !== 'string') fail(`metadata value '${k}' is not a string`);
-        metadata[k] = v as string;
+      if (value === null) continue; // the reference reads null as "no metadata"
+      if (!isPlainObject(value)) fail(`__metadata__ is ${describe(value)}, not an object of strings`);
+      for (const [k, v] of Object.entries(value)) {
+        if (typeof v !== 'string') fail(`metadata value ${quote(k)} is not a string but ${v === null ? 'null' : describe(v)}`);
+        if (hasLoneSurrogate(k) || hasLoneSurrogate(v)) fail(`metadata entry ${quote(k)} is not valid Unicode (a lone surrogate)`);
+        metadata.push([k, v]);
       }
       continue;
     }
-    const info = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof info !== 'object' || info === null) fail(`tensor '${name}' has no description`);
-    if (typeof info.dtype !== 'string' || !(info.dtype in DTYPE_BYTES)) fail(`tensor '${name}' has unknown dtype ${JSON.stringify(info.dtype)}`);
-    const dtype = info.dtype as SafetensorsDtype;
-    if (!Array.isArray(info.shape) || !info.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`tensor '${name}' has an invalid shape ${JSON.stringify(info.shape)}`);
-    const shape = info.shape as number[];
-    const offsets = info.data_offsets;
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) || offsets[0] > offsets[1]) {
-      fail(`tensor '${name}' has invalid data_offsets ${JSON.stringify(offsets)}`);
+    const what = `tensor ${quote(name)}`;
+    if (hasLoneSurrogate(name)) fail(`${what} has a name that is not valid Unicode (a lone surrogate)`);
+    if (!isPlainObject(value)) fail(`${what} is described by ${value === null ? 'null' : describe(value)}, not an object`);
+    const { dtype, shape, data_offsets: offsets } = value;
+    if (!isDtype(dtype)) fail(`${what} has unknown dtype ${describe(dtype)} (known: ${DTYPES})`);
+    if (!Array.isArray(shape) || !shape.every(isCount)) fail(`${what} has an invalid shape ${describe(shape)}: expected an array of non-negative integers`);
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount)) {
+      fail(`${what} has invalid data_offsets ${describe(offsets)}: expected [begin, end], two non-negative integers`);
     }
     const [begin, end] = offsets as [number, number];
-    const expected = shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[dtype];
-    if (end - begin !== expected) fail(`tensor '${name}' spans ${end - begin} bytes but its shape [${shape.join(', ')}] of ${dtype} needs ${expected}`);
-    if (end > data.length) fail(`tensor '${name}' ends at byte ${end}, past the data buffer (${data.length} bytes): the file is truncated`);
-    entries.push([name, { dtype, shape, data: data.subarray(begin, end) }, begin, end]);
+    if (begin > end) fail(`${what} has invalid data_offsets [${begin}, ${end}]: begin is after end`);
+    const needed = byteSize(shape, dtype);
+    if (BigInt(end - begin) !== needed) fail(`${what} spans ${end - begin} bytes but its shape ${shapeText(shape)} of ${dtype} needs ${needed}`);
+    if (end > dataLength) fail(`${what} ends at byte ${end}, past the data buffer (${dataLength} bytes): the file is truncated`);
+    // A plain Uint8Array view even when given a Node Buffer, so callers see one type.
+    found.push({ name, begin, end, tensor: { dtype, shape, data: new Uint8Array(bytes.buffer, dataStart + begin, end - begin) } });
   }
-  // The reference implementation requires the tensors to tile the buffer exactly: no overlap, no hole.
-  const byOffset = [...entries].sort((a, b) => a[2] - b[2] || a[3] - b[3]);
+
+  // The reference requires the tensors to tile the data buffer exactly: no overlap, no hole, no tail.
+  found.sort((a, b) => a.begin - b.begin || a.end - b.end);
   let cursor = 0;
-  for (const [name, , begin, end] of byOffset) {
-    if (begin !== cursor) fail(begin < cursor ? `tensor '${name}' overlaps another tensor` : `a hole of ${begin - cursor} bytes precedes tensor '${name}'`);
-    cursor = end;
+  let previous: (typeof found)[number] | undefined;
+  for (const t of found) {
+    if (t.begin < cursor && previous) fail(`tensor ${quote(t.name)} (bytes ${t.begin}..${t.end}) overlaps tensor ${quote(previous.name)} (bytes ${previous.begin}..${previous.end})`);
+    if (t.begin > cursor) fail(`a hole of ${t.begin - cursor} bytes (bytes ${cursor}..${t.begin}) precedes tensor ${quote(t.name)}`);
+    cursor = t.end;
+    previous = t;
   }
-  if (cursor !== data.length) fail(`${data.length - cursor} bytes after the last tensor are not described by the header`);
-  return { metadata, tensors: new Map(entries.map(([name, t]) => [name, t])) };
+  if (cursor !== dataLength) fail(`${dataLength - cursor} bytes after the last tensor are not described by the header`);
+  // fromEntries defines own properties, so a key such as "__proto__" is kept rather than swallowed.
+  return { metadata: Object.fromEntries(metadata), tensors: new Map(found.map((t) => [t.name, t.tensor])) };
 }
 
-export function serializeSafetensors(tensors: Map<string, RawTensor> | Record<string, RawTensor>, metadata: Record<string, string> = {}): Uint8Array {
-  const list = [...(tensors instanceof Map ? tensors : new Map(Object.entries(tensors)))].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const header: Record<string, unknown> = {};
-  if (Object.keys(metadata).length) header.__metadata__ = metadata;
-  let offset = 0;
-  for (const [name, t] of list) {
-    const expected = t.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[t.dtype];
-    if (t.data.length !== expected) throw new SafetensorsError(`tensor '${name}': ${t.data.length} bytes do not match shape [${t.shape.join(', ')}] of ${t.dtype} (${expected} bytes)`);
-    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + expected] };
-    offset += expected;
+/** Rust compares names as UTF-8 bytes; JS `<` compares UTF-16 units, which differs above U+FFFF. */
+function compareUtf8(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
+}
+
+function encode(source: string, tensors: Map<string, RawTensor> | Record<string, RawTensor>, metadata: Record<string, string> | undefined): Uint8Array {
+  const fail: (why: string) => never = (why) => {
+    throw new SafetensorsError(`${source}: cannot write safetensors: ${why}`, source);
+  };
+  const utf8 = new TextEncoder();
+  const entries = tensors instanceof Map ? [...tensors] : isPlainObject(tensors) ? Object.entries(tensors) : fail(`tensors must be a Map or an object, got ${describe(tensors)}`);
+  const list = entries.map(([name, t]) => {
+    if (typeof name !== 'string') fail(`tensor names must be strings, got ${describe(name)}`);
+    const what = `tensor ${quote(name)}`;
+    if (name === '__metadata__') fail(`a tensor cannot be named '__metadata__' (the header reserves it)`);
+    if (hasLoneSurrogate(name)) fail(`${what} has a name that is not valid Unicode (a lone surrogate)`);
+    if (!isPlainObject(t)) fail(`${what} is ${describe(t)}, not a RawTensor`);
+    if (!isDtype(t.dtype)) fail(`${what} has unknown dtype ${describe(t.dtype)} (known: ${DTYPES})`);
+    if (!Array.isArray(t.shape) || !t.shape.every(isCount)) fail(`${what} has an invalid shape ${describe(t.shape)}: expected an array of non-negative integers`);
+    if (!(t.data instanceof Uint8Array)) fail(`${what} has data ${describe(t.data)}, not a Uint8Array`);
+    const needed = byteSize(t.shape, t.dtype);
+    if (BigInt(t.data.length) !== needed) fail(`${what}: ${t.data.length} bytes do not match shape ${shapeText(t.shape)} of ${t.dtype} (${needed} bytes)`);
+    return { name, key: utf8.encode(name), tensor: t };
+  });
+  list.sort((a, b) => ALIGNMENT_RANK[b.tensor.dtype] - ALIGNMENT_RANK[a.tensor.dtype] || compareUtf8(a.key, b.key));
+
+  const members: string[] = [];
+  if (metadata !== undefined && metadata !== null) {
+    if (!isPlainObject(metadata)) fail(`metadata must be an object of strings, got ${describe(metadata)}`);
+    // The reference writes its metadata map in hash order; sorted keys make the bytes reproducible.
+    const pairs = Object.entries(metadata).map(([k, v]) => {
+      if (typeof v !== 'string') fail(`metadata value ${quote(k)} is not a string but ${v === null ? 'null' : describe(v)}`);
+      if (hasLoneSurrogate(k) || hasLoneSurrogate(v)) fail(`metadata entry ${quote(k)} is not valid Unicode (a lone surrogate)`);
+      return { k, key: utf8.encode(k), v };
+    });
+    pairs.sort((a, b) => compareUtf8(a.key, b.key));
+    if (pairs.length) members.push(`"__metadata__":{${pairs.map(({ k, v }) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(',')}}`);
   }
-  let json = JSON.stringify(header);
-  const encoded = () => new TextEncoder().encode(json);
-  // Pad with spaces so the data starts 8-byte aligned.
-  while ((8 + encoded().length) % 8 !== 0) json += ' ';
-  const head = encoded();
-  const out = new Uint8Array(8 + head.length + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(head.length), true);
+  let offset = 0;
+  for (const { name, tensor } of list) {
+    const end = offset + tensor.data.length;
+    members.push(`${JSON.stringify(name)}:{"dtype":"${tensor.dtype}","shape":[${tensor.shape.join(',')}],"data_offsets":[${offset},${end}]}`);
+    offset = end;
+  }
+  const head = utf8.encode(`{${members.join(',')}}`);
+  // Spaces up to a multiple of 8 so that the data buffer starts 8-byte aligned.
+  const padded = head.length + ((8 - (head.length % 8)) % 8);
+  if (padded > MAX_HEADER_BYTES) fail(`the header would be ${padded} bytes, over the ${MAX_HEADER_BYTES}-byte limit readers enforce`);
+  const out = new Uint8Array(8 + padded + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(padded), true);
   out.set(head, 8);
-  let at = 8 + head.length;
-  for (const [, t] of list) { out.set(t.data, at); at += t.data.length; }
+  out.fill(0x20, 8 + head.length, 8 + padded);
+  let at = 8 + padded;
+  for (const { tensor } of list) {
+    out.set(tensor.data, at);
+    at += tensor.data.length;
+  }
   return out;
 }
 
-export async function readSafetensorsFile(path: string): Promise<{ metadata: Record<string, string>; tensors: Map<string, RawTensor> }> {
+/**
+ * Deterministic bytes, identical to the reference implementation's `serialize`: tensors ordered by
+ * descending dtype alignment, then by name; compact JSON; metadata (omitted when empty) first,
+ * its keys sorted.
+ */
+export function serializeSafetensors(tensors: Map<string, RawTensor> | Record<string, RawTensor>, metadata: Record<string, string> = {}): Uint8Array {
+  return encode('<buffer>', tensors, metadata);
+}
+
+/** Node 20 caps one buffer at 4 GiB and readFile at 2 GiB: reading in chunks reaches the first. */
+const READ_CHUNK = 1 << 28;
+
+export async function readSafetensorsFile(path: string): Promise<SafetensorsContents> {
+  const cannot = (why: string, cause?: unknown): never => {
+    throw new SafetensorsError(`${path}: cannot read safetensors file: ${why}`, path, cause === undefined ? undefined : { cause });
+  };
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+  } catch (e) {
+    return cannot(ioReason(e), e);
+  }
   let bytes: Uint8Array;
   try {
-    bytes = await readFile(path);
-  } catch (e) {
-    throw new SafetensorsError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    const { size } = await handle.stat();
+    if (size > bufferConstants.MAX_LENGTH) cannot(`${size} bytes is more than this Node can hold in one buffer (${bufferConstants.MAX_LENGTH})`);
+    try {
+      bytes = new Uint8Array(size);
+    } catch (e) {
+      return cannot(`out of memory for ${size} bytes`, e);
+    }
+    for (let filled = 0; filled < size;) {
+      let read: number;
+      try {
+        ({ bytesRead: read } = await handle.read(bytes, filled, Math.min(READ_CHUNK, size - filled), filled));
+      } catch (e) {
+        return cannot(ioReason(e), e);
+      }
+      // Without this a file truncated by another process would spin here forever.
+      if (read === 0) cannot(`the file shrank to ${filled} bytes while being read (it had ${size})`);
+      filled += read;
+    }
+  } finally {
+    await handle.close();
   }
   return parseSafetensors(bytes, path);
 }
 
-/** Writes atomically (see writeFileAtomic): a crash never leaves a half-written model. */
+/**
+ * Atomic (temp file in the same folder, fsync, rename; see writeFileAtomic): a crash or a failed
+ * write never leaves a half-written model where a reader or a resumed run would pick it up.
+ * Invalid tensors are rejected before anything touches the disk.
+ */
 export async function writeSafetensorsFile(path: string, tensors: Map<string, RawTensor> | Record<string, RawTensor>, metadata: Record<string, string> = {}): Promise<void> {
-  await writeFileAtomic(path, serializeSafetensors(tensors, metadata));
+  const bytes = encode(path, tensors, metadata);
+  try {
+    await writeFileAtomic(path, bytes);
+  } catch (e) {
+    throw new SafetensorsError(`${path}: cannot write safetensors: ${ioReason(e)}`, path, { cause: e });
+  }
 }
 
-// --- half-precision conversions (for callers that want floats without libtorch) ---
-
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exponent = (h >> 10) & 0x1f;
-  const fraction = h & 0x3ff;
-  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
-  if (exponent === 0x1f) return fraction ? Number.NaN : sign * Infinity;
-  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
+function ioReason(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  return err?.code ? `${err.code} (${err.message})` : String(err?.message ?? e);
 }
 
+// --- half-precision conversions, for callers that want floats without libtorch ---
+
+function checkPairs(bytes: Uint8Array, what: string): void {
+  if (!(bytes instanceof Uint8Array) || bytes.length % 2 !== 0) {
+    throw new SafetensorsError(`${what}: expected a Uint8Array of 2-byte values, got ${bytes instanceof Uint8Array ? `${bytes.length} bytes` : describe(bytes)}`);
+  }
+}
+
+/** All 65536 halves, exactly (each is representable in float32); built on first use. */
+let halfTable: Float32Array | undefined;
+function halves(): Float32Array {
+  if (!halfTable) {
+    halfTable = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) {
+      const sign = h & 0x8000 ? -1 : 1;
+      const exponent = (h >> 10) & 0x1f;
+      const fraction = h & 0x3ff;
+      halfTable[h] = exponent === 0 ? sign * 2 ** -24 * fraction
+        : exponent === 0x1f ? (fraction ? Number.NaN : sign * Infinity)
+          : sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
+    }
+  }
+  return halfTable;
+}
+
+/** IEEE float16 little-endian bytes (any alignment) to floats. */
 export function f16ToF32(bytes: Uint8Array): Float32Array {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return Float32Array.from({ length: bytes.length / 2 }, (_, i) => halfToFloat(view.getUint16(2 * i, true)));
-}
-
-export function bf16ToF32(bytes: Uint8Array): Float32Array {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  checkPairs(bytes, 'f16ToF32');
+  const table = halves();
   const out = new Float32Array(bytes.length / 2);
-  const wide = new DataView(out.buffer);
-  for (let i = 0; i < out.length; i++) wide.setUint32(4 * i, view.getUint16(2 * i, true) << 16, true);
+  for (let i = 0; i < out.length; i++) out[i] = table[bytes[2 * i]! | (bytes[2 * i + 1]! << 8)]!;
   return out;
 }
 
+/** bfloat16 little-endian bytes to floats: a bfloat16 is the top half of a float32, so this is exact. */
+export function bf16ToF32(bytes: Uint8Array): Float32Array {
+  checkPairs(bytes, 'bf16ToF32');
+  const out = new Float32Array(bytes.length / 2);
+  // Same platform endianness as `out`, whatever the machine's.
+  const bits = new Uint32Array(out.buffer);
+  for (let i = 0; i < out.length; i++) bits[i] = (bytes[2 * i]! | (bytes[2 * i + 1]! << 8)) << 16;
+  return out;
+}
+
+/** Floats to bfloat16 little-endian bytes, rounding to nearest, ties to even; NaN stays a (quiet) NaN. */
 export function f32ToBf16Bytes(values: Float32Array): Uint8Array {
-  const out = new Uint8Array(values.length * 2);
   const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
-  const view = new DataView(out.buffer);
+  const out = new Uint8Array(values.length * 2);
   for (let i = 0; i < values.length; i++) {
     const b = bits[i]!;
-    // NaN stays NaN; otherwise round to nearest, ties to even.
-    const rounded = (b & 0x7fffffff) > 0x7f800000 ? (b >>> 16) | 0x40 : (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
-    view.setUint16(2 * i, rounded & 0xffff, true);
+    // Rounding could carry a NaN's payload into the sign bit, so NaNs keep their top bits instead.
+    const h = (b & 0x7fffffff) > 0x7f800000 ? (b >>> 16) | 0x40 : (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
+    out[2 * i] = h & 0xff;
+    out[2 * i + 1] = (h >>> 8) & 0xff;
   }
   return out;
 }
 
+/**
+ * Floats to IEEE float16 little-endian bytes, rounding to nearest, ties to even (as a hardware
+ * conversion does): too large becomes infinity, too small a subnormal or zero, NaN a quiet NaN.
+ */
 export function f32ToF16Bytes(values: Float32Array): Uint8Array {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
   const out = new Uint8Array(values.length * 2);
-  const view = new DataView(out.buffer);
-  const f = new Float32Array(1);
-  const u = new Uint32Array(f.buffer);
   for (let i = 0; i < values.length; i++) {
-    f[0] = values[i]!;
-    const x = u[0]!;
+    const x = bits[i]!;
     const sign = (x >>> 16) & 0x8000;
     const exp = (x >>> 23) & 0xff;
-    let mant = x & 0x7fffff;
+    const mant = x & 0x7fffff;
+    const e = exp - 127 + 15; // the exponent re-biased for float16
     let h: number;
-    if (exp === 0xff) h = sign | 0x7c00 | (mant ? 0x200 : 0);
-    else {
-      const e = exp - 127 + 15;
-      if (e >= 0x1f) h = sign | 0x7c00; // overflow to infinity
-      else if (e <= 0) {
-        if (e < -10) h = sign; // underflow to zero
-        else {
-          mant |= 0x800000;
-          const shift = 14 - e;
-          let half = mant >>> shift;
-          const rest = mant & ((1 << shift) - 1);
-          const mid = 1 << (shift - 1);
-          if (rest > mid || (rest === mid && half & 1)) half++;
-          h = sign | half;
-        }
-      } else {
-        let half = (e << 10) | (mant >>> 13);
-        const rest = mant & 0x1fff;
-        if (rest > 0x1000 || (rest === 0x1000 && half & 1)) half++;
-        h = sign | half; // a carry into the exponent is the correct rounding
+    if (exp === 0xff) h = sign | 0x7c00 | (mant ? 0x200 | (mant >>> 13) : 0);
+    else if (e >= 0x1f) h = sign | 0x7c00;
+    else if (e <= 0) {
+      // Subnormal in float16 (or zero): shift the full significand down to units of 2^-24.
+      if (e < -10) h = sign;
+      else {
+        const m = mant | 0x800000;
+        const shift = 14 - e;
+        const rest = m & ((1 << shift) - 1);
+        const mid = 1 << (shift - 1);
+        let half = m >>> shift;
+        if (rest > mid || (rest === mid && half & 1)) half++;
+        h = sign | half; // rounding up into 0x400 is the correct smallest normal
       }
+    } else {
+      let half = (e << 10) | (mant >>> 13);
+      const rest = mant & 0x1fff;
+      if (rest > 0x1000 || (rest === 0x1000 && half & 1)) half++;
+      h = sign | half; // a carry into the exponent is the correct rounding, up to infinity
     }
-    view.setUint16(2 * i, h, true);
+    out[2 * i] = h & 0xff;
+    out[2 * i + 1] = h >>> 8;
   }
   return out;
 }
