@@ -18,7 +18,7 @@ Napi::Value SetGradEnabled(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 Napi::Value IsGradEnabled(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), torch::autograd::GradMode::is_enabled()); }
-Napi::Value LiveTensors(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(TensorHandle::live_count.load())); }
+Napi::Value LiveTensors(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(LiveTensorCount())); }
 Napi::Value CudaAvailable(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), torch::cuda::is_available()); }
 Napi::Value Version(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), TORCH_VERSION); }
 // Deterministic algorithms make repeated runs give identical numbers on the same machine.
@@ -28,7 +28,6 @@ Napi::Value SetDeterministic(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("Tensor", TensorHandle::Define(env));
   Export<ManualSeed>(env, exports, "manualSeed");
   Export<SetNumThreads>(env, exports, "setNumThreads");
   Export<GetNumThreads>(env, exports, "getNumThreads");

@@ -1,39 +1,25 @@
-// Shared pieces of the pulse libtorch addon: the Tensor handle class and argument helpers.
+// Shared pieces of the pulse libtorch addon: the tensor registry and argument helpers.
 // Every exported function goes through Guard<> so that a libtorch error (c10::Error) becomes a
 // JavaScript Error carrying libtorch's message instead of terminating the process.
 #pragma once
 #include <napi.h>
 #include <torch/torch.h>
-#include <atomic>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
 namespace pulse {
 
-// A JS object owning one torch::Tensor. dispose() frees it at once; the finalizer frees it if
-// the JS object is collected first (a safety net, not the normal path).
-class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
- public:
-  static Napi::Function Define(Napi::Env env);
-  static Napi::Object Wrap(Napi::Env env, torch::Tensor tensor);
-  static bool Is(const Napi::Value& value);
-  static TensorHandle* Unwrap(const Napi::Value& value);
-
-  explicit TensorHandle(const Napi::CallbackInfo& info);
-  ~TensorHandle() override;
-
-  const torch::Tensor& tensor() const;
-  void Release(Napi::Env env);
-
-  static std::atomic<int64_t> live_count;
-
- private:
-  torch::Tensor tensor_;
-  int64_t accounted_bytes_ = 0;
-  bool released_ = false;
-};
-
-extern Napi::FunctionReference* tensor_constructor;
+// Tensors live in a native table keyed by integer ids; JavaScript holds only the id. dispose()
+// erases the entry at once. (One wrapped JS object per tensor would leave a small native object
+// behind each op until Node runs finalizers, which it does only when the event loop turns: a
+// synchronous training loop would grow without bound.)
+int64_t RegisterTensor(Napi::Env env, torch::Tensor tensor);
+// Frees the tensor with this id; false when there is none (already disposed).
+bool ReleaseTensor(Napi::Env env, int64_t id);
+// nullptr when the id names no live tensor.
+const torch::Tensor* FindTensor(int64_t id);
+int64_t LiveTensorCount();
 
 // --- argument helpers (throw Napi::TypeError with the argument's position) ---
 const torch::Tensor& TensorArg(const Napi::CallbackInfo& info, size_t i);
@@ -46,14 +32,12 @@ bool BoolArgOr(const Napi::CallbackInfo& info, size_t i, bool fallback);
 std::string StringArg(const Napi::CallbackInfo& info, size_t i);
 bool IsAbsent(const Napi::CallbackInfo& info, size_t i);
 std::vector<torch::Tensor> TensorListArg(const Napi::CallbackInfo& info, size_t i);
-// A number argument becomes a 0-dim tensor of `like`'s dtype so that binary ops broadcast.
-torch::Tensor TensorOrScalarArg(const Napi::CallbackInfo& info, size_t i, const torch::Tensor& like);
 torch::ScalarType DtypeFromName(const std::string& name);
 std::string DtypeName(torch::ScalarType type);
 torch::Device DeviceFromName(const std::string& name);
 
 inline Napi::Value Out(const Napi::CallbackInfo& info, torch::Tensor t) {
-  return TensorHandle::Wrap(info.Env(), std::move(t));
+  return Napi::Number::New(info.Env(), static_cast<double>(RegisterTensor(info.Env(), std::move(t))));
 }
 
 template <Napi::Value (*F)(const Napi::CallbackInfo&)>

@@ -68,14 +68,24 @@ OP(Normal_) { T(0).normal_(NumberArgOr(info, 1, 0), NumberArgOr(info, 2, 1)); re
 OP(Uniform_) { T(0).uniform_(NumberArg(info, 1), NumberArg(info, 2)); return info.Env().Undefined(); }
 OP(Fill_) { T(0).fill_(NumberArg(info, 1)); return info.Env().Undefined(); }
 
-// --- elementwise arithmetic (broadcasting; a number operand is a scalar) ---
-OP(Add) { const auto& a = T(0); return Out(info, torch::add(a, TensorOrScalarArg(info, 1, a), NumberArgOr(info, 2, 1))); }
-OP(Sub) { const auto& a = T(0); return Out(info, torch::sub(a, TensorOrScalarArg(info, 1, a), NumberArgOr(info, 2, 1))); }
-OP(Mul) { const auto& a = T(0); return Out(info, torch::mul(a, TensorOrScalarArg(info, 1, a))); }
-OP(Div) { const auto& a = T(0); return Out(info, torch::div(a, TensorOrScalarArg(info, 1, a))); }
-OP(Pow) { const auto& a = T(0); return info[1].IsNumber() ? Out(info, torch::pow(a, NumberArg(info, 1))) : Out(info, torch::pow(a, T(1))); }
-OP(Maximum) { const auto& a = T(0); return Out(info, torch::maximum(a, TensorOrScalarArg(info, 1, a))); }
-OP(Minimum) { const auto& a = T(0); return Out(info, torch::minimum(a, TensorOrScalarArg(info, 1, a))); }
+// --- elementwise arithmetic (broadcasting). Tensor ids are numbers in JavaScript, so a scalar
+// operand has its own entry point (addScalar, ...) rather than a type test.
+OP(Add) { return Out(info, torch::add(T(0), T(1), NumberArgOr(info, 2, 1))); }
+OP(Sub) { return Out(info, torch::sub(T(0), T(1), NumberArgOr(info, 2, 1))); }
+OP(Mul) { return Out(info, torch::mul(T(0), T(1))); }
+OP(Div) { return Out(info, torch::div(T(0), T(1))); }
+OP(Pow) { return Out(info, torch::pow(T(0), T(1))); }
+OP(Maximum) { return Out(info, torch::maximum(T(0), T(1))); }
+OP(Minimum) { return Out(info, torch::minimum(T(0), T(1))); }
+#define S(i) c10::Scalar(NumberArg(info, i))
+OP(AddScalar) { return Out(info, torch::add(T(0), S(1), NumberArgOr(info, 2, 1))); }
+OP(SubScalar) { return Out(info, torch::sub(T(0), S(1), NumberArgOr(info, 2, 1))); }
+OP(MulScalar) { return Out(info, torch::mul(T(0), S(1))); }
+OP(DivScalar) { return Out(info, torch::div(T(0), S(1))); }
+OP(PowScalar) { return Out(info, torch::pow(T(0), S(1))); }
+// maximum/minimum have no scalar overload in ATen; clamp is the same function of one argument.
+OP(MaximumScalar) { return Out(info, torch::clamp_min(T(0), S(1))); }
+OP(MinimumScalar) { return Out(info, torch::clamp_max(T(0), S(1))); }
 OP(Neg) { return Out(info, torch::neg(T(0))); }
 OP(Exp) { return Out(info, torch::exp(T(0))); }
 OP(Log) { return Out(info, torch::log(T(0))); }
@@ -101,23 +111,23 @@ OP(Dropout) { return Out(info, torch::dropout(T(0), NumberArg(info, 1), BoolArgO
 OP(IsFinite) { return Out(info, torch::isfinite(T(0))); }
 
 // --- comparisons and logic (bool results) ---
-OP(Eq) { const auto& a = T(0); return Out(info, torch::eq(a, TensorOrScalarArg(info, 1, a))); }
-OP(Ne) { const auto& a = T(0); return Out(info, torch::ne(a, TensorOrScalarArg(info, 1, a))); }
-OP(Gt) { const auto& a = T(0); return Out(info, torch::gt(a, TensorOrScalarArg(info, 1, a))); }
-OP(Ge) { const auto& a = T(0); return Out(info, torch::ge(a, TensorOrScalarArg(info, 1, a))); }
-OP(Lt) { const auto& a = T(0); return Out(info, torch::lt(a, TensorOrScalarArg(info, 1, a))); }
-OP(Le) { const auto& a = T(0); return Out(info, torch::le(a, TensorOrScalarArg(info, 1, a))); }
+OP(Eq) { return Out(info, torch::eq(T(0), T(1))); }
+OP(Ne) { return Out(info, torch::ne(T(0), T(1))); }
+OP(Gt) { return Out(info, torch::gt(T(0), T(1))); }
+OP(Ge) { return Out(info, torch::ge(T(0), T(1))); }
+OP(Lt) { return Out(info, torch::lt(T(0), T(1))); }
+OP(Le) { return Out(info, torch::le(T(0), T(1))); }
+OP(EqScalar) { return Out(info, torch::eq(T(0), S(1))); }
+OP(NeScalar) { return Out(info, torch::ne(T(0), S(1))); }
+OP(GtScalar) { return Out(info, torch::gt(T(0), S(1))); }
+OP(GeScalar) { return Out(info, torch::ge(T(0), S(1))); }
+OP(LtScalar) { return Out(info, torch::lt(T(0), S(1))); }
+OP(LeScalar) { return Out(info, torch::le(T(0), S(1))); }
+#undef S
 OP(LogicalAnd) { return Out(info, torch::logical_and(T(0), T(1))); }
 OP(LogicalOr) { return Out(info, torch::logical_or(T(0), T(1))); }
 OP(LogicalNot) { return Out(info, torch::logical_not(T(0))); }
-OP(Where) {
-  const auto& c = T(0);
-  if (info[1].IsNumber() || info[2].IsNumber()) {
-    const torch::Tensor& like = info[1].IsNumber() ? T(2) : T(1);
-    return Out(info, torch::where(c, TensorOrScalarArg(info, 1, like), TensorOrScalarArg(info, 2, like)));
-  }
-  return Out(info, torch::where(c, T(1), T(2)));
-}
+OP(Where) { return Out(info, torch::where(T(0), T(1), T(2))); }
 OP(MaskedFill) { return Out(info, T(0).masked_fill(T(1), NumberArg(info, 2))); }
 OP(Triu) { return Out(info, torch::triu(T(0), IntArgOr(info, 1, 0))); }
 OP(Tril) { return Out(info, torch::tril(T(0), IntArgOr(info, 1, 0))); }
@@ -205,10 +215,13 @@ void InitOps(Napi::Env env, Napi::Object e) {
   X("to", To); X("detach", Detach); X("clone", Clone); X("contiguous", Contiguous);
   X("copy_", Copy_); X("add_", Add_); X("mul_", Mul_); X("zero_", Zero_); X("normal_", Normal_); X("uniform_", Uniform_); X("fill_", Fill_);
   X("add", Add); X("sub", Sub); X("mul", Mul); X("div", Div); X("pow", Pow); X("maximum", Maximum); X("minimum", Minimum);
+  X("addScalar", AddScalar); X("subScalar", SubScalar); X("mulScalar", MulScalar); X("divScalar", DivScalar); X("powScalar", PowScalar);
+  X("maximumScalar", MaximumScalar); X("minimumScalar", MinimumScalar);
   X("neg", Neg); X("exp", Exp); X("log", Log); X("sqrt", Sqrt); X("rsqrt", Rsqrt); X("abs", Abs); X("sign", Sign); X("clamp", Clamp);
   X("relu", Relu); X("gelu", Gelu); X("tanh", Tanh); X("sigmoid", Sigmoid); X("logSigmoid", LogSigmoid); X("softplus", Softplus);
   X("softmax", Softmax); X("logSoftmax", LogSoftmax); X("dropout", Dropout); X("isFinite", IsFinite);
   X("eq", Eq); X("ne", Ne); X("gt", Gt); X("ge", Ge); X("lt", Lt); X("le", Le);
+  X("eqScalar", EqScalar); X("neScalar", NeScalar); X("gtScalar", GtScalar); X("geScalar", GeScalar); X("ltScalar", LtScalar); X("leScalar", LeScalar);
   X("logicalAnd", LogicalAnd); X("logicalOr", LogicalOr); X("logicalNot", LogicalNot); X("where", Where); X("maskedFill", MaskedFill);
   X("triu", Triu); X("tril", Tril);
   X("sum", Sum); X("mean", Mean); X("max", Max); X("min", Min); X("argmax", Argmax); X("logsumexp", Logsumexp); X("norm", Norm);

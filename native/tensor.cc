@@ -2,12 +2,43 @@
 
 namespace pulse {
 
-std::atomic<int64_t> TensorHandle::live_count{0};
-Napi::FunctionReference* tensor_constructor = nullptr;
+namespace {
+struct Entry {
+  torch::Tensor tensor;
+  // CPU bytes reported to V8 as external memory, so forgotten tensors still prompt a GC.
+  int64_t accounted_bytes;
+};
+// Ids are never reused: a stale id can only miss, never reach another tensor.
+std::unordered_map<int64_t, Entry> registry;
+int64_t next_id = 1;
+}  // namespace
+
+int64_t RegisterTensor(Napi::Env env, torch::Tensor tensor) {
+  if (!tensor.defined()) throw Napi::Error::New(env, "libtorch returned an undefined tensor");
+  const int64_t bytes = tensor.device().is_cpu() ? tensor.numel() * static_cast<int64_t>(tensor.element_size()) : 0;
+  const int64_t id = next_id++;
+  registry.emplace(id, Entry{std::move(tensor), bytes});
+  if (bytes) Napi::MemoryManagement::AdjustExternalMemory(env, bytes);
+  return id;
+}
+
+bool ReleaseTensor(Napi::Env env, int64_t id) {
+  auto it = registry.find(id);
+  if (it == registry.end()) return false;
+  const int64_t bytes = it->second.accounted_bytes;
+  registry.erase(it);
+  if (bytes) Napi::MemoryManagement::AdjustExternalMemory(env, -bytes);
+  return true;
+}
+
+const torch::Tensor* FindTensor(int64_t id) {
+  auto it = registry.find(id);
+  return it == registry.end() ? nullptr : &it->second.tensor;
+}
+
+int64_t LiveTensorCount() { return static_cast<int64_t>(registry.size()); }
 
 namespace {
-int64_t Bytes(const torch::Tensor& t) { return t.defined() ? t.numel() * static_cast<int64_t>(t.element_size()) : 0; }
-
 Napi::Value ToJsArray(Napi::Env env, const torch::Tensor& source) {
   torch::Tensor t = source.detach().to(torch::kCPU).contiguous();
   const size_t n = static_cast<size_t>(t.numel());
@@ -48,115 +79,57 @@ Napi::Value ToJsArray(Napi::Env env, const torch::Tensor& source) {
 }
 }  // namespace
 
-TensorHandle::TensorHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TensorHandle>(info) {}
-
-TensorHandle::~TensorHandle() {
-  if (released_) return;
-  if (tensor_.defined()) live_count--;
-  // Node runs N-API finalizers outside the GC pause, so giving the accounting back is allowed here.
-  if (accounted_bytes_) Napi::MemoryManagement::AdjustExternalMemory(Env(), -accounted_bytes_);
-}
-
-void TensorHandle::Release(Napi::Env env) {
-  if (released_) return;
-  released_ = true;
-  if (tensor_.defined()) live_count--;
-  tensor_ = torch::Tensor();
-  if (accounted_bytes_) Napi::MemoryManagement::AdjustExternalMemory(env, -accounted_bytes_);
-  accounted_bytes_ = 0;
-}
-
-const torch::Tensor& TensorHandle::tensor() const { return tensor_; }
-
-Napi::Object TensorHandle::Wrap(Napi::Env env, torch::Tensor tensor) {
-  Napi::Object obj = tensor_constructor->New({});
-  TensorHandle* self = Napi::ObjectWrap<TensorHandle>::Unwrap(obj);
-  self->tensor_ = std::move(tensor);
-  if (self->tensor_.defined()) {
-    live_count++;
-    // Tell V8 how much native memory hangs off this small JS object, so that tensors a caller
-    // forgot to dispose still push the GC to run (the safety net). Only CPU memory counts.
-    if (self->tensor_.device().is_cpu()) {
-      self->accounted_bytes_ = Bytes(self->tensor_);
-      if (self->accounted_bytes_) Napi::MemoryManagement::AdjustExternalMemory(env, self->accounted_bytes_);
-    }
-  }
-  return obj;
-}
-
-bool TensorHandle::Is(const Napi::Value& value) {
-  return value.IsObject() && value.As<Napi::Object>().InstanceOf(tensor_constructor->Value());
-}
-
-TensorHandle* TensorHandle::Unwrap(const Napi::Value& value) {
-  return Napi::ObjectWrap<TensorHandle>::Unwrap(value.As<Napi::Object>());
-}
-
 namespace {
-// Handle methods are plain functions taking the handle first: ObjectWrap methods cannot go
-// through Guard<>, and a flat function table is simpler to call from TypeScript anyway.
-TensorHandle* Self(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !TensorHandle::Is(info[0])) throw Napi::TypeError::New(info.Env(), "argument 0 must be a tensor");
-  TensorHandle* self = TensorHandle::Unwrap(info[0]);
-  if (!self->tensor().defined()) throw Napi::Error::New(info.Env(), "tensor used after dispose()");
-  return self;
-}
+// Handle functions take the tensor's id first.
 
 Napi::Value Dispose(const Napi::CallbackInfo& info) {
-  if (TensorHandle::Is(info[0])) TensorHandle::Unwrap(info[0])->Release(info.Env());
-  return info.Env().Undefined();
+  return Napi::Boolean::New(info.Env(), ReleaseTensor(info.Env(), IntArg(info, 0)));
 }
 Napi::Value IsDisposed(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), !TensorHandle::Unwrap(info[0])->tensor().defined());
+  return Napi::Boolean::New(info.Env(), FindTensor(IntArg(info, 0)) == nullptr);
 }
 Napi::Value Shape(const Napi::CallbackInfo& info) {
-  const auto& t = Self(info)->tensor();
+  const auto& t = TensorArg(info, 0);
   auto out = Napi::Array::New(info.Env(), t.dim());
   for (int64_t i = 0; i < t.dim(); i++) out.Set(static_cast<uint32_t>(i), Napi::Number::New(info.Env(), static_cast<double>(t.size(i))));
   return out;
 }
-Napi::Value Dtype(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), DtypeName(Self(info)->tensor().scalar_type())); }
-Napi::Value Device(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), Self(info)->tensor().device().str()); }
-Napi::Value Numel(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(Self(info)->tensor().numel())); }
-Napi::Value RequiresGrad(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), Self(info)->tensor().requires_grad()); }
+Napi::Value Dtype(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), DtypeName(TensorArg(info, 0).scalar_type())); }
+Napi::Value Device(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), TensorArg(info, 0).device().str()); }
+Napi::Value Numel(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(TensorArg(info, 0).numel())); }
+Napi::Value RequiresGrad(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), TensorArg(info, 0).requires_grad()); }
 Napi::Value SetRequiresGrad(const Napi::CallbackInfo& info) {
-  Self(info)->tensor().requires_grad_(info[1].ToBoolean().Value());
+  TensorArg(info, 0).requires_grad_(info[1].ToBoolean().Value());
   return info.Env().Undefined();
 }
 Napi::Value Grad(const Napi::CallbackInfo& info) {
-  const auto& g = Self(info)->tensor().grad();
+  const auto& g = TensorArg(info, 0).grad();
   if (!g.defined()) return info.Env().Null();
   return Out(info, g);
 }
 Napi::Value ZeroGrad(const Napi::CallbackInfo& info) {
-  Self(info)->tensor().mutable_grad().reset();
+  TensorArg(info, 0).mutable_grad().reset();
   return info.Env().Undefined();
 }
 Napi::Value Backward(const Napi::CallbackInfo& info) {
-  const auto& t = Self(info)->tensor();
+  const auto& t = TensorArg(info, 0);
   if (IsAbsent(info, 1)) t.backward();
   else t.backward(TensorArg(info, 1));
   return info.Env().Undefined();
 }
 Napi::Value Item(const Napi::CallbackInfo& info) {
-  const auto& t = Self(info)->tensor();
+  const auto& t = TensorArg(info, 0);
   if (t.numel() != 1) throw Napi::Error::New(info.Env(), "item() needs a tensor with one element, got " + std::to_string(t.numel()));
   return Napi::Number::New(info.Env(), t.item<double>());
 }
-Napi::Value ToArray(const Napi::CallbackInfo& info) { return ToJsArray(info.Env(), Self(info)->tensor()); }
+Napi::Value ToArray(const Napi::CallbackInfo& info) { return ToJsArray(info.Env(), TensorArg(info, 0)); }
 Napi::Value ToBytes(const Napi::CallbackInfo& info) {
-  torch::Tensor t = Self(info)->tensor().detach().to(torch::kCPU).contiguous();
+  torch::Tensor t = TensorArg(info, 0).detach().to(torch::kCPU).contiguous();
   const size_t n = static_cast<size_t>(t.numel() * t.element_size());
   auto out = Napi::Buffer<uint8_t>::Copy(info.Env(), static_cast<const uint8_t*>(t.data_ptr()), n);
   return out;
 }
 }  // namespace
-
-Napi::Function TensorHandle::Define(Napi::Env env) {
-  Napi::Function fn = DefineClass(env, "NativeTensor", {});
-  tensor_constructor = new Napi::FunctionReference(Napi::Persistent(fn));
-  return fn;
-}
 
 void InitTensorMethods(Napi::Env env, Napi::Object exports) {
   Export<Dispose>(env, exports, "dispose");
@@ -184,10 +157,10 @@ static Napi::TypeError ArgError(const Napi::CallbackInfo& info, size_t i, const 
 bool IsAbsent(const Napi::CallbackInfo& info, size_t i) { return info.Length() <= i || info[i].IsUndefined() || info[i].IsNull(); }
 
 const torch::Tensor& TensorArg(const Napi::CallbackInfo& info, size_t i) {
-  if (info.Length() <= i || !TensorHandle::Is(info[i])) throw ArgError(info, i, "a tensor");
-  const auto& t = TensorHandle::Unwrap(info[i])->tensor();
-  if (!t.defined()) throw Napi::Error::New(info.Env(), "argument " + std::to_string(i) + ": tensor used after dispose()");
-  return t;
+  if (info.Length() <= i || !info[i].IsNumber()) throw ArgError(info, i, "a tensor");
+  const torch::Tensor* t = FindTensor(info[i].As<Napi::Number>().Int64Value());
+  if (!t) throw Napi::Error::New(info.Env(), "argument " + std::to_string(i) + ": tensor used after dispose()");
+  return *t;
 }
 
 std::vector<int64_t> IntListArg(const Napi::CallbackInfo& info, size_t i) {
@@ -203,16 +176,11 @@ std::vector<int64_t> IntListArg(const Napi::CallbackInfo& info, size_t i) {
 }
 
 std::vector<torch::Tensor> TensorListArg(const Napi::CallbackInfo& info, size_t i) {
-  if (info.Length() <= i || !info[i].IsArray()) throw ArgError(info, i, "an array of tensors");
-  auto arr = info[i].As<Napi::Array>();
   std::vector<torch::Tensor> out;
-  out.reserve(arr.Length());
-  for (uint32_t k = 0; k < arr.Length(); k++) {
-    Napi::Value v = arr.Get(k);
-    if (!TensorHandle::Is(v)) throw ArgError(info, i, "an array of tensors");
-    const auto& t = TensorHandle::Unwrap(v)->tensor();
-    if (!t.defined()) throw Napi::Error::New(info.Env(), "argument " + std::to_string(i) + ": tensor used after dispose()");
-    out.push_back(t);
+  for (int64_t id : IntListArg(info, i)) {
+    const torch::Tensor* t = FindTensor(id);
+    if (!t) throw Napi::Error::New(info.Env(), "argument " + std::to_string(i) + ": tensor used after dispose()");
+    out.push_back(*t);
   }
   return out;
 }
@@ -231,13 +199,6 @@ bool BoolArgOr(const Napi::CallbackInfo& info, size_t i, bool fallback) { return
 std::string StringArg(const Napi::CallbackInfo& info, size_t i) {
   if (info.Length() <= i || !info[i].IsString()) throw ArgError(info, i, "a string");
   return info[i].As<Napi::String>().Utf8Value();
-}
-
-torch::Tensor TensorOrScalarArg(const Napi::CallbackInfo& info, size_t i, const torch::Tensor& like) {
-  if (info.Length() > i && info[i].IsNumber()) {
-    return torch::scalar_tensor(info[i].As<Napi::Number>().DoubleValue(), torch::TensorOptions().dtype(like.scalar_type()).device(like.device()));
-  }
-  return TensorArg(info, i);
 }
 
 torch::ScalarType DtypeFromName(const std::string& name) {

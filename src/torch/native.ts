@@ -4,8 +4,11 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { PulseError } from '../errors.ts';
 
-/** An opaque handle owning one libtorch tensor. */
-export interface NativeTensor { readonly __brand: 'NativeTensor' }
+/**
+ * The id of one libtorch tensor in the addon's registry (native/tensor.cc). Ids are never reused,
+ * so a stale id fails with "used after dispose()" instead of reaching another tensor.
+ */
+export type NativeTensor = number & { readonly __brand: 'NativeTensor' };
 export interface NativeAdamW {
   step(): void;
   zeroGrad(): void;
@@ -14,7 +17,6 @@ export interface NativeAdamW {
 }
 export type NativeDtype = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'uint8' | 'bool';
 type H = NativeTensor;
-type HS = NativeTensor | number;
 
 /** The functions the C++ addon (native/*.cc) exports; names and argument order match it. */
 export interface NativeAddon {
@@ -30,7 +32,8 @@ export interface NativeAddon {
   AdamW: new (params: H[], lr: number, beta1: number, beta2: number, eps: number, weightDecay: number) => NativeAdamW;
   clipGradNorm(params: H[], maxNorm: number): number;
 
-  dispose(t: H): void;
+  /** False when the id was already freed. */
+  dispose(t: H): boolean;
   isDisposed(t: H): boolean;
   shape(t: H): number[];
   dtype(t: H): NativeDtype;
@@ -68,13 +71,20 @@ export interface NativeAddon {
   uniform_(t: H, low: number, high: number): void;
   fill_(t: H, value: number): void;
 
-  add(a: H, b: HS, alpha?: number): H;
-  sub(a: H, b: HS, alpha?: number): H;
-  mul(a: H, b: HS): H;
-  div(a: H, b: HS): H;
-  pow(a: H, b: HS): H;
-  maximum(a: H, b: HS): H;
-  minimum(a: H, b: HS): H;
+  add(a: H, b: H, alpha?: number): H;
+  sub(a: H, b: H, alpha?: number): H;
+  mul(a: H, b: H): H;
+  div(a: H, b: H): H;
+  pow(a: H, b: H): H;
+  maximum(a: H, b: H): H;
+  minimum(a: H, b: H): H;
+  addScalar(a: H, b: number, alpha?: number): H;
+  subScalar(a: H, b: number, alpha?: number): H;
+  mulScalar(a: H, b: number): H;
+  divScalar(a: H, b: number): H;
+  powScalar(a: H, b: number): H;
+  maximumScalar(a: H, b: number): H;
+  minimumScalar(a: H, b: number): H;
   neg(a: H): H; exp(a: H): H; log(a: H): H; sqrt(a: H): H; rsqrt(a: H): H; abs(a: H): H; sign(a: H): H;
   clamp(a: H, min?: number | null, max?: number | null): H;
   relu(a: H): H; tanh(a: H): H; sigmoid(a: H): H; logSigmoid(a: H): H;
@@ -84,9 +94,11 @@ export interface NativeAddon {
   logSoftmax(a: H, dim: number): H;
   dropout(a: H, p: number, train: boolean): H;
   isFinite(a: H): H;
-  eq(a: H, b: HS): H; ne(a: H, b: HS): H; gt(a: H, b: HS): H; ge(a: H, b: HS): H; lt(a: H, b: HS): H; le(a: H, b: HS): H;
+  eq(a: H, b: H): H; ne(a: H, b: H): H; gt(a: H, b: H): H; ge(a: H, b: H): H; lt(a: H, b: H): H; le(a: H, b: H): H;
+  eqScalar(a: H, b: number): H; neScalar(a: H, b: number): H; gtScalar(a: H, b: number): H;
+  geScalar(a: H, b: number): H; ltScalar(a: H, b: number): H; leScalar(a: H, b: number): H;
   logicalAnd(a: H, b: H): H; logicalOr(a: H, b: H): H; logicalNot(a: H): H;
-  where(cond: H, a: HS, b: HS): H;
+  where(cond: H, a: H, b: H): H;
   maskedFill(a: H, mask: H, value: number): H;
   triu(a: H, diagonal?: number): H;
   tril(a: H, diagonal?: number): H;

@@ -48,8 +48,18 @@ export const onesLike = (t: Tensor) => new Tensor(native.onesLike(t.handle));
 
 export const cat = (ts: Tensor[], dim = 0) => new Tensor(native.cat(ts.map((t) => t.handle), dim));
 export const stack = (ts: Tensor[], dim = 0) => new Tensor(native.stack(ts.map((t) => t.handle), dim));
+/** cond ? a : b elementwise; a number operand takes the other operand's dtype and device (float32 if both are numbers). */
 export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
-  return new Tensor(native.where(cond.handle, typeof a === 'number' ? a : a.handle, typeof b === 'number' ? b : b.handle));
+  const like = typeof a === 'number' ? (typeof b === 'number' ? undefined : b) : a;
+  const asTensor = (x: TensorLike): Tensor => (typeof x === 'number' ? full([], x, like?.dtype ?? 'float32', like?.device ?? cond.device) : x);
+  const ta = asTensor(a);
+  const tb = asTensor(b);
+  try {
+    return new Tensor(native.where(cond.handle, ta.handle, tb.handle));
+  } finally {
+    if (ta !== a) ta.dispose();
+    if (tb !== b) tb.dispose();
+  }
 }
 
 // --- layers as functions (the nn modules call these) ---

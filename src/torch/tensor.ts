@@ -11,9 +11,12 @@ export type TensorLike = Tensor | number;
  */
 const scopes: Set<Tensor>[] = [];
 
-function arg(x: TensorLike): NativeTensor | number {
-  return typeof x === 'number' ? x : x.handle;
-}
+/**
+ * The safety net for tensors nobody disposed: when V8 collects the Tensor object, its native
+ * tensor is freed. It runs only when the event loop turns, so training loops still dispose
+ * explicitly (scope()); this only bounds what a forgotten tensor costs.
+ */
+const unreachable = new FinalizationRegistry<NativeTensor>((id) => { native.dispose(id); });
 
 /** A libtorch tensor. Every op returns a new Tensor owned by the current scope (if any). */
 export class Tensor {
@@ -22,6 +25,7 @@ export class Tensor {
 
   constructor(handle: NativeTensor) {
     this.#handle = handle;
+    unreachable.register(this, handle, this);
     scopes[scopes.length - 1]?.add(this);
   }
 
@@ -34,6 +38,7 @@ export class Tensor {
   dispose(): void {
     if (this.#handle === null) return;
     native.dispose(this.#handle);
+    unreachable.unregister(this);
     this.#handle = null;
     for (const s of scopes) s.delete(this);
   }
@@ -95,13 +100,13 @@ export class Tensor {
   uniform_(low: number, high: number): this { native.uniform_(this.handle, low, high); return this; }
 
   // --- elementwise ---
-  add(o: TensorLike, alpha = 1): Tensor { return new Tensor(native.add(this.handle, arg(o), alpha)); }
-  sub(o: TensorLike, alpha = 1): Tensor { return new Tensor(native.sub(this.handle, arg(o), alpha)); }
-  mul(o: TensorLike): Tensor { return new Tensor(native.mul(this.handle, arg(o))); }
-  div(o: TensorLike): Tensor { return new Tensor(native.div(this.handle, arg(o))); }
-  pow(o: TensorLike): Tensor { return new Tensor(native.pow(this.handle, arg(o))); }
-  maximum(o: TensorLike): Tensor { return new Tensor(native.maximum(this.handle, arg(o))); }
-  minimum(o: TensorLike): Tensor { return new Tensor(native.minimum(this.handle, arg(o))); }
+  add(o: TensorLike, alpha = 1): Tensor { return new Tensor(typeof o === 'number' ? native.addScalar(this.handle, o, alpha) : native.add(this.handle, o.handle, alpha)); }
+  sub(o: TensorLike, alpha = 1): Tensor { return new Tensor(typeof o === 'number' ? native.subScalar(this.handle, o, alpha) : native.sub(this.handle, o.handle, alpha)); }
+  mul(o: TensorLike): Tensor { return this.#binary(o, native.mul, native.mulScalar); }
+  div(o: TensorLike): Tensor { return this.#binary(o, native.div, native.divScalar); }
+  pow(o: TensorLike): Tensor { return this.#binary(o, native.pow, native.powScalar); }
+  maximum(o: TensorLike): Tensor { return this.#binary(o, native.maximum, native.maximumScalar); }
+  minimum(o: TensorLike): Tensor { return this.#binary(o, native.minimum, native.minimumScalar); }
   neg(): Tensor { return new Tensor(native.neg(this.handle)); }
   exp(): Tensor { return new Tensor(native.exp(this.handle)); }
   log(): Tensor { return new Tensor(native.log(this.handle)); }
@@ -122,12 +127,12 @@ export class Tensor {
   isFinite(): Tensor { return new Tensor(native.isFinite(this.handle)); }
 
   // --- comparison and masks ---
-  eq(o: TensorLike): Tensor { return new Tensor(native.eq(this.handle, arg(o))); }
-  ne(o: TensorLike): Tensor { return new Tensor(native.ne(this.handle, arg(o))); }
-  gt(o: TensorLike): Tensor { return new Tensor(native.gt(this.handle, arg(o))); }
-  ge(o: TensorLike): Tensor { return new Tensor(native.ge(this.handle, arg(o))); }
-  lt(o: TensorLike): Tensor { return new Tensor(native.lt(this.handle, arg(o))); }
-  le(o: TensorLike): Tensor { return new Tensor(native.le(this.handle, arg(o))); }
+  eq(o: TensorLike): Tensor { return this.#binary(o, native.eq, native.eqScalar); }
+  ne(o: TensorLike): Tensor { return this.#binary(o, native.ne, native.neScalar); }
+  gt(o: TensorLike): Tensor { return this.#binary(o, native.gt, native.gtScalar); }
+  ge(o: TensorLike): Tensor { return this.#binary(o, native.ge, native.geScalar); }
+  lt(o: TensorLike): Tensor { return this.#binary(o, native.lt, native.ltScalar); }
+  le(o: TensorLike): Tensor { return this.#binary(o, native.le, native.leScalar); }
   logicalAnd(o: Tensor): Tensor { return new Tensor(native.logicalAnd(this.handle, o.handle)); }
   logicalOr(o: Tensor): Tensor { return new Tensor(native.logicalOr(this.handle, o.handle)); }
   logicalNot(): Tensor { return new Tensor(native.logicalNot(this.handle)); }
@@ -159,6 +164,10 @@ export class Tensor {
   gather(dim: number, index: Tensor): Tensor { return new Tensor(native.gather(this.handle, dim, index.handle)); }
 
   matmul(o: Tensor): Tensor { return new Tensor(native.matmul(this.handle, o.handle)); }
+
+  #binary(o: TensorLike, withTensor: (a: NativeTensor, b: NativeTensor) => NativeTensor, withScalar: (a: NativeTensor, b: number) => NativeTensor): Tensor {
+    return new Tensor(typeof o === 'number' ? withScalar(this.handle, o) : withTensor(this.handle, o.handle));
+  }
 
   toString(): string { return this.isDisposed ? 'Tensor(disposed)' : `Tensor(${this.dtype}, [${this.shape.join(', ')}], ${this.device})`; }
 }
