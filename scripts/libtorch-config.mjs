@@ -58,7 +58,13 @@ function detail(found) {
 }
 
 const what = process.argv[2] ?? 'describe';
-const found = findLibtorch();
+let found;
+try {
+  found = findLibtorch();
+} catch (error) {
+  console.error(`pulse: ${error.message}`);
+  process.exit(1);
+}
 if (!found) {
   if (what === 'describe') { console.log('libtorch: not found'); process.exit(1); }
   console.error('pulse: no libtorch found. Run scripts/setup.sh, or set LIBTORCH=/path/to/libtorch.');
