@@ -48,15 +48,20 @@ export function writeFileAtomicSync(path: string, content: Uint8Array | string):
     try { unlinkSync(temp); } catch { /* never created, or already renamed */ }
     throw error;
   }
+  syncFolderSync(dirname(path));
+}
+
+// Some filesystems refuse fsync on a folder; the rename is still atomic there, so that is no error.
+function syncFolderSync(folder: string): void {
   try {
-    const fd = openSync(dirname(path), 'r');
+    const fd = openSync(folder, 'r');
     try { fsyncSync(fd); } finally { closeSync(fd); }
-  } catch { /* some filesystems refuse fsync on a folder; the rename is still atomic */ }
+  } catch { /* see above */ }
 }
 
 async function syncFolder(folder: string): Promise<void> {
   try {
     const handle = await open(folder, 'r');
     try { await handle.sync(); } finally { await handle.close(); }
-  } catch { /* some filesystems refuse fsync on a folder; the rename is still atomic */ }
+  } catch { /* as in syncFolderSync */ }
 }
