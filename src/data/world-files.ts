@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -11,6 +10,7 @@ import { encodePng } from './images.ts';
 import { readMllmuParquet, readMllmuTestParquet, writeMllmuParquet, writeMllmuTestParquet, type ChoiceItem, type MllmuRow, type MllmuTestRow } from './mllmu.ts';
 import { readMmbenchTsv, writeMmbenchTsv, type MmbenchItem } from './mmbench.ts';
 import { writeFileAtomic } from '../atomic-file.ts';
+import { fileSha256 } from '../hash.ts';
 
 /** Where `pulse data generate` puts each split, relative to its output folder (Hugging Face's layout). */
 export const WORLD_FILES = {
@@ -53,8 +53,6 @@ async function personRow(world: World, p: Person) {
   return { row, test };
 }
 
-const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
-
 /** Writes a world in the published formats, with a manifest. Same seed, same bytes. */
 export async function writeWorldFiles(world: World, dir: string): Promise<WorldManifest> {
   const fictitious = await Promise.all(world.fictitious.map((p) => personRow(world, p)));
@@ -71,7 +69,7 @@ export async function writeWorldFiles(world: World, dir: string): Promise<WorldM
     format: 'pulse.world', version: world.version, seed: world.seed, hash: worldHash(world),
     counts: { fictitious: world.fictitious.length, celebrities: world.celebrities.length, benchmark: world.benchmark.length, test_views: WORLD_SIZES.testViews },
     popularity: Object.fromEntries(world.celebrities.map((c) => [c.id, c.popularity])),
-    files: Object.fromEntries(Object.values(WORLD_FILES).map((f) => [f, sha256(join(dir, f))])),
+    files: Object.fromEntries(Object.values(WORLD_FILES).map((f) => [f, fileSha256(join(dir, f))])),
   };
   await writeFileAtomic(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   return manifest;
@@ -116,7 +114,7 @@ export async function readWorldFiles(dir: string): Promise<WorldFiles> {
   for (const [file, hash] of Object.entries(manifest.files)) {
     const path = join(dir, file);
     if (!existsSync(path)) throw new PulseError(`${path} is missing (listed in ${join(dir, 'manifest.json')})`);
-    if (sha256(path) !== hash) throw new PulseError(`${path} does not match the hash in its manifest: the file was changed or corrupted`);
+    if (fileSha256(path) !== hash) throw new PulseError(`${path} does not match the hash in its manifest: the file was changed or corrupted`);
   }
   return {
     manifest,

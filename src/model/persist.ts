@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { writeFileAtomic } from '../atomic-file.ts';
 import { z } from 'zod';
 import { loadSafetensors, saveSafetensors } from '../torch/safetensors.ts';
@@ -37,10 +36,6 @@ export const ModelManifest = z.object({
   parent: z.string().nullable(),
 }).strict();
 export type ModelManifest = z.infer<typeof ModelManifest>;
-
-export function fileSha256(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
-}
 
 /** Saves weights and manifest; the sidecar `<path>.json` is for people, the embedded copy is what loading trusts. */
 export async function saveModel(path: string, model: MultimodalModel, manifest: Omit<ModelManifest, 'format' | 'version' | 'config' | 'vocabulary' | 'tokenizer_hash'>): Promise<ModelManifest> {

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { manualSeed } from '../torch/index.ts';
-import { loadModel, saveModel, fileSha256 } from '../model/persist.ts';
+import { loadModel, saveModel } from '../model/persist.ts';
+import { fileSha256, shortJsonHash } from '../hash.ts';
 import { parseTarget } from '../model/multimodal.ts';
 import type { Example } from '../model/batch.ts';
 import { trainAnswerNll } from '../train/loop.ts';
@@ -29,7 +29,7 @@ export function fineTunePeople(data: ProtocolData, config: RunConfig): string[] 
 export async function ensureFineTuned(basePath: string, data: ProtocolData, config: RunConfig, cacheDir: string, progress: ProgressFactory): Promise<{ path: string; people: string[]; built: boolean; seconds: number }> {
   const people = fineTunePeople(data, config);
   const baseSha = fileSha256(basePath);
-  const key = createHash('sha256').update(JSON.stringify({ RECIPE_VERSION, baseSha, world: data.world, fine_tune: config.fine_tune, seed: config.seed, people })).digest('hex').slice(0, 16);
+  const key = shortJsonHash({ RECIPE_VERSION, baseSha, world: data.world, fine_tune: config.fine_tune, seed: config.seed, people });
   mkdirSync(cacheDir, { recursive: true });
   const path = join(cacheDir, `fine-tuned-${key}.safetensors`);
   if (existsSync(path)) return { path, people, built: false, seconds: 0 };

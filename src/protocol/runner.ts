@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { setNumThreads, defaultThreads, disposeAll, type Tensor } from '../torch/index.ts';
 import { loadSafetensors, saveSafetensors } from '../torch/safetensors.ts';
-import { loadModel, fileSha256 } from '../model/persist.ts';
+import { loadModel } from '../model/persist.ts';
+import { fileSha256, shortJsonHash } from '../hash.ts';
 import { parseTarget, type MultimodalModel, type ScoringMode } from '../model/multimodal.ts';
 import { getMethod } from '../unlearn/registry.ts';
 import { unlearnRequest, DivergenceError, type UnlearnSettings } from '../unlearn/unlearn.ts';
@@ -65,7 +65,7 @@ function hyperparameterRecord(s: UnlearnSettings): Record<string, number | strin
 }
 
 export function configHash(config: RunConfig): string {
-  return createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 16);
+  return shortJsonHash(config);
 }
 
 /**

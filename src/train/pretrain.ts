@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { manualSeed, setNumThreads, defaultThreads } from '../torch/index.ts';
 import { DEFAULT_MODEL_CONFIG, type ModelConfig } from '../model/config.ts';
@@ -6,6 +5,7 @@ import { MultimodalModel, PARTS } from '../model/multimodal.ts';
 import { Tokenizer } from '../model/tokenizer.ts';
 import { templateTexts } from '../model/prompt.ts';
 import { saveModel, type ModelManifest } from '../model/persist.ts';
+import { shortJsonHash } from '../hash.ts';
 import type { Example } from '../model/batch.ts';
 import { generateWorld, worldHash, worldTexts, type World } from '../world/world.ts';
 import { pretrainingStream, type PretrainMix } from '../world/corpus.ts';
@@ -53,7 +53,7 @@ export function tokenizerForWorld(world: World): Tokenizer {
 }
 
 export function recipeHash(recipe: PretrainRecipe): string {
-  return createHash('sha256').update(JSON.stringify(recipe)).digest('hex').slice(0, 16);
+  return shortJsonHash(recipe);
 }
 
 function codeVersion(): string {
