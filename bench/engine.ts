@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { AdamW, clipGradNorm, crossEntropy, manualSeed, randint, randn, scope, setNumThreads, defaultThreads, libtorchVersion } from '../src/torch/index.ts';
-import { Transformer } from '../src/model/transformer.ts';
+import { Transformer } from '../src/model/embedded/transformer.ts';
 
 const { values } = parseArgs({ options: {
   steps: { type: 'string', default: '30' },

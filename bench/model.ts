@@ -11,12 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pretrain, DEFAULT_PRETRAIN } from '../src/train/pretrain.ts';
 import { ensureFineTuned } from '../src/protocol/finetune.ts';
-import { loadProtocolData } from '../src/protocol/load-data.ts';
+import { loadProtocolData } from '../src/data/protocol-data.ts';
 import { resolveConfig } from '../src/protocol/config.ts';
-import { loadModel } from '../src/model/persist.ts';
+import { loadModel } from '../src/model/registry.ts';
+import { disposeDelta } from '../src/model/model.ts';
 import { evaluateModelOnSets } from '../src/protocol/eval-model.ts';
 import { scoreQuestions, scorePeople } from '../src/protocol/evaluate.ts';
-import { byId, questionsOf } from '../src/protocol/data.ts';
+import { byId, questionsOf } from '../src/data/records.ts';
 import { consoleProgress } from '../src/progress.ts';
 import { defaultThreads, setNumThreads } from '../src/torch/index.ts';
 
@@ -42,22 +43,23 @@ if (!basePath) {
 
 const config = resolveConfig({ preset: 'paper', overrides: { model: { path: basePath } } });
 const data = await loadProtocolData({ dir: join(dir, 'world'), seed: config.world.seed });
+const model = await loadModel(config.model);
 const t1 = performance.now();
-const fineTuned = await ensureFineTuned(basePath, data, config, join(dir, 'cache'), consoleProgress);
+const fineTuned = await ensureFineTuned(model, data, config, join(dir, 'cache'), consoleProgress);
 const ftSeconds = (performance.now() - t1) / 1000;
 console.log(`fine-tuning: ${config.fine_tune.steps} steps on ${fineTuned.people.length} people in ${(ftSeconds / 60).toFixed(2)} min (${(config.fine_tune.steps / ftSeconds).toFixed(2)} steps/s); target <= 5 min`);
 
-for (const [name, path] of [['base', basePath], ['fine-tuned', fineTuned.path]] as const) {
-  const { model } = await loadModel(path);
+for (const name of ['base', 'fine-tuned'] as const) {
+  if (name === 'fine-tuned') model.applyDelta(fineTuned.delta);
   for (const mode of ['likelihood', 'letter'] as const) {
     const t = performance.now();
-    const sets = evaluateModelOnSets(model, data, ['general', 'celebrities', 'fictitious'], mode);
-    const tuned = scoreQuestions(model, questionsOf(byId(data.fictitious, fineTuned.people, 'fine-tuned people')), mode, 256);
+    const sets = await evaluateModelOnSets(model, data, ['general', 'celebrities', 'fictitious'], mode);
+    const tuned = await scoreQuestions(model, questionsOf(byId(data.fictitious, fineTuned.people, 'fine-tuned people')), mode, 256);
     console.log(`${name} [${mode}] (${((performance.now() - t) / 1000).toFixed(0)} s)`);
     for (const [set, r] of Object.entries(sets)) console.log(`  ${set.padEnd(12)} ${fmt(r)}`);
     console.log(`  ${'the 100 fine-tuned people'.padEnd(12)} ${fmt(tuned)}`);
     // Celebrities are numbered by popularity rank: knowledge should fall with rank.
-    const people = scorePeople(model, data.celebrities, mode, 256);
+    const people = await scorePeople(model, data.celebrities, mode, 256);
     const band = (from: number, to: number) => {
       const b = people.slice(from, to);
       const mean = (f: (p: (typeof b)[number]) => number) => (b.reduce((t, p) => t + f(p), 0) / b.length).toFixed(1);
@@ -65,5 +67,6 @@ for (const [name, path] of [['base', basePath], ['fine-tuned', fineTuned.path]] 
     };
     console.log(`  celebrities by popularity: ${[[0, 10], [10, 45], [45, 100], [100, 153]].map(([a, b]) => band(a!, b!)).join('; ')}`);
   }
-  model.dispose();
 }
+disposeDelta(fineTuned.delta);
+model.dispose();

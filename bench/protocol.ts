@@ -1,17 +1,18 @@
 /**
  * npm run bench:protocol [-- --preset paper|quick --keep-cache]
  * Runs the paper preset (3 scenarios x 3 methods + the update-target ablation) on the shipped
- * model into a fresh run folder and prints the total wall time, the time per phase and the peak
- * RSS. The fine-tuned model is built from scratch unless --keep-cache. Target: <= 10 minutes on
+ * model into a fresh run folder and prints the total wall time, the time per phase, the peak RSS,
+ * and the size of each request checkpoint (a state delta) against the parameters it holds. The
+ * fine-tuned model is built from scratch unless --keep-cache. Target: <= 10 minutes on
  * a 2-core machine.
  */
 import { parseArgs } from 'node:util';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runProtocol } from '../src/protocol/runner.ts';
 import { resolveConfig, type PresetName } from '../src/protocol/config.ts';
-import { loadProtocolData } from '../src/protocol/load-data.ts';
+import { loadProtocolData } from '../src/data/protocol-data.ts';
 import { writeReport } from '../src/report/index.ts';
 import { consoleProgress } from '../src/progress.ts';
 
@@ -22,11 +23,16 @@ const outDir = values.out ?? join(dir, 'run');
 const cacheDir = values['keep-cache'] ? '.cache/pulse' : join(dir, 'cache');
 const config = resolveConfig({ preset });
 const t0 = performance.now();
-const { phases, resultsPath } = await runProtocol({ config, outDir, preset, cacheDir, progress: consoleProgress, loadData: (c) => loadProtocolData(c.world), log: (l) => console.error(`[pulse] ${l}`) });
+const { phases, resultsPath, checkpoints } = await runProtocol({ config, outDir, preset, cacheDir, progress: consoleProgress, loadData: (c) => loadProtocolData(c.world), log: (l) => console.error(`[pulse] ${l}`) });
 const total = (performance.now() - t0) / 1000;
 await writeReport(outDir);
 console.log(`\nphase times (s):`);
 for (const p of phases) console.log(`  ${p.seconds.toFixed(1).padStart(7)}  ${p.name}`);
 console.log(`total wall time: ${(total / 60).toFixed(2)} min (target <= 10 min)${values['keep-cache'] ? ' [fine-tuned model from cache]' : ''}`);
 console.log(`peak RSS: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
+const modelBytes = statSync(String(config.model.path)).size;
+console.log(`request checkpoints (state deltas; the whole model file is ${(modelBytes / 1024).toFixed(0)} KiB):`);
+for (const c of checkpoints) {
+  console.log(`  ${(c.bytes / 1024).toFixed(1).padStart(8)} KiB  ${String(c.parameters).padStart(9)} trained parameters  ${(c.bytes / c.parameters).toFixed(2)} bytes/parameter  ${c.file}`);
+}
 console.log(`results: ${resultsPath}`);

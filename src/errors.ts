@@ -1,3 +1,5 @@
+import type { z } from 'zod';
+
 /**
  * An error caused by the user's input or environment (a bad config, a malformed dataset row, a
  * missing file): the CLI prints its message alone, without a stack trace. Messages name the
@@ -5,4 +7,33 @@
  */
 export class PulseError extends Error {
   override name = 'PulseError';
+}
+
+/**
+ * The first problem zod found, as one phrase that names the place: "a.b: expected number,
+ * received string", or "unknown key 'a.c'" for a key the schema does not have. `at` is the path
+ * of the validated value inside a larger document.
+ */
+export function describeZodError(error: z.ZodError, at: readonly string[] = []): string {
+  const issue = error.issues[0]!;
+  const path = [...at, ...issue.path.map(String)];
+  if (issue.code === 'unrecognized_keys') {
+    const keys = issue.keys.map((k) => `'${[...path, k].join('.')}'`);
+    return `unknown key${keys.length > 1 ? 's' : ''} ${keys.join(', ')}`;
+  }
+  return `${path.join('.') || '(top level)'}: ${issue.message}`;
+}
+
+/**
+ * A value from a file inside a message, as one bounded line: names and values decoded from a
+ * corrupt file can be megabytes long and hold newlines or terminal escapes.
+ */
+export function excerpt(text: string, max = 40): string {
+  const line = text.split('\n')[0]!.replace(/\p{Cc}/gu, '?');
+  return line.length > max || line.length < text.length ? `${line.slice(0, max)}...` : line;
+}
+
+/** What a library's error said, as one bounded line: its messages can quote whole decoded structures. */
+export function errorExcerpt(e: unknown): string {
+  return excerpt((e instanceof Error ? e.message || e.name : String(e)).trim(), 200);
 }

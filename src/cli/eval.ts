@@ -4,15 +4,15 @@ import { integer } from './options.ts';
 export function evalCommand() {
   return new Command('eval')
     .description('Score a model on multiple-choice sets and print accuracy by set and modality (multimodal / text-only), in both scoring modes unless --mode is given.')
-    .option('--model <path>', 'model file (safetensors with a pulse manifest)', 'assets/base.safetensors')
+    .option('--model <path>', 'embedded model file (safetensors with a pulse manifest)', 'assets/base.safetensors')
     .option('--set <names>', 'comma-separated sets: general, celebrities, fictitious, or data files (MLLMU-Bench .parquet, MMBench .tsv)', 'general,celebrities,fictitious')
     .addOption(new Option('--mode <mode>', 'scoring mode').choices(['letter', 'likelihood', 'both'] as const).default('both' as const))
     .option('--world-dir <dir>', 'the generated world the model belongs to (generated there if missing)', '.cache/pulse/world-0')
     .option('--threads <n>', 'CPU threads for libtorch (default: all cores)', integer(1))
     .option('--json', 'print {"<set>": {"overall", "multimodal", "text_only", "n"}} (per mode when --mode both)')
     .action(async (opts) => {
-      const { loadModel } = await import('../model/persist.ts');
-      const { loadProtocolData, loadQuestionFile } = await import('../protocol/load-data.ts');
+      const { loadModel } = await import('../model/registry.ts');
+      const { loadProtocolData, loadQuestionFile } = await import('../data/protocol-data.ts');
       const { evaluateModelOnSets, EVAL_SETS } = await import('../protocol/eval-model.ts');
       const { scoreQuestions } = await import('../protocol/evaluate.ts');
       const { setNumThreads, defaultThreads } = await import('../torch/index.ts');
@@ -23,26 +23,30 @@ export function evalCommand() {
       for (const s of requested) if (!isFile(s) && !(EVAL_SETS as readonly string[]).includes(s)) throw new PulseError(`unknown set '${s}' (sets: ${EVAL_SETS.join(', ')}, or a .parquet / .tsv file)`);
       const sets = requested.filter((s) => !isFile(s)) as (typeof EVAL_SETS)[number][];
       const files = requested.filter(isFile);
-      const { model, manifest } = await loadModel(opts.model);
-      const data = await loadProtocolData({ dir: opts.worldDir, seed: manifest.world.seed });
-      if (data.world.hash !== manifest.world.hash) throw new PulseError(`${opts.model} was trained on world ${manifest.world.hash}, but ${opts.worldDir} holds world ${data.world.hash}`);
-      const modes = opts.mode === 'both' ? (['likelihood', 'letter'] as const) : ([opts.mode] as const);
-      const out: Record<string, unknown> = {};
       const fileQuestions = await Promise.all(files.map(loadQuestionFile));
-      for (const mode of modes) {
-        out[mode] = {
-          ...evaluateModelOnSets(model, data, sets, mode),
-          ...Object.fromEntries(files.map((f, i) => [f, scoreQuestions(model, fileQuestions[i]!, mode, 256)])),
-        };
+      const model = await loadModel({ kind: 'embedded', path: opts.model });
+      const { world, defaultScoring } = model.info;
+      const out: Record<string, unknown> = {};
+      const modes = opts.mode === 'both' ? (['likelihood', 'letter'] as const) : ([opts.mode] as const);
+      try {
+        if (!world) throw new PulseError(`${opts.model} belongs to no generated world`);
+        const data = await loadProtocolData({ dir: opts.worldDir, seed: world.seed });
+        if (data.world.hash !== world.hash) throw new PulseError(`${opts.model} was trained on world ${world.hash}, but ${opts.worldDir} holds world ${data.world.hash}`);
+        for (const mode of modes) {
+          const scored: Record<string, unknown> = await evaluateModelOnSets(model, data, sets, mode);
+          for (const [i, f] of files.entries()) scored[f] = await scoreQuestions(model, fileQuestions[i]!, mode, 256);
+          out[mode] = scored;
+        }
+      } finally {
+        model.dispose();
       }
-      model.dispose();
       if (opts.json) {
         console.log(JSON.stringify(modes.length === 1 ? out[modes[0]!] : out, null, 2));
         return;
       }
-      console.log(`model ${opts.model} (default scoring: ${manifest.scoring})`);
+      console.log(`model ${opts.model} (default scoring: ${defaultScoring})`);
       for (const mode of modes) {
-        console.log(`\n${mode}${mode === manifest.scoring ? ' (default)' : ''}`);
+        console.log(`\n${mode}${mode === defaultScoring ? ' (default)' : ''}`);
         console.log(`  ${'set'.padEnd(12)} ${'overall'.padStart(8)} ${'multimodal'.padStart(11)} ${'text-only'.padStart(10)} ${'n'.padStart(6)}`);
         for (const [set, r] of Object.entries(out[mode] as Record<string, { overall: number | null; multimodal: number | null; text_only: number | null; n: number; known_80?: number }>)) {
           const f = (v: number | null) => (v === null ? '—' : `${v.toFixed(1)}%`);

@@ -1,10 +1,14 @@
-import { Command } from '@commander-js/extra-typings';
+import { Command, CommanderError } from '@commander-js/extra-typings';
 import { PulseError } from '../errors.ts';
+import { PULSE_VERSION } from '../version.ts';
 import { pretrainCommand } from './pretrain.ts';
 import { evalCommand } from './eval.ts';
 import { runCommand } from './run.ts';
 import { dataCommand } from './data.ts';
 import { reportCommand } from './report.ts';
+
+/** Exit status of a run stopped by bad input (a PulseError, or a command line commander rejects). */
+export const EXIT_BAD_INPUT = 2;
 
 /**
  * The `pulse` command. Each subcommand lives in its own module and loads its heavy dependencies
@@ -14,26 +18,37 @@ export function buildProgram(): Command {
   const program = new Command()
     .name('pulse')
     .description('Evaluate unlearning in multimodal models with the PULSE protocol: fine-tuned and pre-trained knowledge, and sustainability over a sequence of requests.')
-    .version('0.1.0')
-    .showHelpAfterError();
-  program.addCommand(runCommand());
-  program.addCommand(pretrainCommand());
-  program.addCommand(evalCommand());
-  program.addCommand(reportCommand());
-  program.addCommand(dataCommand());
+    .version(PULSE_VERSION);
+  for (const command of [runCommand(), pretrainCommand(), evalCommand(), reportCommand(), dataCommand()]) program.addCommand(command);
+  // Every (sub)command throws instead of exiting, so that main() alone decides the exit status, and
+  // words a command-line mistake as pulse words any bad input: one line.
+  const configure = (c: Command) => {
+    c.exitOverride().configureOutput({ outputError: (text, write) => write(`pulse: ${text.replace(/^error: /, '')}`) });
+    c.commands.forEach((s) => configure(s as Command));
+  };
+  configure(program);
   return program;
 }
 
+/**
+ * Runs the CLI. Bad input of any kind ends in one line, `pulse: <what>: <why>`, and exit status 2;
+ * anything else is a bug in pulse and prints its stack trace, saying so.
+ */
 export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
   try {
-    await program.parseAsync(argv);
+    await buildProgram().parseAsync(argv);
   } catch (error) {
-    if (error instanceof PulseError) {
-      process.stderr.write(`pulse: ${error.message}\n`);
-      process.exitCode = 1;
+    if (error instanceof CommanderError) {
+      // commander has printed its message (or the help / version text) already
+      process.exitCode = error.exitCode === 0 ? 0 : EXIT_BAD_INPUT;
       return;
     }
-    throw error;
+    if (error instanceof PulseError) {
+      process.stderr.write(`pulse: ${error.message}\n`);
+      process.exitCode = EXIT_BAD_INPUT;
+      return;
+    }
+    process.stderr.write(`pulse: internal error (a bug in pulse; please report it with the lines below)\n${(error as Error)?.stack ?? String(error)}\n`);
+    process.exitCode = 1;
   }
 }

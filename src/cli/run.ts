@@ -1,45 +1,43 @@
 import { Command, Option } from '@commander-js/extra-typings';
 import { list, integer } from './options.ts';
+import { SCENARIO_NAMES } from '../protocol/scenarios.ts';
 
 export function runCommand() {
   return new Command('run')
-    .description('Run the PULSE protocol: for each scenario (fine-tuned, pre-trained, sustainability) and each unlearning method, unlearn and score D_unlearn, D_retain and the general benchmark by modality, before and after every request. Interrupted runs continue where they stopped when the same command is run again.')
+    .description('Run the PULSE protocol: for each scenario (fine-tuned, pre-trained, sustainability) and each unlearning method, unlearn and score D_unlearn, D_retain and the general benchmark by modality, before and after every request. Interrupted runs continue where they stopped when the same command is run again; a finished run is left as it is.')
     .option('--config <file>', 'YAML config; its keys override the preset (see README, "Configuration")')
     .addOption(new Option('--preset <name>', 'starting configuration').choices(['paper', 'quick'] as const).default('paper' as const))
     .option('--methods <list>', 'comma-separated unlearning methods (ga, ga_klr, npo)', list())
-    .option('--scenarios <list>', 'comma-separated scenarios', list(['fine_tuned', 'pre_trained', 'sustainability']))
+    .option('--scenarios <list>', `comma-separated scenarios (${SCENARIO_NAMES.join(', ')})`, list(SCENARIO_NAMES))
     .option('--out <dir>', 'run folder (default: runs/<preset>-<date>)')
     .option('--threads <n>', 'CPU threads for libtorch (default: all cores)', integer(1))
     .option('--no-report', 'do not write the report (report.md, report.html, charts/) at the end')
     .action(async (opts) => {
       const { resolveConfig } = await import('../protocol/config.ts');
       const { runProtocol } = await import('../protocol/runner.ts');
-      const { loadProtocolData } = await import('../protocol/load-data.ts');
+      const { loadProtocolData } = await import('../data/protocol-data.ts');
       const { consoleProgress } = await import('../progress.ts');
       const overrides: Record<string, unknown> = {};
       if (opts.methods) overrides.methods = opts.methods;
       if (opts.scenarios) overrides.scenarios = opts.scenarios;
       if (opts.threads) overrides.threads = opts.threads;
       const config = resolveConfig({ preset: opts.preset, file: opts.config, overrides });
-      const { getMethod } = await import('../unlearn/registry.ts');
-      const { PulseError } = await import('../errors.ts');
-      for (const m of [...config.methods, ...(config.ablation ? [config.ablation.method] : [])]) {
-        try { getMethod(m); } catch (e) { throw new PulseError(`invalid config: methods: ${(e as Error).message}`); }
-      }
       const outDir = opts.out ?? `runs/${opts.preset}-${new Date().toISOString().slice(0, 10)}`;
       const log = (line: string) => process.stderr.write(`[pulse] ${line}\n`);
       log(`run folder: ${outDir}`);
-      const { resultsPath, phases } = await runProtocol({
+      const outcome = await runProtocol({
         config, outDir, preset: opts.preset, cacheDir: '.cache/pulse', progress: consoleProgress, log,
-        loadData: (c) => loadProtocolData(c.world),
+        loadData: (c) => loadProtocolData(c.world, log),
       });
-      const total = phases.reduce((s, p) => s + p.seconds, 0);
-      log(`finished in ${total.toFixed(0)} s`);
-      if (opts.report) {
-        const { writeReport } = await import('../report/index.ts');
-        const files = await writeReport(outDir);
-        log(`report: ${files.html}`);
+      if (outcome.alreadyFinished) {
+        log(`this run finished at ${outcome.results.run.finished_at}; nothing to do (delete the folder or use another --out to run again)`);
+      } else {
+        log(`finished in ${outcome.phases.reduce((s, p) => s + p.seconds, 0).toFixed(0)} s`);
+        if (opts.report) {
+          const { writeReport } = await import('../report/index.ts');
+          log(`report: ${(await writeReport(outDir)).html}`);
+        }
       }
-      console.log(`results: ${resultsPath}`);
+      console.log(`results: ${outcome.resultsPath}`);
     });
 }

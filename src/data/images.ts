@@ -1,22 +1,54 @@
 import sharp from 'sharp';
 import { PulseError } from '../errors.ts';
 
+/** An image as a dataset stores it (PNG, JPEG, ...), with where it came from for error messages. */
+export interface EncodedImage { kind: 'encoded'; bytes: Uint8Array; source: string }
+/** Raw RGB pixels, row-major HWC, as the world's generators draw them. */
+export interface RgbImage { kind: 'rgb'; width: number; height: number; pixels: Uint8Array }
+/** What an example carries; each model turns it into its own input size and normalisation. */
+export type ImageInput = EncodedImage | RgbImage;
+
+export function rgbImage(pixels: Uint8Array, size: number): RgbImage {
+  return { kind: 'rgb', width: size, height: size, pixels };
+}
+
 /** PNG bytes of an RGB image (HWC). */
 export async function encodePng(rgb: Uint8Array, size: number): Promise<Uint8Array> {
   // compressionLevel and no metadata keep the bytes the same from run to run.
   return new Uint8Array(await sharp(rgb, { raw: { width: size, height: size, channels: 3 } }).png({ compressionLevel: 9 }).toBuffer());
 }
 
+function decodeFailure(where: string, e: unknown): PulseError {
+  return new PulseError(`${where}: the image bytes cannot be decoded (${(e as Error).message.split('\n')[0]})`);
+}
+
 /**
- * Decodes image bytes (PNG, JPEG, ...) to RGB HWC at size x size. Real datasets ship larger
- * photos: they are resized (cover, centred) to the model's input size.
+ * Checks that dataset image bytes decode, so that a broken image is reported with its file,
+ * row and field when the data is loaded, not in the middle of a run.
  */
-export async function decodeImage(bytes: Uint8Array, size: number, where: string): Promise<Uint8Array> {
+export async function checkedImage(bytes: Uint8Array, where: string): Promise<EncodedImage> {
   try {
-    const { data, info } = await sharp(bytes).removeAlpha().resize(size, size, { fit: 'cover' }).toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    await sharp(bytes).raw().toBuffer();
+  } catch (e) {
+    throw decodeFailure(where, e);
+  }
+  return { kind: 'encoded', bytes, source: where };
+}
+
+/**
+ * An image as size x size RGB (HWC): resized to cover the square and centred, as a model with a
+ * square input takes it. An image that is already that size comes back as it is.
+ */
+export async function squareRgb(image: ImageInput, size: number): Promise<Uint8Array> {
+  if (image.kind === 'rgb' && image.width === size && image.height === size) return image.pixels;
+  const input = image.kind === 'rgb'
+    ? sharp(image.pixels, { raw: { width: image.width, height: image.height, channels: 3 } })
+    : sharp(image.bytes);
+  try {
+    const { data, info } = await input.removeAlpha().resize(size, size, { fit: 'cover' }).toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`${info.channels} channels`);
     return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   } catch (e) {
-    throw new PulseError(`${where}: the image bytes cannot be decoded (${(e as Error).message})`);
+    throw decodeFailure(image.kind === 'encoded' ? image.source : 'an RGB image', e);
   }
 }

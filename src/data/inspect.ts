@@ -1,11 +1,9 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { PulseError } from '../errors.ts';
-import { readMllmuParquet, readMllmuTestParquet, type MllmuRow, type MllmuTestRow } from './mllmu.ts';
+import { readMllmuParquet, readMllmuSplit, readMllmuTestParquet, type MllmuRow, type MllmuTestRow } from './mllmu.ts';
 import { readMmbenchTsv, type MmbenchItem } from './mmbench.ts';
 import { WORLD_FILES, readWorldManifest } from './world-files.ts';
-import { readFile } from 'node:fs/promises';
-import { parquetMetadata, parquetSchema } from 'hyparquet';
 
 function describeMllmu(name: string, rows: readonly (MllmuRow | MllmuTestRow)[]): string {
   const mm = rows.reduce((n, r) => n + r.Classification_Task.Image_Textual_Questions.length, 0);
@@ -22,12 +20,6 @@ function describeMmbench(name: string, items: readonly MmbenchItem[]): string {
 
 function sample(row: MllmuRow | MllmuTestRow | MmbenchItem): string {
   return JSON.stringify(row, (key, value) => (value instanceof Uint8Array ? `<${value.length} bytes>` : value), 2);
-}
-
-async function isTestSet(path: string): Promise<boolean> {
-  const bytes = await readFile(path);
-  const meta = parquetMetadata(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
-  return parquetSchema(meta).children.some((c) => c.element.name === 'images');
 }
 
 /** A human summary of a dataset path: counts per split and modality, and one record. */
@@ -50,7 +42,7 @@ export async function inspectPath(path: string): Promise<string> {
     return lines.join('\n');
   }
   if (path.endsWith('.parquet')) {
-    const rows = (await isTestSet(path)) ? await readMllmuTestParquet(path) : await readMllmuParquet(path);
+    const { rows } = await readMllmuSplit(path);
     return `${describeMllmu(path, rows)}\none record:\n${sample(rows[0]!)}`;
   }
   if (path.endsWith('.tsv')) {

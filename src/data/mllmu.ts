@@ -1,19 +1,19 @@
 import { readFile } from 'node:fs/promises';
 import { parquetMetadata, parquetSchema as readSchema, parquetReadObjects } from 'hyparquet';
-import { compressors } from 'hyparquet-compressors';
+import type { FileMetaData } from 'hyparquet';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { z } from 'zod';
-import { PulseError } from '../errors.ts';
+import { PulseError, errorExcerpt, excerpt } from '../errors.ts';
+import { checkDeclaredSizes, safeCompressors as compressors } from './parquet-bounds.ts';
 import { binary, list, parquetSchema, string, struct } from './parquet-schema.ts';
 import { writeFileAtomic } from '../atomic-file.ts';
+import { isLetter } from '../text/multiple-choice.ts';
 
 /**
  * MLLMU-Bench as published on Hugging Face (MLLMMU/MLLMU-Bench), one Parquet file per config:
  * Full_Set / ft_Data (fictitious people), forget_*, retain_*, Retain_Set (real celebrities) rows
  * carry one `image`; Test_Set rows carry an `images` list.
  */
-export const LETTERS = ['A', 'B', 'C', 'D'] as const;
-
 const Image = z.object({ bytes: z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'expected image bytes'), path: z.string().nullable().optional() });
 const Options = z.object({ A: z.string(), B: z.string(), C: z.string(), D: z.string() });
 const ChoiceItem = z.object({ Question: z.string(), Options, Correct_Answer: z.string() });
@@ -83,7 +83,32 @@ export function writeMllmuTestParquet(path: string, rows: readonly MllmuTestRow[
 
 const REQUIRED = ['ID', 'biography', 'question', 'answer', 'Classification_Task', 'Generation_Task', 'Mask_Task'];
 
-async function readRows(path: string, imageColumn: 'image' | 'images'): Promise<Record<string, unknown>[]> {
+/** A Parquet file read into memory, its footer parsed. */
+interface ParquetFile {
+  path: string;
+  buffer: ArrayBuffer;
+  metadata: FileMetaData;
+  /** the top-level column names */
+  columns: string[];
+}
+
+
+/** Whether the file ends as a Parquet file does ("PAR1"): if so its footer is corrupt, not of another format. */
+function endsWithMagic(buffer: ArrayBuffer): boolean {
+  return buffer.byteLength >= 12 && new DataView(buffer).getUint32(buffer.byteLength - 4, true) === 0x31524150;
+}
+
+/** Runs a step of the Parquet library: whatever it throws becomes one PulseError naming the file. */
+async function guarded<T>(path: string, step: () => T | Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (e) {
+    if (e instanceof PulseError) throw e;
+    throw new PulseError(`${path}: not a readable Parquet file (${errorExcerpt(e)})`);
+  }
+}
+
+async function openParquet(path: string): Promise<ParquetFile> {
   let buffer: ArrayBuffer;
   try {
     const bytes = await readFile(path);
@@ -91,19 +116,27 @@ async function readRows(path: string, imageColumn: 'image' | 'images'): Promise<
   } catch (e) {
     throw new PulseError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  let metadata;
+  let metadata: FileMetaData;
   try {
     metadata = parquetMetadata(buffer);
   } catch (e) {
-    throw new PulseError(`${path}: not a Parquet file (${(e as Error).message})`);
+    throw new PulseError(`${path}: ${endsWithMagic(buffer) ? 'not a readable Parquet file' : 'not a Parquet file'} (${errorExcerpt(e)})`);
   }
-  const columns = readSchema(metadata).children.map((c) => c.element.name);
+  const columns = await guarded(path, () => readSchema(metadata).children.map((c) => String(c.element.name)));
+  return { path, buffer, metadata, columns };
+}
+
+type RawRow = Record<string, unknown>;
+
+async function decodeRows({ path, buffer, metadata, columns }: ParquetFile, imageColumn: 'image' | 'images'): Promise<RawRow[]> {
   for (const column of [imageColumn, ...REQUIRED]) {
-    if (!columns.includes(column)) throw new PulseError(`${path}: missing column '${column}' (columns: ${columns.join(', ')})`);
+    if (!columns.includes(column)) throw new PulseError(`${path}: missing column '${column}' (columns: ${excerpt(columns.join(', '), 300)})`);
   }
+  // Before the decoder sizes anything by them: a corrupt count or size could make it allocate or loop without end.
+  await guarded(path, () => checkDeclaredSizes(buffer, metadata));
   if (Number(metadata.num_rows) === 0) throw new PulseError(`${path}: the split is empty`);
   // utf8 off: binary image bytes stay bytes; UTF8-annotated columns are still decoded as text.
-  return parquetReadObjects({ file: buffer, compressors, utf8: false }) as Promise<Record<string, unknown>[]>;
+  return guarded(path, () => parquetReadObjects({ file: buffer, metadata, compressors, utf8: false }) as Promise<RawRow[]>);
 }
 
 function validate<T>(schema: z.ZodType<T>, row: unknown, path: string, index: number): T {
@@ -116,23 +149,32 @@ function validate<T>(schema: z.ZodType<T>, row: unknown, path: string, index: nu
   for (const group of ['Image_Textual_Questions', 'Pure_Text_Questions'] as const) {
     value.Classification_Task[group].forEach((q, k) => {
       const field = `Classification_Task.${group}.${k}.Correct_Answer`;
-      if (!(LETTERS as readonly string[]).includes(q.Correct_Answer)) {
-        throw new PulseError(`${path}: row ${index}: field ${field}: '${q.Correct_Answer}' is not an option letter (A-D)`);
-      }
-      if (!q.Options[q.Correct_Answer as (typeof LETTERS)[number]]) {
-        throw new PulseError(`${path}: row ${index}: field ${field}: the answer ${q.Correct_Answer} is not among the options`);
-      }
+      const answer = q.Correct_Answer;
+      const where = `${path}: row ${index}: field ${field}`;
+      if (!isLetter(answer)) throw new PulseError(`${where}: '${excerpt(answer)}' is not an option letter (A-D)`);
+      if (!q.Options[answer]) throw new PulseError(`${where}: the answer ${answer} is not among the options`);
     });
   }
   return result.data;
 }
 
+const validateAll = <T>(schema: z.ZodType<T>, rows: readonly unknown[], path: string): T[] =>
+  rows.map((row, i) => validate(schema, row, path, i));
+
 export async function readMllmuParquet(path: string): Promise<MllmuRow[]> {
-  const rows = await readRows(path, 'image');
-  return rows.map((row, i) => validate(MllmuRow, row, path, i));
+  return validateAll(MllmuRow, await decodeRows(await openParquet(path), 'image'), path);
 }
 
 export async function readMllmuTestParquet(path: string): Promise<MllmuTestRow[]> {
-  const rows = await readRows(path, 'images');
-  return rows.map((row, i) => validate(MllmuTestRow, row, path, i));
+  return validateAll(MllmuTestRow, await decodeRows(await openParquet(path), 'images'), path);
+}
+
+/** A split of either layout: one image per person, or the Test_Set's list of views. */
+export type MllmuSplit = { layout: 'person'; rows: MllmuRow[] } | { layout: 'test'; rows: MllmuTestRow[] };
+
+/** Reads a split whose layout is not known in advance, telling the two apart by the Test_Set's `images` column. */
+export async function readMllmuSplit(path: string): Promise<MllmuSplit> {
+  const file = await openParquet(path);
+  if (file.columns.includes('images')) return { layout: 'test', rows: validateAll(MllmuTestRow, await decodeRows(file, 'images'), path) };
+  return { layout: 'person', rows: validateAll(MllmuRow, await decodeRows(file, 'image'), path) };
 }

@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import { tsvParse, tsvFormat } from 'd3-dsv';
-import { PulseError } from '../errors.ts';
+import { tsvParse, tsvFormat, type DSVRowArray, type DSVRowString } from 'd3-dsv';
+import { PulseError, errorExcerpt, excerpt } from '../errors.ts';
 import { writeFileAtomic } from '../atomic-file.ts';
+import { LETTERS, isLetter, type Letter } from '../text/multiple-choice.ts';
 
 /**
  * MMBench's TSV: index, question, hint, A, B, C, D, answer, category, l2-category, image (base64).
@@ -9,7 +10,6 @@ import { writeFileAtomic } from '../atomic-file.ts';
  * index + k·1,000,000 and the options rotated by k.
  */
 export const MMBENCH_COLUMNS = ['index', 'question', 'hint', 'A', 'B', 'C', 'D', 'answer', 'category', 'l2-category', 'image'] as const;
-const OPTION_LETTERS = ['A', 'B', 'C', 'D'] as const;
 export const CIRCULAR_STRIDE = 1_000_000;
 
 export interface MmbenchItem {
@@ -18,7 +18,7 @@ export interface MmbenchItem {
   hint: string;
   /** the options present, in letter order (2 to 4) */
   options: string[];
-  answer: (typeof OPTION_LETTERS)[number];
+  answer: Letter;
   category: string;
   l2Category: string;
   /** the encoded image (PNG, JPEG, ...) */
@@ -32,33 +32,49 @@ export async function readMmbenchTsv(path: string): Promise<MmbenchItem[]> {
   } catch (e) {
     throw new PulseError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  const rows = tsvParse(text);
+  let rows: DSVRowArray;
+  try {
+    rows = tsvParse(text);
+  } catch (e) {
+    throw new PulseError(`${path}: not a readable TSV file (${errorExcerpt(e)})`);
+  }
   for (const column of MMBENCH_COLUMNS) {
-    if (!rows.columns.includes(column)) throw new PulseError(`${path}: missing column '${column}' (columns: ${rows.columns.join(', ')})`);
+    if (!rows.columns.includes(column)) {
+      throw new PulseError(`${path}: missing column '${column}' (columns: ${excerpt(rows.columns.join(', '), 200)})`);
+    }
   }
   if (rows.length === 0) throw new PulseError(`${path}: the split is empty`);
   return rows.map((row, i) => {
-    const where = (field: string) => `${path}: row ${i + 1} (index ${row.index}): field ${field}`;
-    const index = Number(row.index);
-    if (!Number.isInteger(index)) throw new PulseError(`${where('index')}: '${row.index}' is not an integer`);
-    const options: string[] = [];
-    for (const letter of OPTION_LETTERS) {
-      const value = (row[letter] ?? '').trim();
-      if (value === '' || value === 'nan') break;
-      options.push(value);
+    try {
+      return readItem(row, (field) => `${path}: row ${i + 1} (index ${excerpt(row.index ?? '')}): field ${field}`);
+    } catch (e) {
+      // Anything but a row's own PulseError is a failure nobody foresaw; it still names the file and row.
+      if (e instanceof PulseError) throw e;
+      throw new PulseError(`${path}: row ${i + 1}: cannot be read (${errorExcerpt(e)})`);
     }
-    if (options.length < 2) throw new PulseError(`${where('A')}: a question needs at least two options`);
-    const answer = (row.answer ?? '').trim();
-    if (!(OPTION_LETTERS as readonly string[]).includes(answer)) throw new PulseError(`${where('answer')}: '${answer}' is not an option letter (A-D)`);
-    if (OPTION_LETTERS.indexOf(answer as (typeof OPTION_LETTERS)[number]) >= options.length) throw new PulseError(`${where('answer')}: the answer ${answer} is not among the options`);
-    const base64 = (row.image ?? '').trim();
-    if (!/^[A-Za-z0-9+/]+=*$/.test(base64)) throw new PulseError(`${where('image')}: not base64 image data`);
-    return {
-      index, question: row.question ?? '', hint: row.hint === 'nan' ? '' : (row.hint ?? ''), options,
-      answer: answer as MmbenchItem['answer'], category: row.category ?? '', l2Category: row['l2-category'] ?? '',
-      image: new Uint8Array(Buffer.from(base64, 'base64')),
-    };
   });
+}
+
+function readItem(row: DSVRowString, where: (field: string) => string): MmbenchItem {
+  const index = Number(row.index);
+  if (!Number.isInteger(index)) throw new PulseError(`${where('index')}: '${excerpt(row.index ?? '')}' is not an integer`);
+  const options: string[] = [];
+  for (const letter of LETTERS) {
+    const value = (row[letter] ?? '').trim();
+    if (value === '' || value === 'nan') break;
+    options.push(value);
+  }
+  if (options.length < 2) throw new PulseError(`${where('A')}: a question needs at least two options`);
+  const answer = (row.answer ?? '').trim();
+  if (!isLetter(answer)) throw new PulseError(`${where('answer')}: '${excerpt(answer)}' is not an option letter (A-D)`);
+  if (LETTERS.indexOf(answer) >= options.length) throw new PulseError(`${where('answer')}: the answer ${answer} is not among the options`);
+  const base64 = (row.image ?? '').trim();
+  if (!/^[A-Za-z0-9+/]+=*$/.test(base64)) throw new PulseError(`${where('image')}: not base64 image data`);
+  return {
+    index, question: row.question ?? '', hint: row.hint === 'nan' ? '' : (row.hint ?? ''), options,
+    answer, category: row.category ?? '', l2Category: row['l2-category'] ?? '',
+    image: new Uint8Array(Buffer.from(base64, 'base64')),
+  };
 }
 
 export async function writeMmbenchTsv(path: string, items: readonly MmbenchItem[]): Promise<void> {
@@ -74,12 +90,12 @@ export async function writeMmbenchTsv(path: string, items: readonly MmbenchItem[
 /** The CircularEval copies of an item: options rotated by k = 0..n-1, index + k·1e6. */
 export function circularVariants(item: MmbenchItem): MmbenchItem[] {
   const n = item.options.length;
-  const correct = OPTION_LETTERS.indexOf(item.answer);
+  const correct = LETTERS.indexOf(item.answer);
   return Array.from({ length: n }, (_, k) => ({
     ...item,
     index: item.index + k * CIRCULAR_STRIDE,
     options: item.options.map((_, i) => item.options[(i + k) % n]!),
-    answer: OPTION_LETTERS[(correct - k + n) % n]!,
+    answer: LETTERS[(correct - k + n) % n]!,
   }));
 }
 

@@ -1,6 +1,5 @@
-import type { Accuracy, ByModality, RelativeScores, SetScores } from '../protocol/results-schema.ts';
-
-export type Modality = 'multimodal' | 'text';
+import type { Accuracy, ByModality, RelativeScores, SetScores } from './scores.ts';
+import type { Modality } from '../text/multiple-choice.ts';
 
 export interface Outcome { modality: Modality; correct: boolean }
 

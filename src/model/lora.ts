@@ -6,6 +6,9 @@ export interface LoraOptions {
   dropout: number;
 }
 
+/** An adapter taken out of its layer: y gains (scale) · B A x. */
+export interface LoraFactors { a: Tensor; b: Tensor; scale: number }
+
 /**
  * A linear layer that can carry a LoRA adapter: y = x Wᵀ + b + (α/r) · B A x, with A [r, in]
  * initialised small and random and B [out, r] at zero, so attaching changes nothing until B
@@ -14,6 +17,8 @@ export interface LoraOptions {
  */
 export class LoraLinear extends Linear {
   adapter: { a: Tensor; b: Tensor; scale: number; dropout: number } | null = null;
+  /** While set, the adapter is ignored: the layer computes with its base weights alone. */
+  adapterOff = false;
 
   attach(options: LoraOptions): void {
     if (this.adapter) throw new Error('a LoRA adapter is already attached');
@@ -24,30 +29,48 @@ export class LoraLinear extends Linear {
     this.adapter = { a, b, scale: options.alpha / options.rank, dropout: options.dropout };
   }
 
-  /** Folds the adapter into W (W += scale · B A) and removes it. */
-  merge(): void {
-    const adapter = this.adapter;
-    if (!adapter) return;
+  /** W += scale · B A: how an adapter, live or saved, becomes part of the weight. */
+  foldIn(factors: LoraFactors): void {
+    const { a, b, scale } = factors;
+    if (a.size(1) !== this.inFeatures || b.size(0) !== this.outFeatures || a.size(0) !== b.size(1)) {
+      throw new RangeError(`adapter of shape [${a.shape}]/[${b.shape}] does not fit a ${this.inFeatures} -> ${this.outFeatures} layer`);
+    }
     noGrad(() => {
-      const delta = adapter.b.matmul(adapter.a).mul(adapter.scale);
+      const delta = b.matmul(a).mul(scale);
       this.weight.add_(delta);
       delta.dispose();
     });
-    this.detach();
   }
 
-  /** Removes the adapter without merging. */
-  detach(): void {
-    if (!this.adapter) return;
-    this.adapter.a.dispose();
-    this.adapter.b.dispose();
+  /** Folds the adapter into W and removes it; returns its factors (owned by the caller). */
+  merge(): LoraFactors | null {
+    const factors = this.take();
+    if (factors) this.foldIn(factors);
+    return factors;
+  }
+
+  /** Removes the adapter without merging; returns its factors, detached from autograd (owned by the caller). */
+  take(): LoraFactors | null {
+    const adapter = this.adapter;
+    if (!adapter) return null;
     this.adapter = null;
+    const out = { a: keep(adapter.a.detach()), b: keep(adapter.b.detach()), scale: adapter.scale };
+    adapter.a.dispose();
+    adapter.b.dispose();
+    return out;
+  }
+
+  /** Removes the adapter and frees it. */
+  detach(): void {
+    const factors = this.take();
+    factors?.a.dispose();
+    factors?.b.dispose();
   }
 
   override forward(x: Tensor): Tensor {
     const base = linear(x, this.weight, this.bias);
     const adapter = this.adapter;
-    if (!adapter) return base;
+    if (!adapter || this.adapterOff) return base;
     const input = adapter.dropout > 0 ? x.dropout(adapter.dropout, this.training) : x;
     return base.add(linear(linear(input, adapter.a), adapter.b), adapter.scale);
   }

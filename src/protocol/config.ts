@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { PulseError } from '../errors.ts';
-import { ScenarioName, UpdateTarget } from './results-schema.ts';
+import { PulseError, describeZodError, errorExcerpt } from '../errors.ts';
+import { UpdateTarget } from './results-schema.ts';
+import { SCENARIO_NAMES } from './scenarios.ts';
+import { METHODS } from '../unlearn/registry.ts';
+import { parseModelSpec, type ModelSpec } from '../model/registry.ts';
 
 const Lora = z.object({
   rank: z.number().int().positive(),
@@ -34,14 +37,13 @@ export const RunConfig = z.object({
     /** where the generated world lives (generated on first use) */
     dir: z.string(),
   }).strict(),
-  model: z.object({
-    /** the base model (safetensors with a pulse manifest) */
-    path: z.string(),
-  }).strict(),
-  /** multiple-choice scoring; "model" = the base model's default mode from its manifest */
+  /** the base model: `kind` picks its loader (model/registry.ts); the other keys are the kind's own */
+  model: z.object({ kind: z.string() }).catchall(z.unknown()).transform((m) => m as ModelSpec),
+  /** multiple-choice scoring; "model" = the base model's default mode */
   scoring: z.enum(['model', 'letter', 'likelihood']),
   threads: z.number().int().positive().nullable(),
-  scenarios: z.array(ScenarioName).min(1),
+  /** names from the scenario table (protocol/scenarios.ts) */
+  scenarios: z.array(z.string()).min(1),
   methods: z.array(z.string()).min(1),
   update_target: UpdateTarget,
   /** the paper's update-target ablation: one method on the fine-tuned scenario with other targets */
@@ -83,7 +85,7 @@ const LORA_DEFAULT = { rank: 8, alpha: 16, dropout: 0, layers: [] as string[] };
 const PAPER: RunConfig = {
   seed: 0,
   world: { seed: 0, dir: '.cache/pulse/world-0' },
-  model: { path: 'assets/base.safetensors' },
+  model: { kind: 'embedded', path: 'assets/base.safetensors' },
   scoring: 'model',
   threads: null,
   scenarios: ['fine_tuned', 'pre_trained', 'sustainability'],
@@ -118,24 +120,52 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Deep merge for config layers: objects merge key by key, everything else replaces. */
+/**
+ * Deep merge for config layers: objects merge key by key, everything else replaces. A section
+ * that names another `kind` (model: { kind: llava, ... }) replaces the section: keys of one kind
+ * mean nothing to another.
+ */
 export function mergeConfig(base: unknown, override: unknown): unknown {
   if (!isObject(base) || !isObject(override)) return override === undefined ? base : override;
+  if ('kind' in override && override.kind !== base.kind) return override;
   const out: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(override)) out[k] = k in base ? mergeConfig(base[k], v) : v;
   return out;
 }
 
+/** The first name that is not known, as "<key>: unknown <what> 'x' (known: a, b)"; null when all are. */
+function firstUnknown(names: readonly string[], known: readonly string[], key: (name: string, index: number) => string, what: string): string | null {
+  const bad = names.findIndex((n) => !known.includes(n));
+  if (bad < 0) return null;
+  return `${key(names[bad]!, bad)}: unknown ${what} '${names[bad]}' (known: ${known.join(', ') || 'none'})`;
+}
+
+/** Methods, their settings and the scenarios must name what the registries and the scenario table hold. */
+function checkNames(config: RunConfig): string | null {
+  const methods = [...METHODS.keys()];
+  const problems = [
+    firstUnknown(config.methods, methods, (_, i) => `methods.${i}`, 'unlearning method'),
+    firstUnknown(config.ablation ? [config.ablation.method] : [], methods, () => 'ablation.method', 'unlearning method'),
+    firstUnknown(Object.keys(config.method_settings), methods, (name) => `method_settings.${name}`, 'unlearning method'),
+    firstUnknown(config.scenarios, SCENARIO_NAMES, (_, i) => `scenarios.${i}`, 'scenario'),
+    ...Object.entries(config.method_settings).map(([method, settings]) => firstUnknown(Object.keys(settings.hyperparameters),
+      Object.keys(METHODS.get(method)?.defaults ?? {}), (name) => `method_settings.${method}.hyperparameters.${name}`, 'hyperparameter')),
+  ];
+  return problems.find((p) => p !== null) ?? null;
+}
+
 /** Validates a config, turning the first problem into one error that names the key. */
 export function validateConfig(raw: unknown, source: string): RunConfig {
   const result = RunConfig.safeParse(raw);
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    const key = issue.path.join('.') || '(top level)';
-    const detail = issue.code === 'unrecognized_keys' ? `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${[...issue.path, k].join('.')}'`).join(', ')}` : `${key}: ${issue.message}`;
-    throw new PulseError(`invalid config (${source}): ${detail}`);
-  }
+  if (!result.success) throw new PulseError(`invalid config (${source}): ${describeZodError(result.error)}`);
   const config = result.data;
+  const names = checkNames(config);
+  if (names) throw new PulseError(`invalid config (${source}): ${names}`);
+  try {
+    config.model = parseModelSpec(config.model);
+  } catch (e) {
+    throw e instanceof PulseError ? new PulseError(`invalid config (${source}): ${e.message}`) : e;
+  }
   const sizes = [
     [config.fine_tuned.unlearn + config.fine_tuned.retain <= config.fine_tune.people, 'fine_tuned.unlearn + fine_tuned.retain must not exceed fine_tune.people'],
     [config.pre_trained.unlearn + config.pre_trained.retain <= config.pre_trained.keep, 'pre_trained.unlearn + pre_trained.retain must not exceed pre_trained.keep'],
@@ -162,7 +192,7 @@ export function resolveConfig(options: { preset?: PresetName | undefined; file?:
     try {
       parsed = parseYaml(text);
     } catch (e) {
-      throw new PulseError(`config ${options.file} is not valid YAML: ${(e as Error).message}`);
+      throw new PulseError(`config ${options.file} is not valid YAML: ${errorExcerpt(e)}`);
     }
     if (parsed !== null && !isObject(parsed)) throw new PulseError(`config ${options.file} must be a YAML mapping`);
     merged = mergeConfig(merged, parsed ?? {});

@@ -1,7 +1,6 @@
-import type { MultimodalModel, ScoringMode } from '../model/multimodal.ts';
-import type { Accuracy } from './results-schema.ts';
-import type { ProtocolData, ProtocolQuestion } from './data.ts';
-import { questionsOf } from './data.ts';
+import type { PulseModel, ScoringMode } from '../model/model.ts';
+import type { Accuracy } from '../metrics/scores.ts';
+import { questionsOf, type ProtocolData, type ProtocolQuestion } from '../data/records.ts';
 import { scoreQuestions, scorePeople } from './evaluate.ts';
 
 export const EVAL_SETS = ['general', 'celebrities', 'fictitious'] as const;
@@ -17,12 +16,12 @@ export interface SetReport extends Accuracy {
 }
 
 /** Accuracy of a model on the named sets in one scoring mode. */
-export function evaluateModelOnSets(model: MultimodalModel, data: ProtocolData, sets: readonly EvalSetName[], mode: ScoringMode, batchSize = 256): Record<string, SetReport> {
+export async function evaluateModelOnSets(model: PulseModel, data: ProtocolData, sets: readonly EvalSetName[], mode: ScoringMode, batchSize = 256): Promise<Record<string, SetReport>> {
   const out: Record<string, SetReport> = {};
   for (const set of sets) {
-    const report: SetReport = scoreQuestions(model, questionsForSet(data, set), mode, batchSize);
+    const report: SetReport = await scoreQuestions(model, questionsForSet(data, set), mode, batchSize);
     if (set === 'celebrities') {
-      report.known_80 = scorePeople(model, data.celebrities, mode, batchSize).filter((s) => s.multimodal >= 80 && s.text_only >= 80).length;
+      report.known_80 = (await scorePeople(model, data.celebrities, mode, batchSize)).filter((s) => s.multimodal >= 80 && s.text_only >= 80).length;
     }
     out[set] = report;
   }

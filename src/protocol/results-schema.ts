@@ -1,51 +1,14 @@
 import { z } from 'zod';
+import { RelativeScores, SetScores } from '../metrics/scores.ts';
 
 /**
  * results.json: the machine-readable record of one `pulse run`. The report layer reads only this
  * file, so everything a chart or table shows must be here. Versioned: a reader refuses a
  * version it does not know instead of guessing.
  *
- * All accuracies are percentages in [0, 100]; `null` where a set has no question of that
- * modality (the general benchmark has no text-only questions) or where a ratio is undefined
- * (a relative score whose "before" accuracy is 0).
+ * Scores (accuracy by modality, relative scores) are the metrics layer's types.
  */
 export const RESULTS_SCHEMA_VERSION = 1;
-
-const percent = z.number().min(0).max(100).nullable();
-/** Relative scores can exceed 100 (retained more than before) or go negative (forgot "more than all"). */
-const ratio = z.number().nullable();
-
-export const Accuracy = z.object({
-  overall: percent,
-  multimodal: percent,
-  text_only: percent,
-  /** number of questions scored (all modalities) */
-  n: z.number().int().nonnegative(),
-});
-export type Accuracy = z.infer<typeof Accuracy>;
-
-/** Accuracy on the three sets the protocol scores after every request. */
-export const SetScores = z.object({
-  unlearn: Accuracy,
-  retain: Accuracy,
-  general: Accuracy,
-});
-export type SetScores = z.infer<typeof SetScores>;
-
-export const ByModality = z.object({ overall: ratio, multimodal: ratio, text_only: ratio });
-export type ByModality = z.infer<typeof ByModality>;
-
-/**
- * forgotten = 100 · (1 - acc_after / acc_before) on D_unlearn;
- * retained  = 100 · acc_after / acc_before on D_retain and on the general benchmark;
- * "before" is the model before the scenario's first request.
- */
-export const RelativeScores = z.object({
-  forgotten_unlearn: ByModality,
-  retained_retain: ByModality,
-  retained_general: ByModality,
-});
-export type RelativeScores = z.infer<typeof RelativeScores>;
 
 export const RequestResult = z.object({
   /** 1-based position in the scenario's request sequence */
@@ -76,8 +39,6 @@ export const MethodResult = z.object({
 });
 export type MethodResult = z.infer<typeof MethodResult>;
 
-export const ScenarioName = z.enum(['fine_tuned', 'pre_trained', 'sustainability']);
-export type ScenarioName = z.infer<typeof ScenarioName>;
 
 export const SelectionRecord = z.object({
   /** minimum accuracy (percent, both modalities) for a celebrity to count as known */
@@ -86,9 +47,13 @@ export const SelectionRecord = z.object({
   /** the kept people, best known first, with the base model's accuracy on them */
   kept: z.array(z.object({ id: z.string(), multimodal: z.number(), text_only: z.number() })),
 });
+export type SelectionRecord = z.infer<typeof SelectionRecord>;
 
 export const ScenarioResult = z.object({
-  scenario: ScenarioName,
+  /** a name from the scenario table (protocol/scenarios.ts) */
+  scenario: z.string().min(1),
+  /** the table's title for it, so that a report needs no table (absent in runs of pulse <= 0.1.0) */
+  title: z.string().optional(),
   /** complete: every method finished; partial: some failed or are pending; skipped: not run (see note) */
   status: z.enum(['complete', 'partial', 'skipped']),
   note: z.string().optional(),
@@ -119,7 +84,7 @@ export const Results = z.object({
     preset: z.string().nullable(),
     /** multiple-choice scoring used for every accuracy in this file */
     scoring: z.enum(['letter', 'likelihood']),
-    model: z.object({ name: z.string(), path: z.string(), sha256: z.string() }),
+    model: z.object({ kind: z.string().optional(), name: z.string(), path: z.string(), sha256: z.string() }),
     seeds: z.record(z.string(), z.number().int()),
     /** the resolved configuration, as validated */
     config: z.record(z.string(), z.unknown()),

@@ -1,27 +1,26 @@
-import { existsSync, mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { stringify as toYaml } from 'yaml';
-import { setNumThreads, defaultThreads, disposeAll, type Tensor } from '../torch/index.ts';
-import { loadSafetensors, saveSafetensors } from '../torch/safetensors.ts';
-import { loadModel } from '../model/persist.ts';
-import { fileSha256, shortJsonHash } from '../hash.ts';
-import { parseTarget, type MultimodalModel, type ScoringMode } from '../model/multimodal.ts';
+import { setNumThreads, defaultThreads } from '../torch/index.ts';
+import { loadModel } from '../model/registry.ts';
+import { disposeDelta, parseTarget, type PulseModel, type ScoringMode, type StateDelta } from '../model/model.ts';
+import { byId, questionsOf, type PersonRecord, type ProtocolData, type ProtocolQuestion } from '../data/records.ts';
+import { shortJsonHash } from '../hash.ts';
 import { getMethod } from '../unlearn/registry.ts';
 import { unlearnRequest, DivergenceError, type UnlearnSettings } from '../unlearn/unlearn.ts';
 import { relativeScores } from '../metrics/accuracy.ts';
 import { deriveSeed, rng, shuffled } from '../random.ts';
-import { PulseError } from '../errors.ts';
+import { PulseError, describeZodError } from '../errors.ts';
 import { silentProgress, type ProgressFactory } from '../progress.ts';
+import { PULSE_VERSION } from '../version.ts';
 import type { RunConfig } from './config.ts';
-import { byId, questionsOf, type ProtocolData, type ProtocolQuestion } from './data.ts';
-import { evaluateSets, scorePeople, type EvalSets } from './evaluate.ts';
-import { ensureFineTuned } from './finetune.ts';
-import { splitPeople, selectKnown, type Split } from './splits.ts';
-import { Results, RESULTS_SCHEMA_VERSION, type MethodResult, type ScenarioName, type ScenarioResult } from './results-schema.ts';
+import { evaluateSets, type EvalSets } from './evaluate.ts';
+import { ensureFineTuned, fineTunePeople, type FineTune } from './finetune.ts';
+import { splitPeople } from './splits.ts';
+import { SCENARIOS, type Scenario, type ScenarioContext } from './scenarios.ts';
+import { Results, RESULTS_SCHEMA_VERSION, type MethodResult, type ScenarioResult } from './results-schema.ts';
 import { lockRunDir, readJson, writeJsonAtomic } from './run-dir.ts';
 import { writeFileAtomicSync } from '../atomic-file.ts';
-
-export const PULSE_VERSION = '0.1.0';
 
 export interface RunOptions {
   config: RunConfig;
@@ -32,21 +31,294 @@ export interface RunOptions {
   loadData: (config: RunConfig) => Promise<ProtocolData>;
   progress?: ProgressFactory;
   log?: (line: string) => void;
+  /** the scenario table config.scenarios names its scenarios from (default: the protocol's) */
+  scenarios?: readonly Scenario[];
 }
 
 interface Phase { name: string; seconds: number }
 
-/** The (method, update target) pairs a scenario runs: every method on the main target, plus the ablation on fine_tuned. */
-function methodEntries(config: RunConfig, scenario: ScenarioName): { method: string; target: string }[] {
+/** A request's state delta as written to the run folder: its size, against what it holds. */
+export interface CheckpointRecord { file: string; bytes: number; parameters: number }
+
+export interface RunOutcome {
+  resultsPath: string;
+  results: Results;
+  phases: Phase[];
+  /** the run folder held a finished run: nothing was run and no file was touched */
+  alreadyFinished: boolean;
+  checkpoints: CheckpointRecord[];
+}
+
+export function configHash(config: RunConfig): string {
+  return shortJsonHash(config);
+}
+
+/** Everything one invocation works with, once the inputs are loaded and the run folder is taken. */
+interface Session {
+  config: RunConfig;
+  outDir: string;
+  model: PulseModel;
+  data: ProtocolData;
+  scoring: ScoringMode;
+  context: ScenarioContext;
+  fineTune: FineTune | null;
+  results: Results;
+  general: ProtocolQuestion[];
+  phases: Phase[];
+  checkpoints: CheckpointRecord[];
+  progress: ProgressFactory;
+  log: (line: string) => void;
+  save(): void;
+  timed<T>(name: string, fn: () => Promise<T> | T): Promise<T>;
+}
+
+/**
+ * Runs the protocol into outDir: for each scenario, method (and update target) and request, in
+ * that order. Every input is loaded and checked before the run folder is created. Every finished
+ * request is written before the next starts (its state delta first, then results.json, both
+ * atomic), and each request runs with its own derived seed, so running the same command again
+ * after an interruption continues where it stopped and ends with the same numbers. A finished
+ * run is left as it is.
+ */
+export async function runProtocol(options: RunOptions): Promise<RunOutcome> {
+  const { config } = options;
+  const table = options.scenarios ?? SCENARIOS;
+  const scenarios = config.scenarios.map((name) => {
+    const scenario = table.find((s) => s.name === name);
+    if (!scenario) throw new PulseError(`unknown scenario '${name}' (scenarios: ${table.map((s) => s.name).join(', ')})`);
+    return scenario;
+  });
+  const outDir = resolve(options.outDir);
+  const resultsPath = join(outDir, 'results.json');
+  const existing = readExistingRun(outDir, configHash(config));
+  if (existing?.run.finished_at) return { resultsPath, results: existing, phases: [], alreadyFinished: true, checkpoints: [] };
+
+  const phases: Phase[] = [];
+  const timed = async <T>(name: string, fn: () => Promise<T> | T): Promise<T> => {
+    const t0 = performance.now();
+    try { return await fn(); } finally { phases.push({ name, seconds: (performance.now() - t0) / 1000 }); }
+  };
+  setNumThreads(config.threads ?? defaultThreads());
+  const model = await timed('load base model', () => loadModel(config.model));
+  try {
+    const data = await timed('load world', () => options.loadData(config));
+    checkWorld(model, data);
+    if (existing && existing.run.model.sha256 !== model.info.sha256) {
+      throw new PulseError(`${outDir} was run with another base model (sha256 ${existing.run.model.sha256.slice(0, 12)}), not ${model.info.path}`);
+    }
+    const unlock = lockRunDir(outDir);
+    try {
+      const scoring = config.scoring === 'model' ? model.info.defaultScoring : config.scoring;
+      const results = existing ?? newResults(options, outDir, model, scoring);
+      if (!existing) {
+        writeJsonAtomic(join(outDir, 'run.json'), { config_hash: configHash(config), created_at: results.run.created_at, pulse_version: PULSE_VERSION });
+        writeFileAtomicSync(join(outDir, 'config.yaml'), toYaml(config));
+      } else {
+        options.log?.(`resuming the run in ${outDir}`);
+      }
+      const session = await openSession(options, { outDir, model, data, scoring, results, phases, timed }, scenarios);
+      for (const scenario of scenarios) await runScenario(session, scenario);
+      if (session.fineTune) disposeDelta(session.fineTune.delta);
+      results.run.finished_at = new Date().toISOString();
+      session.save();
+      writeFileSync(join(outDir, 'phases.json'), `${JSON.stringify(phases, null, 2)}\n`);
+      return { resultsPath, results, phases, alreadyFinished: false, checkpoints: session.checkpoints };
+    } finally {
+      unlock();
+    }
+  } finally {
+    model.dispose();
+  }
+}
+
+/** A model made for a generated world (the embedded one) only makes sense with that world. */
+function checkWorld(model: PulseModel, data: ProtocolData): void {
+  const world = model.info.world;
+  if (world && (world.seed !== data.world.seed || world.hash !== data.world.hash)) {
+    throw new PulseError(`${model.info.path} was trained on world seed ${world.seed} (hash ${world.hash}), but this run uses world seed ${data.world.seed} (hash ${data.world.hash}); pretrain a model for this world (\`pulse pretrain\`) or use the matching world`);
+  }
+}
+
+/** The results of the run in outDir, if there is one; a run of another configuration or a corrupted file is refused. */
+function readExistingRun(outDir: string, hash: string): Results | null {
+  if (existsSync(outDir) && !statSync(outDir).isDirectory()) throw new PulseError(`${outDir} is a file, not a run folder`);
+  const runInfoPath = join(outDir, 'run.json');
+  if (!existsSync(runInfoPath)) return null;
+  const info = readJson(runInfoPath) as { config_hash?: string };
+  if (info.config_hash !== hash) {
+    throw new PulseError(`run folder ${outDir} holds a run with a different configuration (hash ${info.config_hash}, now ${hash}); use another --out, or delete the folder to start over`);
+  }
+  const resultsPath = join(outDir, 'results.json');
+  if (!existsSync(resultsPath)) return null;
+  const parsed = Results.safeParse(readJson(resultsPath));
+  if (!parsed.success) throw new PulseError(`${resultsPath} does not match the results schema (${describeZodError(parsed.error)}); delete the run folder to start over`);
+  return parsed.data;
+}
+
+function newResults(options: RunOptions, outDir: string, model: PulseModel, scoring: ScoringMode): Results {
+  const { config } = options;
+  const { kind, name, path, sha256 } = model.info;
+  return {
+    schema: 'pulse.results',
+    version: RESULTS_SCHEMA_VERSION,
+    run: {
+      id: basename(outDir), created_at: new Date().toISOString(), finished_at: null, pulse_version: PULSE_VERSION, preset: options.preset,
+      scoring, model: { kind, name, path, sha256 }, seeds: { master: config.seed, world: config.world.seed },
+      config: config as unknown as Record<string, unknown>,
+    },
+    scenarios: [],
+  };
+}
+
+type Loaded = Pick<Session, 'outDir' | 'model' | 'data' | 'scoring' | 'results' | 'phases' | 'timed'>;
+
+/** The fine-tune (cached) when a scenario starts from it, and the general-benchmark subset. */
+async function openSession(options: RunOptions, loaded: Loaded, scenarios: readonly Scenario[]): Promise<Session> {
+  const { config } = options;
+  const log = options.log ?? (() => {});
+  const progress = options.progress ?? silentProgress;
+  const { data, model } = loaded;
+  const fineTune = scenarios.some((s) => s.start === 'fine_tuned')
+    ? await loaded.timed('fine-tune (or cache)', () => ensureFineTuned(model, data, config, options.cacheDir, progress))
+    : null;
+  if (fineTune) log(fineTune.built ? `fine-tuned model built in ${fineTune.seconds.toFixed(1)} s: ${fineTune.path}` : `fine-tuned model from cache: ${fineTune.path}`);
+  // The general benchmark subset scored after every request: a seeded, fixed choice.
+  const general = config.eval.general_items === null || config.eval.general_items >= data.general.length
+    ? data.general
+    : shuffled(data.general, rng(deriveSeed(config.seed, 'general subset'))).slice(0, config.eval.general_items);
+  const context: ScenarioContext = { config, data, fineTunedPeople: fineTunePeople(data, config), scoring: loaded.scoring };
+  const save = () => writeJsonAtomic(join(loaded.outDir, 'results.json'), loaded.results);
+  return { ...loaded, config, context, fineTune, general, checkpoints: [], progress, log, save };
+}
+
+/** Puts the model in the state every method of a scenario starts from. */
+async function startState(session: Session, scenario: Scenario): Promise<void> {
+  await session.model.reset();
+  if (scenario.start === 'fine_tuned') session.model.applyDelta(session.fineTune!.delta);
+}
+
+async function runScenario(session: Session, scenario: Scenario): Promise<void> {
+  const pool = scenario.people.people(session.context);
+  const record = session.results.scenarios.find((s) => s.scenario === scenario.name) ?? await beginScenario(session, scenario, pool);
+  if (record.status === 'skipped') return;
+  const sets: EvalSets = {
+    unlearn: questionsOf(byId(pool, record.splits.unlearn, scenario.name)),
+    retain: questionsOf(byId(pool, record.splits.retain, scenario.name)),
+    general: session.general,
+  };
+  const retainExamples = byId(pool, record.splits.retain, scenario.name).flatMap((p) => p.training);
+  for (const entry of record.methods) {
+    if (entry.status === 'pending') await runMethod(session, scenario, record, entry, { pool, sets, retainExamples });
+  }
+  record.status = record.methods.every((e: MethodResult) => e.status === 'complete') ? 'complete' : 'partial';
+  session.save();
+}
+
+/** Selection (when the scenario has a rule), the split, and the start model's scores: the scenario's record. */
+async function beginScenario(session: Session, scenario: Scenario, pool: PersonRecord[]): Promise<ScenarioResult> {
+  const { config, model, log } = session;
+  await startState(session, scenario);
+  const sizes = scenario.sizes(config);
+  let ids = pool.map((p) => p.id);
+  let selection: ScenarioResult['selection'];
+  if (scenario.selection) {
+    log(`${scenario.name}: ${scenario.selection.description}, over ${pool.length} candidates`);
+    selection = await session.timed(`${scenario.name}: selection`, () => scenario.selection!.select(model, pool, session.context));
+    const needed = sizes.unlearn + sizes.retain;
+    if (selection.kept.length < needed) {
+      const note = `behaviour-based selection kept ${selection.kept.length} people at a ${selection.threshold}% threshold; ${needed} are needed`;
+      const skipped: ScenarioResult = { scenario: scenario.name, title: scenario.title, status: 'skipped', note, update_target: config.update_target, splits: { unlearn: [], retain: [], requests: [] }, selection, before: null, methods: [] };
+      session.results.scenarios.push(skipped);
+      session.save();
+      log(`${scenario.name} skipped: ${note}`);
+      return skipped;
+    }
+    ids = selection.kept.map((k) => k.id);
+  }
+  const splits = splitPeople(ids, sizes, config.seed, scenario.splitLabel);
+  const sets: EvalSets = { unlearn: questionsOf(byId(pool, splits.unlearn, scenario.name)), retain: questionsOf(byId(pool, splits.retain, scenario.name)), general: session.general };
+  log(`${scenario.name}: scoring the starting model (${sets.unlearn.length + sets.retain.length + sets.general.length} questions)`);
+  const before = await session.timed(`${scenario.name}: evaluate before`, () => evaluateSets(model, sets, session.scoring, config.eval.batch_size));
+  const record: ScenarioResult = {
+    scenario: scenario.name, title: scenario.title, status: 'partial', update_target: config.update_target, splits, ...(selection ? { selection } : {}), before,
+    methods: methodEntries(config, scenario).map(({ method, target }) => ({
+      method, update_target: target, status: 'pending' as const, hyperparameters: hyperparameterRecord(settingsFor(config, method, target, 0)), requests: [],
+    })),
+  };
+  session.results.scenarios.push(record);
+  session.save();
+  return record;
+}
+
+interface ScenarioData { pool: PersonRecord[]; sets: EvalSets; retainExamples: PersonRecord['training'] }
+
+/**
+ * The requests of one method on one scenario still to run. The model starts from the scenario's
+ * start state plus the saved deltas of the requests already done.
+ */
+async function runMethod(session: Session, scenario: Scenario, record: ScenarioResult, entry: MethodResult, scenarioData: ScenarioData): Promise<void> {
+  const { config, model, log } = session;
+  const method = getMethod(entry.method);
+  const key = `${scenario.name}--${entry.method}--${entry.update_target.replace(/\+/g, '-')}`;
+  const checkpoint = (k: number) => join(session.outDir, 'checkpoints', `${key}--r${k}.safetensors`);
+  const requests = record.splits.requests;
+  const label = `${scenario.name} ${entry.method}${entry.update_target === record.update_target ? '' : ` [${entry.update_target}]`}`;
+  try {
+    await startState(session, scenario);
+    for (let k = 1; k <= entry.requests.length; k++) {
+      const delta = await model.loadDelta(checkpoint(k));
+      model.applyDelta(delta);
+      disposeDelta(delta);
+    }
+    for (let k = entry.requests.length + 1; k <= requests.length; k++) {
+      const t0 = performance.now();
+      const ids = requests[k - 1]!;
+      const forget = byId(scenarioData.pool, ids, scenario.name).flatMap((p) => p.training);
+      const settings = settingsFor(config, entry.method, entry.update_target, deriveSeed(config.seed, key, k));
+      const outcome = await unlearnRequest(model, method, forget, scenarioData.retainExamples, settings, session.progress, `${label} ${k}/${requests.length}`);
+      let after;
+      try {
+        after = await evaluateSets(model, scenarioData.sets, session.scoring, config.eval.batch_size);
+        if (k < requests.length) await saveCheckpoint(session, checkpoint(k), outcome.delta);
+      } finally {
+        disposeDelta(outcome.delta);
+      }
+      entry.requests.push({ request: k, people: ids, after, relative: relativeScores(record.before!, after), loss: outcome.loss, seconds: (performance.now() - t0) / 1000 });
+      session.save();
+      const f = (v: number | null) => (v === null ? '—' : v.toFixed(1));
+      const before = record.before!;
+      log(`${scenario.name} ${entry.method} [${entry.update_target}] request ${k}/${requests.length}: D_unlearn ${f(before.unlearn.overall)} -> ${f(after.unlearn.overall)}, D_retain ${f(before.retain.overall)} -> ${f(after.retain.overall)}, general ${f(before.general.overall)} -> ${f(after.general.overall)}`);
+      session.phases.push({ name: `${scenario.name}: ${entry.method} [${entry.update_target}] request ${k}`, seconds: (performance.now() - t0) / 1000 });
+    }
+    entry.status = 'complete';
+  } catch (error) {
+    if (!(error instanceof DivergenceError)) throw error;
+    entry.status = 'failed';
+    entry.error = error.message;
+    log(`${scenario.name} ${entry.method}: failed: ${error.message}`);
+  }
+  for (let k = 1; k < requests.length; k++) rmSync(checkpoint(k), { force: true });
+  session.save();
+}
+
+async function saveCheckpoint(session: Session, path: string, delta: StateDelta): Promise<void> {
+  mkdirSync(join(session.outDir, 'checkpoints'), { recursive: true });
+  await session.model.saveDelta(path, delta);
+  const parameters = delta.entries.reduce((n, e) => n + (e.kind === 'lora' ? e.a.numel + e.b.numel : e.value.numel), 0);
+  session.checkpoints.push({ file: basename(path), bytes: statSync(path).size, parameters });
+}
+
+/** The (method, update target) pairs a scenario runs: every method on the main target, plus the ablation where the scenario has it. */
+function methodEntries(config: RunConfig, scenario: Scenario): { method: string; target: string }[] {
   const main = config.methods.map((method) => ({ method, target: config.update_target }));
-  if (scenario !== 'fine_tuned' || !config.ablation) return main;
+  if (!scenario.ablation || !config.ablation) return main;
   const extra = config.ablation.targets.filter((t) => t !== config.update_target).map((target) => ({ method: config.ablation!.method, target }));
   return [...main, ...extra];
 }
 
-function settingsFor(config: RunConfig, method: string, target: string, seed: number): UnlearnSettings {
+/** A method's settings: its own entry in method_settings, else `unlearn`; its hyperparameters over its defaults. */
+export function settingsFor(config: RunConfig, method: string, target: string, seed: number): UnlearnSettings {
   const own = config.method_settings[method] ?? { hyperparameters: {} };
-  const defaults = getMethod(method).defaults;
   const lora = own.lora === undefined ? config.unlearn.lora : own.lora;
   return {
     lr: own.lr ?? config.unlearn.lr,
@@ -55,208 +327,11 @@ function settingsFor(config: RunConfig, method: string, target: string, seed: nu
     clipNorm: own.clip_norm ?? config.unlearn.clip_norm,
     lora: lora ? { rank: lora.rank, alpha: lora.alpha, dropout: lora.dropout, layers: lora.layers } : null,
     target: parseTarget(target),
-    hyperparameters: { ...defaults, ...(own.hyperparameters ?? {}) },
+    hyperparameters: { ...getMethod(method).defaults, ...(own.hyperparameters ?? {}) },
     seed,
   };
 }
 
 function hyperparameterRecord(s: UnlearnSettings): Record<string, number | string | boolean> {
   return { lr: s.lr, epochs: s.epochs, batch_size: s.batchSize, clip_norm: s.clipNorm, lora: s.lora ? `r${s.lora.rank}/a${s.lora.alpha}` : 'full', ...s.hyperparameters };
-}
-
-export function configHash(config: RunConfig): string {
-  return shortJsonHash(config);
-}
-
-/**
- * Runs the protocol into outDir. Every finished request is written before the next starts
- * (model checkpoint first, then results.json, both atomic), and each request starts from a
- * saved state with its own derived seed, so running the same command again after an
- * interruption continues where it stopped and ends with the same numbers.
- */
-export async function runProtocol(options: RunOptions): Promise<{ resultsPath: string; results: Results; phases: Phase[] }> {
-  const { config } = options;
-  const progress = options.progress ?? silentProgress;
-  const log = options.log ?? (() => {});
-  const outDir = resolve(options.outDir);
-  const unlock = lockRunDir(outDir);
-  const phases: Phase[] = [];
-  const timed = async <T>(name: string, fn: () => Promise<T> | T): Promise<T> => {
-    const t0 = performance.now();
-    try { return await fn(); } finally { phases.push({ name, seconds: (performance.now() - t0) / 1000 }); }
-  };
-  let model: MultimodalModel | null = null;
-  const startStates = new Map<string, Map<string, Tensor>>();
-  try {
-    setNumThreads(config.threads ?? defaultThreads());
-    const resultsPath = join(outDir, 'results.json');
-    const hash = configHash(config);
-    const runInfoPath = join(outDir, 'run.json');
-    if (existsSync(runInfoPath)) {
-      const info = readJson(runInfoPath) as { config_hash?: string };
-      if (info.config_hash !== hash) {
-        throw new PulseError(`run folder ${outDir} holds a run with a different configuration (hash ${info.config_hash}, now ${hash}); use another --out, or delete the folder to start over`);
-      }
-      log(`resuming the run in ${outDir}`);
-    } else {
-      writeJsonAtomic(runInfoPath, { config_hash: hash, created_at: new Date().toISOString(), pulse_version: PULSE_VERSION });
-      writeFileAtomicSync(join(outDir, 'config.yaml'), toYaml(config));
-    }
-
-    const data = await timed('load world', () => options.loadData(config));
-    const modelPath = resolve(config.model.path);
-    const base = await timed('load base model', () => loadModel(modelPath, { world: data.world }));
-    model = base.model;
-    const scoring: ScoringMode = config.scoring === 'model' ? base.manifest.scoring : config.scoring;
-    const modelSha = fileSha256(modelPath);
-
-    let results: Results;
-    if (existsSync(resultsPath)) {
-      const parsed = Results.safeParse(readJson(resultsPath));
-      if (!parsed.success) throw new PulseError(`${resultsPath} does not match the results schema (${parsed.error.issues[0]!.path.join('.')}: ${parsed.error.issues[0]!.message}); delete the run folder to start over`);
-      results = parsed.data;
-      if (results.run.model.sha256 !== modelSha) throw new PulseError(`${outDir} was run with another base model (sha256 ${results.run.model.sha256.slice(0, 12)}), not ${modelPath}`);
-    } else {
-      results = {
-        schema: 'pulse.results',
-        version: RESULTS_SCHEMA_VERSION,
-        run: {
-          id: basename(outDir), created_at: new Date().toISOString(), finished_at: null, pulse_version: PULSE_VERSION, preset: options.preset,
-          scoring, model: { name: basename(modelPath), path: config.model.path, sha256: modelSha },
-          seeds: { master: config.seed, world: config.world.seed },
-          config: config as unknown as Record<string, unknown>,
-        },
-        scenarios: [],
-      };
-    }
-    const save = () => writeJsonAtomic(resultsPath, results);
-
-    // The general benchmark subset scored after every request: a seeded, fixed choice.
-    const general = config.eval.general_items === null || config.eval.general_items >= data.general.length
-      ? data.general
-      : shuffled(data.general, rng(deriveSeed(config.seed, 'general subset'))).slice(0, config.eval.general_items);
-
-    const needsFineTuned = config.scenarios.some((s) => s !== 'pre_trained');
-    const fineTuned = needsFineTuned
-      ? await timed('fine-tune (or cache)', () => ensureFineTuned(modelPath, data, config, options.cacheDir, progress))
-      : null;
-    if (fineTuned) log(fineTuned.built ? `fine-tuned model built in ${fineTuned.seconds.toFixed(1)} s: ${fineTuned.path}` : `fine-tuned model from cache: ${fineTuned.path}`);
-
-    const loadState = async (path: string) => (await loadSafetensors(path, { float32: true })).tensors;
-    const startState = async (name: 'base' | 'fine_tuned'): Promise<Map<string, Tensor>> => {
-      let state = startStates.get(name);
-      if (!state) {
-        state = await loadState(name === 'base' ? modelPath : fineTuned!.path);
-        startStates.set(name, state);
-      }
-      return state;
-    };
-
-    for (const scenarioName of config.scenarios) {
-      const m = model;
-      let scenario = results.scenarios.find((s) => s.scenario === scenarioName);
-      const startFrom = scenarioName === 'pre_trained' ? 'base' : 'fine_tuned';
-      const start = await startState(startFrom);
-      m.loadStateDict(start, { strict: false });
-
-      let split: Split;
-      let selection: ScenarioResult['selection'];
-      let people;
-      if (scenarioName === 'pre_trained') {
-        people = data.celebrities;
-        if (scenario) {
-          split = scenario.splits;
-          selection = scenario.selection;
-        } else {
-          log(`pre_trained: behaviour-based selection over ${data.celebrities.length} celebrities`);
-          const scores = await timed('pre_trained: selection', () => scorePeople(m, data.celebrities, scoring, config.eval.batch_size));
-          const kept = selectKnown(scores, config.pre_trained, config.seed);
-          selection = { threshold: config.pre_trained.threshold, candidates: scores.length, kept };
-          const needed = config.pre_trained.unlearn + config.pre_trained.retain;
-          if (kept.length < needed) {
-            scenario = { scenario: scenarioName, status: 'skipped', note: `behaviour-based selection kept ${kept.length} celebrities at a ${config.pre_trained.threshold}% threshold; ${needed} are needed`, update_target: config.update_target, splits: { unlearn: [], retain: [], requests: [] }, selection, before: null, methods: [] };
-            results.scenarios.push(scenario);
-            save();
-            log(`pre_trained skipped: ${scenario.note}`);
-            continue;
-          }
-          split = splitPeople(kept.map((k) => k.id), { unlearn: config.pre_trained.unlearn, retain: config.pre_trained.retain, requests: 1 }, config.seed, 'pre_trained');
-        }
-      } else {
-        people = data.fictitious;
-        const requests = scenarioName === 'sustainability' ? config.sustainability.requests : 1;
-        split = splitPeople(fineTuned!.people, { ...config.fine_tuned, requests }, config.seed, 'fine_tuned');
-      }
-      if (scenario?.status === 'skipped') continue;
-
-      const sets: EvalSets = {
-        unlearn: questionsOf(byId(people, split.unlearn, scenarioName)),
-        retain: questionsOf(byId(people, split.retain, scenarioName)),
-        general: general as ProtocolQuestion[],
-      };
-      if (!scenario) {
-        log(`${scenarioName}: scoring the starting model (${sets.unlearn.length + sets.retain.length + sets.general.length} questions)`);
-        const before = await timed(`${scenarioName}: evaluate before`, () => evaluateSets(m, sets, scoring, config.eval.batch_size));
-        scenario = {
-          scenario: scenarioName, status: 'partial', update_target: config.update_target, splits: split,
-          ...(selection ? { selection } : {}), before,
-          methods: methodEntries(config, scenarioName).map(({ method, target }) => ({
-            method, update_target: target, status: 'pending' as const, hyperparameters: hyperparameterRecord(settingsFor(config, method, target, 0)), requests: [],
-          })),
-        };
-        results.scenarios.push(scenario);
-        save();
-      }
-      const retainExamples = byId(people, split.retain, scenarioName).flatMap((p) => p.training);
-
-      for (const entry of scenario.methods) {
-        if (entry.status !== 'pending') continue;
-        const method = getMethod(entry.method);
-        const key = `${scenarioName}--${entry.method}--${entry.update_target.replace(/\+/g, '-')}`;
-        const checkpoint = (k: number) => join(outDir, 'checkpoints', `${key}--r${k}.safetensors`);
-        try {
-          for (let k = entry.requests.length + 1; k <= split.requests.length; k++) {
-            const t0 = performance.now();
-            // Every request starts from a saved state, in an interrupted run and an uninterrupted one alike.
-            if (k === 1) m.loadStateDict(start, { strict: false });
-            else {
-              const previous = await loadState(checkpoint(k - 1));
-              m.loadStateDict(previous);
-              disposeAll(previous);
-            }
-            const ids = split.requests[k - 1]!;
-            const forget = byId(people, ids, scenarioName).flatMap((p) => p.training);
-            const settings = settingsFor(config, entry.method, entry.update_target, deriveSeed(config.seed, key, k));
-            const loss = unlearnRequest(m, method, forget, retainExamples, settings, progress, `${scenarioName} ${entry.method}${entry.update_target === scenario.update_target ? '' : ` [${entry.update_target}]`} ${k}/${split.requests.length}`);
-            const after = evaluateSets(m, sets, scoring, config.eval.batch_size);
-            mkdirSync(join(outDir, 'checkpoints'), { recursive: true });
-            if (k < split.requests.length) await saveSafetensors(checkpoint(k), m.stateDict());
-            entry.requests.push({ request: k, people: ids, after, relative: relativeScores(scenario.before!, after), loss: { first: loss.first, last: loss.last }, seconds: (performance.now() - t0) / 1000 });
-            save();
-            const f = (v: number | null) => (v === null ? '—' : v.toFixed(1));
-            log(`${scenarioName} ${entry.method} [${entry.update_target}] request ${k}/${split.requests.length}: D_unlearn ${f(scenario.before!.unlearn.overall)} -> ${f(after.unlearn.overall)}, D_retain ${f(scenario.before!.retain.overall)} -> ${f(after.retain.overall)}, general ${f(scenario.before!.general.overall)} -> ${f(after.general.overall)}`);
-            if (k > 1 && existsSync(checkpoint(k - 1))) unlinkSync(checkpoint(k - 1));
-            phases.push({ name: `${scenarioName}: ${entry.method} [${entry.update_target}] request ${k}`, seconds: (performance.now() - t0) / 1000 });
-          }
-          entry.status = 'complete';
-        } catch (error) {
-          if (!(error instanceof DivergenceError)) throw error;
-          entry.status = 'failed';
-          entry.error = error.message;
-          log(`${scenarioName} ${entry.method}: failed: ${error.message}`);
-        }
-        save();
-      }
-      scenario.status = scenario.methods.every((e: MethodResult) => e.status === 'complete') ? 'complete' : 'partial';
-      save();
-    }
-    results.run.finished_at = new Date().toISOString();
-    save();
-    writeFileSync(join(outDir, 'phases.json'), `${JSON.stringify(phases, null, 2)}\n`);
-    return { resultsPath, results, phases };
-  } finally {
-    for (const state of startStates.values()) disposeAll(state);
-    model?.dispose();
-    unlock();
-  }
 }

@@ -1,4 +1,5 @@
 import { deriveSeed, rng, shuffled } from '../random.ts';
+import { PulseError } from '../errors.ts';
 
 export interface Split {
   unlearn: string[];
@@ -13,9 +14,9 @@ export interface Split {
  * order does not matter.
  */
 export function splitPeople(ids: readonly string[], sizes: { unlearn: number; retain: number; requests: number }, seed: number, label: string): Split {
-  if (new Set(ids).size !== ids.length) throw new RangeError(`${label}: duplicate person ids`);
-  if (sizes.unlearn + sizes.retain > ids.length) throw new RangeError(`${label}: ${sizes.unlearn} + ${sizes.retain} people requested, only ${ids.length} available`);
-  if (sizes.unlearn % sizes.requests !== 0) throw new RangeError(`${label}: ${sizes.unlearn} people do not split into ${sizes.requests} equal requests`);
+  if (new Set(ids).size !== ids.length) throw new PulseError(`${label}: duplicate person ids`);
+  if (sizes.unlearn + sizes.retain > ids.length) throw new PulseError(`${label}: ${sizes.unlearn} + ${sizes.retain} people requested, only ${ids.length} available`);
+  if (sizes.unlearn % sizes.requests !== 0) throw new PulseError(`${label}: ${sizes.unlearn} people do not split into ${sizes.requests} equal requests`);
   const order = shuffled([...ids].sort(), rng(deriveSeed(seed, 'split', label)));
   const unlearn = order.slice(0, sizes.unlearn);
   const retain = order.slice(sizes.unlearn, sizes.unlearn + sizes.retain);

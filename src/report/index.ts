@@ -1,19 +1,19 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { PulseError } from '../errors.ts';
-import { ScenarioName } from '../protocol/results-schema.ts';
 import { loadRun, type LoadedRun } from './load.ts';
 import { radarSpec } from './radar.ts';
 import { sustainabilitySpec } from './lines.ts';
 import { vegaToSvg, vegaLiteToSvg, svgToPng } from './render.ts';
-import { seriesOf, SCENARIO_TITLES } from './series.ts';
+import { seriesOf, scenarioNames } from './series.ts';
+import { scenarioTitle } from '../protocol/scenarios.ts';
 import { modalityTable, markdownTable, htmlTable, escapeHtml, TABLE_HEADER } from './tables.ts';
 
 export interface ReportFiles { markdown: string; html: string; charts: string[] }
 
-interface Section { scenario: ScenarioName; title: string; notes: string[]; charts: { name: string; caption: string; svg: string }[]; rows: string[][] }
+interface Section { scenario: string; title: string; sequential: boolean; notes: string[]; charts: { name: string; caption: string; svg: string }[]; rows: string[][] }
 
-function notesFor(runs: readonly LoadedRun[], scenario: ScenarioName): string[] {
+function notesFor(runs: readonly LoadedRun[], scenario: string): string[] {
   const notes: string[] = [];
   for (const run of runs) {
     const s = run.results.scenarios.find((x) => x.scenario === scenario);
@@ -44,16 +44,19 @@ export async function writeReport(runDirs: string | readonly string[], outDir?: 
   mkdirSync(chartsDir, { recursive: true });
 
   const sections: Section[] = [];
-  for (const scenario of ScenarioName.options) {
+  for (const scenario of scenarioNames(runs)) {
     const series = seriesOf(runs, scenario);
+    // a scenario of several requests gets a line per request as well as its radar
+    const sequential = series.some((s) => s.scenario.splits.requests.length > 1);
+    const title = series.find((s) => s.scenario.title)?.scenario.title ?? scenarioTitle(scenario);
     const charts: Section['charts'] = [];
     if (series.some((s) => s.method.requests.length > 0)) {
-      charts.push({ name: `radar-${scenario}`, caption: `Forgotten % on D_unlearn and retained % on D_retain and the general benchmark after the ${scenario === 'sustainability' ? 'last request' : 'request'}, one polygon per method (further out is better on every axis).`, svg: await vegaToSvg(radarSpec(SCENARIO_TITLES[scenario], series)) });
-      if (scenario === 'sustainability') {
-        charts.push({ name: 'sustainability-lines', caption: 'Accuracy on D_unlearn (lower is better), D_retain and the general benchmark after each request; request 0 is the model before unlearning.', svg: await vegaLiteToSvg(sustainabilitySpec('Accuracy after each request', series)) });
+      charts.push({ name: `radar-${scenario}`, caption: `Forgotten % on D_unlearn and retained % on D_retain and the general benchmark after the ${sequential ? 'last request' : 'request'}, one polygon per method (further out is better on every axis).`, svg: await vegaToSvg(radarSpec(title, series)) });
+      if (sequential) {
+        charts.push({ name: `${scenario}-lines`, caption: 'Accuracy on D_unlearn (lower is better), D_retain and the general benchmark after each request; request 0 is the model before unlearning.', svg: await vegaLiteToSvg(sustainabilitySpec('Accuracy after each request', series)) });
       }
     }
-    sections.push({ scenario, title: SCENARIO_TITLES[scenario], notes: notesFor(runs, scenario), charts, rows: modalityTable(series) });
+    sections.push({ scenario, title, sequential, notes: notesFor(runs, scenario), charts, rows: modalityTable(series) });
   }
 
   const written: string[] = [];
@@ -88,7 +91,7 @@ export async function writeReport(runDirs: string | readonly string[], outDir?: 
   const css = `body{font-family:'DejaVu Sans',Helvetica,Arial,sans-serif;margin:2em auto;max-width:1200px;color:#222}h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;font-size:.85em;margin:1em 0}th,td{border:1px solid #ccc;padding:.3em .5em;text-align:left}th{background:#f4f4f4}
 .charts{display:flex;flex-wrap:wrap;gap:1.5em}.chart{flex:0 1 auto;margin:0}.chart figcaption{font-size:.8em;color:#555;max-width:460px}.notes{color:#444;font-size:.9em}.run{font-size:.9em;color:#444}`;
-  const radars = sections.filter((s) => s.scenario !== 'sustainability').flatMap((s) => s.charts.filter((c) => c.name.startsWith('radar')));
+  const radars = sections.filter((s) => !s.sequential).flatMap((s) => s.charts.filter((c) => c.name.startsWith('radar')));
   const figure = (c: Section['charts'][number]) => `<figure class="chart" data-chart="${escapeHtml(c.name)}">${c.svg}<figcaption>${escapeHtml(c.caption)}</figcaption></figure>`;
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title><style>${css}</style></head>
@@ -98,7 +101,7 @@ ${head.map((h) => `<p class="run"><strong>${escapeHtml(h.label)}</strong>: ${h.l
 ${radars.length ? `<h2>Fine-tuned vs pre-trained knowledge</h2><div class="charts">${radars.map(figure).join('')}</div>` : ''}
 ${sections.map((s) => `<section data-scenario="${s.scenario}"><h2>${escapeHtml(s.title)}</h2>
 <ul class="notes">${s.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>
-${s.scenario === 'sustainability' ? `<div class="charts">${s.charts.map(figure).join('')}</div>` : ''}
+${s.sequential ? `<div class="charts">${s.charts.map(figure).join('')}</div>` : ''}
 ${s.rows.length ? htmlTable(TABLE_HEADER, s.rows) : '<p>No results for this scenario.</p>'}
 <p class="notes">Cells are accuracy % before → after (the last request). forgotten % = 100·(1 − after/before) on D_unlearn; retained % = 100·after/before.</p></section>`).join('\n')}
 </body></html>

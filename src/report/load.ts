@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { PulseError } from '../errors.ts';
+import { PulseError, describeZodError } from '../errors.ts';
 import { Results, RESULTS_SCHEMA_VERSION } from '../protocol/results-schema.ts';
 
 export interface LoadedRun { label: string; dir: string; results: Results }
@@ -17,9 +17,6 @@ export function loadRun(dir: string): LoadedRun {
   const version = (raw as { version?: unknown } | null)?.version;
   if (version !== RESULTS_SCHEMA_VERSION) throw new PulseError(`${path}: results version ${JSON.stringify(version)} is not supported (this pulse reads version ${RESULTS_SCHEMA_VERSION})`);
   const parsed = Results.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new PulseError(`${path}: invalid at ${issue.path.join('.') || '(top level)'}: ${issue.message}`);
-  }
+  if (!parsed.success) throw new PulseError(`${path}: invalid results: ${describeZodError(parsed.error)}`);
   return { label: parsed.data.run.id || basename(dir), dir, results: parsed.data };
 }

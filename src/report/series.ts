@@ -1,11 +1,13 @@
-import { seriesLabel, type MethodResult, type ScenarioName, type ScenarioResult, type SetScores } from '../protocol/results-schema.ts';
+import { seriesLabel, type MethodResult, type ScenarioResult } from '../protocol/results-schema.ts';
+import { SCENARIO_NAMES } from '../protocol/scenarios.ts';
+import type { SetScores } from '../metrics/scores.ts';
 import type { LoadedRun } from './load.ts';
 
-export const SCENARIO_TITLES: Record<ScenarioName, string> = {
-  fine_tuned: 'Fine-tuned knowledge',
-  pre_trained: 'Pre-trained knowledge',
-  sustainability: 'Sustainability (sequential requests)',
-};
+/** The scenarios of the compared runs: the protocol's in table order, then any other a run holds. */
+export function scenarioNames(runs: readonly LoadedRun[]): string[] {
+  const found = runs.flatMap((r) => r.results.scenarios.map((s) => s.scenario));
+  return [...new Set([...SCENARIO_NAMES, ...found])];
+}
 
 /** One method of one scenario of one run: the unit every chart and table row is made of. */
 export interface Series {
@@ -16,7 +18,7 @@ export interface Series {
 }
 
 /** All series of a scenario across the compared runs; labels carry the run when there are several. */
-export function seriesOf(runs: readonly LoadedRun[], scenario: ScenarioName): Series[] {
+export function seriesOf(runs: readonly LoadedRun[], scenario: string): Series[] {
   return runs.flatMap((run) => {
     const s = run.results.scenarios.find((x) => x.scenario === scenario);
     if (!s) return [];

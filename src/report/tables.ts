@@ -1,4 +1,4 @@
-import type { Accuracy } from '../protocol/results-schema.ts';
+import type { Accuracy } from '../metrics/scores.ts';
 import { lastScores, type Series } from './series.ts';
 
 export const MISSING = '—';

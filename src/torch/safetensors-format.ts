@@ -1,6 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { constants as bufferConstants } from 'node:buffer';
 import { writeFileAtomic } from '../atomic-file.ts';
+import { PulseError } from '../errors.ts';
 
 /**
  * The safetensors file format (Hugging Face), at the byte level and without any tensor library:
@@ -25,7 +26,8 @@ export interface SafetensorsContents {
   tensors: Map<string, RawTensor>;
 }
 
-export class SafetensorsError extends Error {
+/** A PulseError, so that the CLI prints a bad checkpoint as its one-line message, without a stack trace. */
+export class SafetensorsError extends PulseError {
   override name = 'SafetensorsError';
   /** the file path (or '<buffer>') the problem was found in, for callers that report it apart */
   readonly source: string | undefined;
@@ -273,7 +275,12 @@ export async function readSafetensorsFile(path: string): Promise<SafetensorsCont
   }
   let bytes: Uint8Array;
   try {
-    const { size } = await handle.stat();
+    let size: number;
+    try {
+      ({ size } = await handle.stat());
+    } catch (e) {
+      return cannot(ioReason(e), e);
+    }
     if (size > bufferConstants.MAX_LENGTH) cannot(`${size} bytes is more than this Node can hold in one buffer (${bufferConstants.MAX_LENGTH})`);
     try {
       bytes = new Uint8Array(size);
@@ -292,7 +299,7 @@ export async function readSafetensorsFile(path: string): Promise<SafetensorsCont
       filled += read;
     }
   } finally {
-    await handle.close();
+    await handle.close().catch((e: unknown) => cannot(ioReason(e), e));
   }
   return parseSafetensors(bytes, path);
 }

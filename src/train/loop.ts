@@ -1,6 +1,6 @@
 import { AdamW, clipGradNorm, scope, type Tensor } from '../torch/index.ts';
-import { IGNORE, type Example } from '../model/batch.ts';
-import type { MultimodalModel } from '../model/multimodal.ts';
+import type { Example } from '../data/records.ts';
+import type { PulseModel } from '../model/model.ts';
 import { PulseError } from '../errors.ts';
 import { silentProgress, type ProgressFactory } from '../progress.ts';
 
@@ -26,26 +26,26 @@ export function learningRate(step: number, o: Pick<TrainOptions, 'steps' | 'lr' 
 }
 
 /**
- * Answer-token NLL of a mixed batch, L = -Σ logπθ(answer tokens) / Σ answer tokens, with the
- * gradient accumulated one modality at a time (each group's share scaled by its token count).
- * Calls backward() itself; returns the loss value.
+ * Answer-token NLL of a batch, L = -Σ logπθ(answer tokens) / Σ answer tokens, with the gradient
+ * accumulated one piece of the batch at a time (each piece's share scaled by the batch's token
+ * count), so a model that splits a batch never holds two graphs. Calls backward() itself;
+ * returns the loss value.
  */
-export function backwardAnswerNll(model: MultimodalModel, examples: readonly Example[]): number {
-  const groups = [examples.filter((e) => e.image !== undefined), examples.filter((e) => e.image === undefined)].filter((g) => g.length > 0);
-  const batches = groups.map((g) => model.encode(g));
+export async function backwardAnswerNll(model: PulseModel, examples: readonly Example[]): Promise<number> {
+  const batch = await model.encode(examples);
   try {
-    const total = batches.reduce((n, b) => n + scope(() => b.targets.ne(IGNORE).sum().item()), 0);
+    const total = batch.answerTokens;
     let loss = 0;
-    for (const batch of batches) {
+    for (const piece of batch.pieces) {
       loss += scope(() => {
-        const part = model.answerLogProbs(batch).sum.sum().neg().div(total);
+        const part = model.answerLogProbs(piece).sum.sum().neg().div(total);
         part.backward();
         return part.item();
       });
     }
     return loss;
   } finally {
-    for (const b of batches) { b.ids.dispose(); b.targets.dispose(); b.answerIndex.dispose(); b.images?.dispose(); }
+    batch.dispose();
   }
 }
 
@@ -61,16 +61,16 @@ export function assertFinite(loss: number, label: string, step: number): void {
  * (which must be seeded by the caller so that runs repeat). AdamW, warm-up + cosine schedule,
  * gradient clipping; a NaN or infinite loss stops with a PulseError.
  */
-export function trainAnswerNll(model: MultimodalModel, params: Tensor[], nextBatch: (step: number) => Example[], options: TrainOptions): { losses: number[] } {
+export async function trainAnswerNll(model: PulseModel, params: Tensor[], nextBatch: (step: number) => Example[], options: TrainOptions): Promise<{ losses: number[] }> {
   const optimizer = new AdamW(params, { lr: options.lr, weightDecay: options.weightDecay });
   const progress = (options.progress ?? silentProgress)(options.label, options.steps);
   const losses: number[] = [];
-  model.train();
+  model.setTraining(true);
   try {
     for (let step = 0; step < options.steps; step++) {
       optimizer.lr = learningRate(step, options);
       optimizer.zeroGrad();
-      const loss = backwardAnswerNll(model, nextBatch(step));
+      const loss = await backwardAnswerNll(model, nextBatch(step));
       assertFinite(loss, options.label, step);
       if (options.clipNorm > 0) clipGradNorm(params, options.clipNorm);
       optimizer.step();
@@ -82,7 +82,7 @@ export function trainAnswerNll(model: MultimodalModel, params: Tensor[], nextBat
   } finally {
     optimizer.dispose();
     for (const p of params) p.zeroGrad();
-    model.eval();
+    model.setTraining(false);
   }
   return { losses };
 }

@@ -1,4 +1,4 @@
-import { klFromReference, tokenAveragedNll, type UnlearningMethod } from './method.ts';
+import { klFromReference, referenceOf, retainOf, tokenAveragedNll, type UnlearningMethod } from './method.ts';
 
 /**
  * GA with KL regularisation on the retain set:
@@ -12,9 +12,9 @@ export const gradientAscentKlRetain: UnlearningMethod = {
   needsReference: true,
   needsRetain: true,
   defaults,
-  loss: ({ model, reference, forget, retain, hyperparameters }) => {
-    if (!reference) throw new Error('ga_klr needs the reference model');
-    const ascent = tokenAveragedNll(model, forget).neg();
-    return ascent.add(klFromReference(model, reference, retain).mul(hyperparameters.lambda ?? defaults.lambda));
+  loss: (inputs) => {
+    const ascent = tokenAveragedNll(inputs.model, inputs.forget).neg();
+    const kl = klFromReference(inputs.model, referenceOf(inputs, 'ga_klr'), retainOf(inputs));
+    return ascent.add(kl.mul(inputs.hyperparameters.lambda ?? defaults.lambda));
   },
 };

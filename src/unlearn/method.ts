@@ -1,18 +1,14 @@
-import { cat, scope, type Tensor } from '../torch/index.ts';
-import type { EncodedBatch } from '../model/batch.ts';
-import type { MultimodalModel } from '../model/multimodal.ts';
+import { scope, type Tensor } from '../torch/index.ts';
+import type { ModelBatch, PulseModel, ReferenceModel } from '../model/model.ts';
 
-/**
- * What a method's loss sees at one optimisation step. Batches come one per modality (a batch
- * never mixes image and text-only rows), so every quantity is gathered over all of them.
- */
+/** What a method's loss sees at one optimisation step. */
 export interface StepInputs {
-  model: MultimodalModel;
+  model: PulseModel;
   /** the frozen model as it was before the current request; null when the method needs none */
-  reference: MultimodalModel | null;
-  forget: EncodedBatch[];
-  /** retain-set batches; empty when the method uses none */
-  retain: EncodedBatch[];
+  reference: ReferenceModel | null;
+  forget: ModelBatch;
+  /** retain-set examples; null when the method uses none */
+  retain: ModelBatch | null;
   hyperparameters: Readonly<Record<string, number>>;
 }
 
@@ -22,21 +18,15 @@ export interface UnlearningMethod {
   description: string;
   needsReference: boolean;
   needsRetain: boolean;
-  /** the method's own hyperparameters (λ, β, ...) with their defaults */
+  /** the method's own hyperparameters (λ, β, ...) with their defaults: the only names a config may set */
   defaults: Readonly<Record<string, number>>;
   /** the scalar to minimise; differentiable w.r.t. the model's trainable parameters */
   loss(inputs: StepInputs): Tensor;
 }
 
-/** Summed answer log-probabilities logπ(y|x) and token counts of every row, over all batches. */
-export function sequenceLogProbs(model: MultimodalModel, batches: readonly EncodedBatch[]): { sum: Tensor; tokens: Tensor } {
-  const parts = batches.map((b) => model.answerLogProbs(b));
-  return { sum: cat(parts.map((p) => p.sum)), tokens: cat(parts.map((p) => p.tokens)) };
-}
-
 /** NLL_θ = -Σ logπθ(answer tokens) / Σ answer tokens (token-averaged over all rows). */
-export function tokenAveragedNll(model: MultimodalModel, batches: readonly EncodedBatch[]): Tensor {
-  const { sum, tokens } = sequenceLogProbs(model, batches);
+export function tokenAveragedNll(model: PulseModel, batch: ModelBatch): Tensor {
+  const { sum, tokens } = model.answerLogProbs(batch);
   return sum.sum().neg().div(tokens.sum());
 }
 
@@ -44,8 +34,20 @@ export function tokenAveragedNll(model: MultimodalModel, batches: readonly Encod
  * KL(ref ‖ θ) per answer token, averaged: mean_t Σ_v p_ref(v|t) (log p_ref(v|t) - log p_θ(v|t)).
  * The reference's distribution is computed without a graph: only θ is trained.
  */
-export function klFromReference(model: MultimodalModel, reference: MultimodalModel, batches: readonly EncodedBatch[]): Tensor {
-  const logQ = cat(batches.map((b) => model.answerLogits(b).logSoftmax(-1)));
-  const logP = scope(() => cat(batches.map((b) => reference.answerLogits(b).logSoftmax(-1))).detach());
+export function klFromReference(model: PulseModel, reference: ReferenceModel, batch: ModelBatch): Tensor {
+  const logQ = model.answerLogits(batch).logSoftmax(-1);
+  const logP = scope(() => reference.answerLogits(batch).logSoftmax(-1).detach());
   return logP.exp().mul(logP.sub(logQ)).sum(-1).mean();
+}
+
+/** The retain batch of a method that needs one. */
+export function retainOf(inputs: StepInputs): ModelBatch {
+  if (!inputs.retain) throw new Error('this method needs retain examples');
+  return inputs.retain;
+}
+
+/** The reference model of a method that needs one. */
+export function referenceOf(inputs: StepInputs, method: string): ReferenceModel {
+  if (!inputs.reference) throw new Error(`${method} needs the reference model`);
+  return inputs.reference;
 }

@@ -1,5 +1,4 @@
-import { noGrad } from '../torch/index.ts';
-import { sequenceLogProbs, type UnlearningMethod } from './method.ts';
+import { referenceOf, type UnlearningMethod } from './method.ts';
 
 /**
  * Negative preference optimisation over forget items (summed answer log-probs):
@@ -15,11 +14,10 @@ export const negativePreferenceOptimization: UnlearningMethod = {
   needsReference: true,
   needsRetain: false,
   defaults,
-  loss: ({ model, reference, forget, hyperparameters }) => {
-    if (!reference) throw new Error('npo needs the reference model');
-    const beta = hyperparameters.beta ?? defaults.beta;
-    const current = sequenceLogProbs(model, forget).sum;
-    const before = noGrad(() => sequenceLogProbs(reference, forget).sum);
+  loss: (inputs) => {
+    const beta = inputs.hyperparameters.beta ?? defaults.beta;
+    const current = inputs.model.answerLogProbs(inputs.forget).sum;
+    const before = referenceOf(inputs, 'npo').answerLogProbs(inputs.forget).sum;
     return current.sub(before).mul(-beta).logSigmoid().mean().mul(-2 / beta);
   },
 };

@@ -1,6 +1,6 @@
 import { AdamW, clipGradNorm, manualSeed, scope } from '../torch/index.ts';
-import type { Example, EncodedBatch } from '../model/batch.ts';
-import type { MultimodalModel, Part } from '../model/multimodal.ts';
+import type { Example } from '../data/records.ts';
+import { disposeDelta, type ModelBatch, type Part, type PulseModel, type ReferenceModel, type StateDelta } from '../model/model.ts';
 import type { LoraOptions } from '../model/lora.ts';
 import { deriveSeed, endlessShuffle, rng, shuffled } from '../random.ts';
 import { silentProgress, type ProgressFactory } from '../progress.ts';
@@ -23,21 +23,24 @@ export class DivergenceError extends Error {
   override name = 'DivergenceError';
 }
 
-function encodeByModality(model: MultimodalModel, examples: readonly Example[]): EncodedBatch[] {
-  const groups = [examples.filter((e) => e.image !== undefined), examples.filter((e) => e.image === undefined)];
-  return groups.filter((g) => g.length > 0).map((g) => model.encode(g));
+export interface RequestOutcome {
+  loss: { first: number | null; last: number | null };
+  steps: number;
+  /** what the request changed: the merged adapters, or the target's new values after a full update */
+  delta: StateDelta;
 }
 
 /**
  * One unlearning request: `method` minimises its loss on the forget examples (and retain ones
  * where it uses them) for `epochs` passes in seeded mini-batches, updating only `target`.
  * The reference model is the model as it was before this request. Adapters, when used, are
- * merged at the end so that the next request starts from plain weights.
+ * merged at the end so that the next request starts from plain weights. On a divergence the
+ * model is left with the partial update (the caller resets it).
  */
-export function unlearnRequest(model: MultimodalModel, method: UnlearningMethod, forget: readonly Example[], retain: readonly Example[], settings: UnlearnSettings, progress: ProgressFactory = silentProgress, label = method.name): { first: number | null; last: number | null; steps: number } {
+export async function unlearnRequest(model: PulseModel, method: UnlearningMethod, forget: readonly Example[], retain: readonly Example[], settings: UnlearnSettings, progress: ProgressFactory = silentProgress, label = method.name): Promise<RequestOutcome> {
   manualSeed(settings.seed);
   const random = rng(deriveSeed(settings.seed, 'batches'));
-  const reference = method.needsReference ? model.frozenCopy() : null;
+  const reference = method.needsReference ? model.reference() : null;
   if (settings.lora) model.attachLora({ ...settings.lora, parts: settings.target });
   const params = model.trainableParameters(settings.target);
   const optimizer = new AdamW(params, { lr: settings.lr, weightDecay: 0 });
@@ -47,27 +50,17 @@ export function unlearnRequest(model: MultimodalModel, method: UnlearningMethod,
   const losses: number[] = [];
   const retainStream = endlessShuffle(retain, random);
   const nextRetain = (n: number): Example[] => (retain.length > 0 ? Array.from({ length: n }, retainStream) : []);
-  model.train();
+  let finished = false;
+  let delta: StateDelta;
+  model.setTraining(true);
   try {
     for (let epoch = 0; epoch < settings.epochs; epoch++) {
       const order = shuffled(forget, random);
       for (let b = 0; b < batchesPerEpoch; b++) {
         const forgetBatch = order.slice(b * settings.batchSize, (b + 1) * settings.batchSize);
         const retainBatch = method.needsRetain ? nextRetain(forgetBatch.length) : [];
-        const loss = scope(() => {
-          optimizer.zeroGrad();
-          const value = method.loss({
-            model,
-            reference,
-            forget: encodeByModality(model, forgetBatch),
-            retain: encodeByModality(model, retainBatch),
-            hyperparameters: settings.hyperparameters,
-          });
-          const number = value.item();
-          if (!Number.isFinite(number)) return number;
-          value.backward();
-          return number;
-        });
+        optimizer.zeroGrad();
+        const loss = await lossAndGradient(model, method, reference, forgetBatch, retainBatch, settings.hyperparameters);
         if (!Number.isFinite(loss)) throw new DivergenceError(`${method.name}: the loss became ${loss} at step ${losses.length + 1} of ${total}`);
         clipGradNorm(params, settings.clipNorm);
         optimizer.step();
@@ -76,13 +69,31 @@ export function unlearnRequest(model: MultimodalModel, method: UnlearningMethod,
       }
     }
     bar.finish(`loss ${losses.at(-1)?.toFixed(3) ?? '-'}`);
+    finished = true;
   } finally {
     optimizer.dispose();
     for (const p of params) p.zeroGrad();
-    model.eval();
-    if (model.hasLora) model.mergeLora();
-    model.requiresGrad(false);
+    model.setTraining(false);
+    delta = settings.lora ? model.mergeLora() : model.parameterDelta(settings.target);
+    model.freeze();
     reference?.dispose();
+    if (!finished) disposeDelta(delta);
   }
-  return { first: losses[0] ?? null, last: losses.at(-1) ?? null, steps: losses.length };
+  return { loss: { first: losses[0] ?? null, last: losses.at(-1) ?? null }, steps: losses.length, delta };
+}
+
+/** One step's loss; its gradient is left in the parameters when the loss is finite. */
+async function lossAndGradient(model: PulseModel, method: UnlearningMethod, reference: ReferenceModel | null, forget: readonly Example[], retain: readonly Example[], hyperparameters: Record<string, number>): Promise<number> {
+  const batches: ModelBatch[] = [await model.encode(forget)];
+  if (retain.length > 0) batches.push(await model.encode(retain));
+  try {
+    return scope(() => {
+      const value = method.loss({ model, reference, forget: batches[0]!, retain: batches[1] ?? null, hyperparameters });
+      const number = value.item();
+      if (Number.isFinite(number)) value.backward();
+      return number;
+    });
+  } finally {
+    for (const b of batches) b.dispose();
+  }
 }

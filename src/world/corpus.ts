@@ -1,9 +1,9 @@
 import { ATTRIBUTES, ATTRIBUTE_NAMES, THIS_PERSON, subject } from './vocab.ts';
 import { describeFace, drawFace, randomFace, randomJitter } from './faces.ts';
-import { LETTERS, optionsFor, type Person } from './people.ts';
+import { optionsFor, type Person } from './people.ts';
 import { sceneStream, type SceneItem } from './scenes.ts';
 import { deriveSeed, rng, shuffled } from '../random.ts';
-import { multipleChoiceText } from '../model/prompt.ts';
+import { LETTERS, multipleChoiceText } from '../text/multiple-choice.ts';
 import type { World } from './world.ts';
 
 /**
@@ -39,9 +39,15 @@ export interface PretrainMix {
   sceneChoice: number;
 }
 
-// The multiple-choice text is the model's own prompt format: what pre-training teaches must be
-// exactly what letter scoring asks.
+// The multiple-choice text is the embedded model's letter-scoring format: what pre-training teaches
+// must be exactly what letter scoring asks.
 const choiceText = (question: string, options: readonly string[]) => multipleChoiceText({ question, options });
+
+/** The mix of the shipped base model's pre-training, and of fine-tuning replay. */
+export const DEFAULT_MIX: PretrainMix = {
+  celebrityText: 4, celebrityImage: 4, celebrityName: 1.5, biography: 1, faceDescription: 2,
+  letterChoice: 1.5, letterLookup: 0.5, sceneOpen: 2, sceneChoice: 1,
+};
 
 /** A random augmented view of a person's face (training); view 0 of personView is the canonical one. */
 export function jitteredFace(person: Person, random: () => number): Uint8Array {

@@ -1,10 +1,8 @@
 import { ATTRIBUTES, ATTRIBUTE_NAMES, FIRST_NAMES, LAST_NAMES, THIS_PERSON, subject, type AttributeName } from './vocab.ts';
 import { faceDistance, randomFace, type Face } from './faces.ts';
 import { shuffled } from '../random.ts';
+import { LETTERS, type Letter, type Modality } from '../text/multiple-choice.ts';
 
-export const LETTERS = ['A', 'B', 'C', 'D'] as const;
-export type Letter = (typeof LETTERS)[number];
-export type Modality = 'multimodal' | 'text';
 
 export interface WorldQuestion {
   id: string;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { IMAGE_SIZE } from './faces.ts';
-import { LETTERS, type Letter } from './people.ts';
+import { LETTERS, type Letter } from '../text/multiple-choice.ts';
 import { shuffled } from '../random.ts';
 
 /**

@@ -4,7 +4,7 @@ import { generatePeople, type Person } from './people.ts';
 import { sceneBenchmark, type SceneItem, SHAPES, COLORS, SIZES, COUNTS, POSITIONS } from './scenes.ts';
 import { drawFace, randomJitter, CANONICAL_VIEW } from './faces.ts';
 import { ATTRIBUTES, FACE_FEATURES, FIRST_NAMES, LAST_NAMES } from './vocab.ts';
-import { LETTER_INSTRUCTION } from '../model/prompt.ts';
+import { LETTER_INSTRUCTION } from '../text/multiple-choice.ts';
 
 /** Bump when generation changes: models record the world they were trained on. */
 export const WORLD_VERSION = 1;

@@ -38,7 +38,7 @@ test('pulse data generate writes the world, and inspect summarises it', () => {
   const file = pulse('data', 'inspect', join(out, 'MMBench', 'mmbench_dev_en.tsv'));
   assert.match(file.stdout, /400 multimodal questions/);
   const missing = pulse('data', 'inspect', join(out, 'nope.parquet'));
-  assert.equal(missing.code, 1);
+  assert.equal(missing.code, 2);
   assert.match(missing.stderr, /^pulse: .*nope\.parquet does not exist/);
 });
 
@@ -55,7 +55,7 @@ test('pulse eval --json prints accuracy by set and modality, for named sets and 
   assert.ok(out.celebrities.multimodal >= 0 && out.celebrities.text_only <= 100);
   assert.deepEqual(out[tsv], out.general, 'the same benchmark read from its file scores the same');
   const bad = pulse('eval', '--model', fixture.base, '--set', 'everything', '--world-dir', world);
-  assert.equal(bad.code, 1);
+  assert.equal(bad.code, 2);
   assert.match(bad.stderr, /unknown set 'everything'/);
 });
 

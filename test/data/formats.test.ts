@@ -8,8 +8,8 @@ import { generateWorld, personView } from '../../src/world/world.ts';
 import { writeWorldFiles, readWorldFiles, WORLD_FILES } from '../../src/data/world-files.ts';
 import { readMllmuParquet, writeMllmuParquet, readMllmuTestParquet, type MllmuRow } from '../../src/data/mllmu.ts';
 import { readMmbenchTsv, writeMmbenchTsv, circularVariants, circularGroups, circularAccuracy, type MmbenchItem } from '../../src/data/mmbench.ts';
-import { decodeImage } from '../../src/data/images.ts';
-import { loadProtocolData } from '../../src/protocol/load-data.ts';
+import { squareRgb } from '../../src/data/images.ts';
+import { loadProtocolData } from '../../src/data/protocol-data.ts';
 import { PulseError } from '../../src/errors.ts';
 
 const world = generateWorld(0);
@@ -33,14 +33,14 @@ test('world -> files -> loaders gives back the same people, questions, images an
   assert.equal(row.biography, person.biography);
   const mm = person.questions.filter((q) => q.modality === 'multimodal');
   assert.deepEqual(row.Classification_Task.Image_Textual_Questions.map((q) => [q.Question, Object.values(q.Options), q.Correct_Answer]), mm.map((q) => [q.question, q.options, q.answer]));
-  assert.deepEqual(await decodeImage(row.image.bytes, 32, 'x'), personView(world, person, 0), 'PNG round trip is lossless');
+  assert.deepEqual(await squareRgb({ kind: 'encoded', bytes: row.image.bytes, source: 'x' }, 32), personView(world, person, 0), 'PNG round trip is lossless');
   assert.equal(files.test[0]!.images.length, 4);
-  assert.deepEqual(await decodeImage(files.test[0]!.images[1]!.bytes, 32, 'x'), personView(world, world.fictitious[0]!, 2));
+  assert.deepEqual(await squareRgb({ kind: 'encoded', bytes: files.test[0]!.images[1]!.bytes, source: 'x' }, 32), personView(world, world.fictitious[0]!, 2));
   assert.deepEqual(files.benchmark.map((b) => [b.index, b.question, b.options, b.answer]), world.benchmark.map((b) => [b.index, b.question, [...b.options], b.answer]));
   assert.deepEqual(row.Mask_Task[0], { Question: `${person.name} works as a __.`, Ground_Truth: person.attributes.occupation, Type: 'Pure_Text' });
   const data = await loadProtocolData({ dir: worldDir, seed: 0 });
   assert.equal(data.fictitious[0]!.questions.filter((q) => q.modality === 'text').length, 5);
-  assert.ok(data.fictitious[0]!.questions.filter((q) => q.modality === 'multimodal').every((q) => q.image?.length === 32 * 32 * 3));
+  assert.ok(data.fictitious[0]!.questions.filter((q) => q.modality === 'multimodal').every((q) => q.image?.kind === 'encoded' && q.image.bytes.length > 0));
 });
 
 test('two generations are byte-identical', async () => {

@@ -1,10 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { scope, noGrad, liveTensorCount, tensor, disposeAll, type Tensor } from '../../src/torch/index.ts';
-import { Tokenizer, UNK } from '../../src/model/tokenizer.ts';
-import { multipleChoiceText, LETTERS } from '../../src/model/prompt.ts';
-import { MultimodalModel, parseTarget } from '../../src/model/multimodal.ts';
-import { encodePackedOptions, type EncodedBatch, type Example } from '../../src/model/batch.ts';
+import { Tokenizer, UNK } from '../../src/model/embedded/tokenizer.ts';
+import { multipleChoiceText, LETTERS } from '../../src/text/multiple-choice.ts';
+import { EmbeddedModel } from '../../src/model/embedded/model.ts';
+import { parseTarget, scoreAnswers, disposeDelta } from '../../src/model/model.ts';
+import { encodePackedOptions, type EncodedBatch } from '../../src/model/embedded/batch.ts';
+import type { Example } from '../../src/data/records.ts';
 import { trainAnswerNll } from '../../src/train/loop.ts';
 import { QUESTIONS, tinyModel, solidImage } from './helpers.ts';
 
@@ -12,7 +14,19 @@ const examples: Example[] = [
   { prompt: 'What is the job of Ada Stone?', answer: 'pilot' },
   { prompt: 'What is the job of this person?', answer: 'nurse', image: solidImage(200, 30, 30) },
 ];
-const outputs = (model: MultimodalModel): number[][] => scope(() => examples.map((e) => model.answerLogProbs(model.encode([e])).sum.toArray()));
+
+/** Each example's answer log-probability, as its own batch. */
+async function outputs(model: EmbeddedModel): Promise<number[]> {
+  const out: number[] = [];
+  for (const e of examples) {
+    const batch = await model.encode([e]);
+    out.push(...scope(() => model.answerLogProbs(batch).sum.toArray()));
+    batch.dispose();
+  }
+  return out;
+}
+
+const close = (a: number[], b: number[], tolerance: number) => a.forEach((v, i) => assert.ok(Math.abs(v - b[i]!) < tolerance, `${v} vs ${b[i]}`));
 
 test('tokenizer: words, punctuation and newlines; unknown words map to <unk>', () => {
   const t = Tokenizer.fromTexts(["What is Ada's job?\nA. pilot"]);
@@ -23,51 +37,64 @@ test('tokenizer: words, punctuation and newlines; unknown words map to <unk>', (
   assert.equal(t.hash(), Tokenizer.fromTexts(["A. pilot\nWhat is Ada's job?"]).hash(), 'vocabulary is sorted, so the order of texts does not matter');
 });
 
-test('LoRA with B = 0 leaves outputs unchanged; merging gives the outputs of the unmerged adapter', () => {
+test('a mixed batch gives each example the log-probability it has alone, images first', async () => {
   const model = tinyModel();
-  const before = outputs(model);
-  model.attachLora({ rank: 4, alpha: 8, dropout: 0, parts: ['projector', 'llm'], layers: [] });
-  assert.deepEqual(outputs(model), before);
-  noGrad(() => { for (const [k, t] of model.loraState()) if (k.endsWith('lora_b')) t.normal_(0, 0.5); });
-  const adapted = outputs(model);
-  assert.notDeepEqual(adapted, before);
-  model.mergeLora();
-  assert.equal(model.hasLora, false);
-  const merged = outputs(model);
-  adapted.flat().forEach((v, i) => assert.ok(Math.abs(v - merged.flat()[i]!) < 1e-4, `${v} vs ${merged.flat()[i]}`));
+  const alone = await outputs(model);
+  const batch = await model.encode(examples);
+  assert.equal(batch.pieces.length, 2, 'one forward pass per modality');
+  assert.equal(batch.size, 2);
+  assert.equal(batch.answerTokens, 4, "'pilot' + <eos>, 'nurse' + <eos>");
+  const mixed = scope(() => model.answerLogProbs(batch).sum.toArray());
+  close(mixed, [alone[1]!, alone[0]!], 1e-5);
+  batch.dispose();
   model.dispose();
 });
 
-test('training LoRA adapters leaves the frozen base parameters unchanged', () => {
+test('LoRA with B = 0 leaves outputs unchanged; merging gives the outputs of the unmerged adapter', async () => {
+  const model = tinyModel();
+  const before = await outputs(model);
+  model.attachLora({ rank: 4, alpha: 8, dropout: 0, parts: ['projector', 'llm'], layers: [] });
+  assert.deepEqual(await outputs(model), before);
+  noGrad(() => { for (const [k, t] of model.loraState()) if (k.endsWith('lora_b')) t.normal_(0, 0.5); });
+  const adapted = await outputs(model);
+  assert.notDeepEqual(adapted, before);
+  const delta = model.mergeLora();
+  assert.equal(model.hasLora, false);
+  assert.equal(delta.entries.length, 2 + 4 * model.config.lm.layers + 1, 'projector fc1, fc2; qkv, proj, fc, proj per block; head');
+  close(await outputs(model), adapted, 1e-4);
+  disposeDelta(delta);
+  model.dispose();
+});
+
+test('training LoRA adapters leaves the frozen base parameters unchanged', async () => {
   const model = tinyModel();
   model.attachLora({ rank: 4, alpha: 8, dropout: 0, parts: ['llm'], layers: ['qkv', 'fc'] });
-  const base = model.snapshot();
+  const base = model.parameterDelta(['vision', 'projector', 'llm']);
   const params = model.trainableParameters(parseTarget('llm'));
   assert.equal(params.length, 2 * 2 * model.config.lm.layers);
-  trainAnswerNll(model, params, () => examples, { label: 'test', steps: 5, lr: 1e-2, warmupSteps: 1, finalLrFraction: 1, weightDecay: 0, clipNorm: 1 });
-  for (const [name, value] of model.stateDict()) {
-    assert.deepEqual(value.toArray(), base.get(name)!.toArray(), `${name} changed`);
-  }
+  await trainAnswerNll(model, params, () => examples, { label: 'test', steps: 5, lr: 1e-2, warmupSteps: 1, finalLrFraction: 1, weightDecay: 0, clipNorm: 1 });
+  const state = model.stateDict();
+  for (const e of base.entries) if (e.kind === 'set') assert.deepEqual(state.get(e.name)!.toArray(), e.value.toArray(), `${e.name} changed`);
   const bNorm = scope(() => [...model.loraState()].filter(([k]) => k.endsWith('lora_b')).reduce((n, [, t]) => n + t.abs().sum().item(), 0));
   assert.ok(bNorm > 0, 'the adapters did train');
-  for (const t of base.values()) t.dispose();
+  disposeDelta(base);
   model.dispose();
 });
 
-test('snapshot and restore put every parameter back', () => {
+test('a full-update delta, applied to the model it came from, puts every trained parameter back', async () => {
   const model = tinyModel();
-  const before = outputs(model);
-  const snap = model.snapshot();
+  const before = await outputs(model);
+  const start = model.parameterDelta(['vision', 'projector', 'llm']);
   const params = model.trainableParameters(parseTarget('vision+projector+llm'));
-  trainAnswerNll(model, params, () => examples, { label: 'test', steps: 3, lr: 1e-2, warmupSteps: 1, finalLrFraction: 1, weightDecay: 0, clipNorm: 1 });
-  assert.notDeepEqual(outputs(model), before);
-  model.restore(snap);
-  assert.deepEqual(outputs(model), before);
-  for (const t of snap.values()) t.dispose();
+  await trainAnswerNll(model, params, () => examples, { label: 'test', steps: 3, lr: 1e-2, warmupSteps: 1, finalLrFraction: 1, weightDecay: 0, clipNorm: 1 });
+  assert.notDeepEqual(await outputs(model), before);
+  model.applyDelta(start);
+  assert.deepEqual(await outputs(model), before);
+  disposeDelta(start);
   model.dispose();
 });
 
-test('both scoring modes reach 100% on a hand-made set the model was taught', () => {
+test('both scoring modes reach 100% on a hand-made set the model was taught', async () => {
   const model = tinyModel(1);
   const teach: Example[] = QUESTIONS.flatMap((q) => {
     const answerText = q.options[LETTERS.indexOf(q.answer)]!;
@@ -77,17 +104,17 @@ test('both scoring modes reach 100% on a hand-made set the model was taught', ()
     ];
   });
   const live = liveTensorCount();
-  trainAnswerNll(model, model.trainableParameters(parseTarget('vision+projector+llm')), () => teach,
+  await trainAnswerNll(model, model.trainableParameters(parseTarget('vision+projector+llm')), () => teach,
     { label: 'teach', steps: 150, lr: 1e-2, warmupSteps: 10, finalLrFraction: 0.1, weightDecay: 0, clipNorm: 1 });
   assert.equal(liveTensorCount(), live, 'training leaked tensors');
-  assert.equal(model.score(QUESTIONS, 'likelihood').accuracy, 1);
-  assert.equal(model.score(QUESTIONS, 'letter').accuracy, 1);
+  assert.equal((await scoreAnswers(model, QUESTIONS, 'likelihood')).accuracy, 1);
+  assert.equal((await scoreAnswers(model, QUESTIONS, 'letter')).accuracy, 1);
   assert.equal(liveTensorCount(), live, 'scoring leaked tensors');
   model.dispose();
 });
 
 /** A model whose next token is always `word`, whatever the input. */
-class AlwaysSays extends MultimodalModel {
+class AlwaysSays extends EmbeddedModel {
   word = '';
   override textLogits(batch: EncodedBatch): Tensor {
     const [b, l] = batch.ids.shape as [number, number];
@@ -98,16 +125,16 @@ class AlwaysSays extends MultimodalModel {
   }
 }
 
-test('letter scoring takes the first character of the greedy token, and a non-letter is wrong', () => {
+test('letter scoring takes the first character of the greedy token, and a non-letter is wrong', async () => {
   const base = tinyModel();
   const model = new AlwaysSays(base.config, base.tokenizer);
   const q = QUESTIONS[0]!; // answer B
   model.word = 'B';
-  assert.deepEqual(model.predict([q], 'letter'), ['B']);
+  assert.deepEqual(await model.predict([q], 'letter'), ['B']);
   model.word = 'baker';
-  assert.deepEqual(model.predict([q], 'letter'), [null], "'baker' starts with a lower-case b: not a letter answer");
+  assert.deepEqual(await model.predict([q], 'letter'), [null], "'baker' starts with a lower-case b: not a letter answer");
   model.word = 'A';
-  assert.deepEqual(model.score([q], 'letter').correct, [false]);
+  assert.deepEqual((await scoreAnswers(model, [q], 'letter')).correct, [false]);
   base.dispose();
   model.dispose();
 });
@@ -117,11 +144,14 @@ test('update targets parse unions and reject unknown parts', () => {
   assert.throws(() => parseTarget('llm+audio'), /unknown model part 'audio'/);
 });
 
-test('packed option scoring gives the log-probabilities of separate sequences, with and without images', () => {
+test('packed option scoring gives the log-probabilities of separate sequences, with and without images', async () => {
   const model = tinyModel(6);
   for (const q of QUESTIONS) {
-    const separate = model.optionLogProbsUnpacked(q);
-    const batch = encodePackedOptions([q, q].map((x) => ({ image: x.image, prompt: x.question, options: x.options })), model.tokenizer, 32, model.visualTokens, model.config.lm.maxSeq);
+    const options = await model.encode(q.options.map((o) => ({ image: q.image, prompt: q.question, answer: o })));
+    const separate = noGrad(() => scope(() => model.answerLogProbs(options).sum.toArray()));
+    options.dispose();
+    const pixels = q.image?.kind === 'rgb' ? q.image.pixels : undefined;
+    const batch = encodePackedOptions([q, q].map((x) => ({ image: pixels, prompt: x.question, options: x.options })), model.tokenizer, 32, model.visualTokens, model.config.lm.maxSeq);
     const packed = noGrad(() => model.packedOptionLogProbs(batch));
     disposeAll(batch);
     assert.equal(packed.length, 8);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { pretrain, DEFAULT_PRETRAIN } from '../../src/train/pretrain.ts';
-import { TINY_MODEL_CONFIG } from '../../src/model/config.ts';
+import { TINY_MODEL_CONFIG } from '../../src/model/embedded/config.ts';
 
 /**
  * A scratch folder with a tiny pre-trained base model and a quick-preset config pointing at it:

@@ -5,7 +5,7 @@ import { existsSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { runProtocol } from '../../src/protocol/runner.ts';
 import { resolveConfig } from '../../src/protocol/config.ts';
-import { loadProtocolData } from '../../src/protocol/load-data.ts';
+import { loadProtocolData } from '../../src/data/protocol-data.ts';
 import { Results } from '../../src/protocol/results-schema.ts';
 import { PulseError } from '../../src/errors.ts';
 import { protocolFixture } from './fixture.ts';
@@ -95,11 +95,11 @@ test('a corrupted or mismatched run folder is a clear error, never mixed', async
   const first = await pulse(['run', '--preset', 'quick', '--config', fixture.config, '--out', corrupt, '--scenarios', 'pre_trained', '--methods', 'ga']);
   assert.equal(first.code, 0, first.stderr);
   const other = await pulse(['run', '--preset', 'quick', '--config', fixture.config, '--out', corrupt, '--scenarios', 'pre_trained', '--methods', 'npo']);
-  assert.equal(other.code, 1);
+  assert.equal(other.code, 2);
   assert.match(other.stderr, /holds a run with a different configuration/);
   writeFileSync(join(corrupt, 'results.json'), '{"schema": "pulse.results", "truncated');
   const broken = await pulse(['run', '--preset', 'quick', '--config', fixture.config, '--out', corrupt, '--scenarios', 'pre_trained', '--methods', 'ga']);
-  assert.equal(broken.code, 1);
+  assert.equal(broken.code, 2);
   assert.match(broken.stderr, /results\.json is corrupted/);
 });
 
@@ -122,7 +122,7 @@ test('bad command-line values are errors that name them', async () => {
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /unknown value 'everything'/);
   const m = await pulse(['run', '--preset', 'quick', '--config', fixture.config, '--methods', 'rmu', '--out', join(fixture.dir, 'runs', 'x')]);
-  assert.equal(m.code, 1);
+  assert.equal(m.code, 2);
   assert.match(m.stderr, /unknown unlearning method 'rmu'/);
   assert.throws(() => runInProcess(join(fixture.dir, 'runs', 'y'), join(fixture.dir, 'missing.yaml')), (e: unknown) => e instanceof PulseError && /cannot read config .*missing\.yaml/.test(e.message));
 });

@@ -2,7 +2,8 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { relativeScores } from '../../src/metrics/accuracy.ts';
-import type { MethodResult, Results, ScenarioName, ScenarioResult, SetScores } from '../../src/protocol/results-schema.ts';
+import type { MethodResult, Results, ScenarioResult } from '../../src/protocol/results-schema.ts';
+import type { SetScores } from '../../src/metrics/scores.ts';
 
 const acc = (mm: number, text: number | null, n = 100) => ({ overall: text === null ? mm : (mm + text) / 2, multimodal: mm, text_only: text, n });
 const scores = (u: [number, number], r: [number, number], g: number): SetScores => ({ unlearn: acc(...u), retain: acc(...r), general: acc(g, null) });
@@ -15,7 +16,7 @@ function method(name: string, target: string, before: SetScores, afters: SetScor
   };
 }
 
-function scenario(name: ScenarioName, requests: number, methods: (before: SetScores) => MethodResult[], extra: Partial<ScenarioResult> = {}): ScenarioResult {
+function scenario(name: string, requests: number, methods: (before: SetScores) => MethodResult[], extra: Partial<ScenarioResult> = {}): ScenarioResult {
   const before = scores([78, 77], [76, 79], 82);
   const ids = Array.from({ length: requests * 2 }, (_, i) => `f${i}`);
   return {

@@ -57,7 +57,7 @@ test('an invalid or unknown-version results.json is a clear error naming the fil
   const broken = completeResults() as unknown as { scenarios: { before: unknown }[] };
   broken.scenarios[0]!.before = { unlearn: 'x' };
   writeFileSync(join(dir, 'results.json'), JSON.stringify(broken));
-  await assert.rejects(writeReport(dir), (e: unknown) => e instanceof PulseError && /results\.json: invalid at scenarios\.0\.before\.unlearn/.test(e.message));
+  await assert.rejects(writeReport(dir), (e: unknown) => e instanceof PulseError && /results\.json: invalid results: scenarios\.0\.before\.unlearn/.test(e.message));
   writeFileSync(join(dir, 'results.json'), JSON.stringify({ ...completeResults(), version: 9 }));
   await assert.rejects(writeReport(dir), /results version 9 is not supported/);
 });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { noGrad } from '../../src/torch/index.ts';
-import { parseTarget } from '../../src/model/multimodal.ts';
+import { parseTarget } from '../../src/model/model.ts';
 import { learningRate, trainAnswerNll } from '../../src/train/loop.ts';
 import { PulseError } from '../../src/errors.ts';
 import { tinyModel } from '../model/helpers.ts';
@@ -16,11 +16,11 @@ test('learning rate: linear warm-up, then cosine down to the floor', () => {
   assert.ok(Math.abs(learningRate(2 + 4.5, { ...o }) - 0.55) < 1e-12);
 });
 
-test('a loss that turns NaN stops training with a clear error naming phase and step', () => {
+test('a loss that turns NaN stops training with a clear error naming phase and step', async () => {
   const model = tinyModel();
   noGrad(() => model.lm.head.weight.fill_(Number.NaN));
-  assert.throws(
-    () => trainAnswerNll(model, model.trainableParameters(parseTarget('llm')), () => [{ prompt: 'What is the job of Ada Stone?', answer: 'pilot' }],
+  await assert.rejects(
+    trainAnswerNll(model, model.trainableParameters(parseTarget('llm')), () => [{ prompt: 'What is the job of Ada Stone?', answer: 'pilot' }],
       { label: 'fine-tune', steps: 3, lr: 1e-3, warmupSteps: 1, finalLrFraction: 1, weightDecay: 0, clipNorm: 1 }),
     (e: unknown) => e instanceof PulseError && /fine-tune: the loss became NaN at step 1/.test(e.message),
   );

@@ -1,14 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { scope, tensor, AdamW, type Tensor } from '../../src/torch/index.ts';
-import { MultimodalModel, parseTarget } from '../../src/model/multimodal.ts';
-import type { EncodedBatch, Example } from '../../src/model/batch.ts';
+import { EmbeddedModel } from '../../src/model/embedded/model.ts';
+import { parseTarget, type ModelBatch, type ReferenceModel } from '../../src/model/model.ts';
+import type { EncodedBatch } from '../../src/model/embedded/batch.ts';
+import type { Example } from '../../src/data/records.ts';
 import { METHODS, getMethod } from '../../src/unlearn/registry.ts';
 import { tokenAveragedNll } from '../../src/unlearn/method.ts';
 import { tinyModel, solidImage } from '../model/helpers.ts';
 
 /** A model whose logits are the same vector `row` at every position, whatever the input. */
-class FixedLogits extends MultimodalModel {
+class FixedLogits extends EmbeddedModel {
   row: number[] = [];
   override textLogits(batch: EncodedBatch): Tensor {
     const [b, l] = batch.ids.shape as [number, number];
@@ -24,11 +26,15 @@ const FORGET: Example[] = [
   { prompt: 'What is the job of Ada Stone?', answer: 'pilot' }, // 1 answer token + <eos> = 2
   { prompt: 'Where does Ada Stone live?', answer: 'Oslo Rome' }, // 2 + <eos> = 3
 ];
-const batches = (model: MultimodalModel, examples = FORGET) => [model.encode(examples)];
+const encoded = await uniform.encode(FORGET);
 const hp = (name: string) => ({ ...getMethod(name).defaults });
+/** A model's own outputs as the frozen reference of a method (what model.reference() provides). */
+const asReference = (model: EmbeddedModel): ReferenceModel => ({
+  answerLogProbs: (b: ModelBatch) => model.answerLogProbs(b), answerLogits: (b: ModelBatch) => model.answerLogits(b), dispose: () => {},
+});
 
 test('GA: L = -NLL(forget); with uniform logits NLL = ln V per token', () => scope(() => {
-  const loss = getMethod('ga').loss({ model: uniform, reference: null, forget: batches(uniform), retain: [], hyperparameters: hp('ga') });
+  const loss = getMethod('ga').loss({ model: uniform, reference: null, forget: encoded, retain: null, hyperparameters: hp('ga') });
   assert.ok(Math.abs(loss.item() - -Math.log(V)) < 1e-5);
 }));
 
@@ -38,15 +44,15 @@ test('GA+KLR: -NLL + λ·KL(ref‖θ); KL worked out for a peaked reference agai
   const a = 3;
   const row = new Array(V).fill(0);
   row[5] = a;
-  const reference = fixed(row);
+  const reference = asReference(fixed(row));
   const Z = V - 1 + Math.exp(a);
   const pw = Math.exp(a) / Z;
   const kl = Math.log(V) + pw * Math.log(pw) + ((V - 1) / Z) * Math.log(1 / Z);
   const lambda = 0.5;
-  const loss = getMethod('ga_klr').loss({ model: uniform, reference, forget: batches(uniform), retain: batches(uniform), hyperparameters: { lambda } });
+  const loss = getMethod('ga_klr').loss({ model: uniform, reference, forget: encoded, retain: encoded, hyperparameters: { lambda } });
   assert.ok(Math.abs(loss.item() - (-Math.log(V) + lambda * kl)) < 1e-5, `${loss.item()} vs ${-Math.log(V) + lambda * kl}`);
   // KL of a model against itself is 0: the loss is GA's alone.
-  const same = getMethod('ga_klr').loss({ model: uniform, reference: uniform, forget: batches(uniform), retain: batches(uniform), hyperparameters: { lambda } });
+  const same = getMethod('ga_klr').loss({ model: uniform, reference: asReference(uniform), forget: encoded, retain: encoded, hyperparameters: { lambda } });
   assert.ok(Math.abs(same.item() - -Math.log(V)) < 1e-5);
 }));
 
@@ -57,42 +63,44 @@ test('NPO: -(2/β)·mean log σ(-β(logπθ - logπref)), worked out per item', 
   // token has p = 1/(V - 1 + e).
   const row = new Array(V).fill(0);
   row[4] = 1; // '<image>': never an answer token
-  const reference = fixed(row);
+  const reference = asReference(fixed(row));
   const logSigmoid = (x: number) => -Math.log1p(Math.exp(-x));
   const expected = -(2 / beta) * [2, 3].map((n) => {
     const delta = -n * Math.log(V) - n * Math.log(1 / (V - 1 + Math.E));
     return logSigmoid(-beta * delta);
   }).reduce((s, x) => s + x, 0) / 2;
-  const loss = getMethod('npo').loss({ model: uniform, reference, forget: batches(uniform), retain: [], hyperparameters: { beta } });
+  const loss = getMethod('npo').loss({ model: uniform, reference, forget: encoded, retain: null, hyperparameters: { beta } });
   assert.ok(Math.abs(loss.item() - expected) < 1e-5, `${loss.item()} vs ${expected}`);
 }));
 
-test('NPO at θ = ref equals (2/β)·ln 2, on a real model with both modalities', () => scope(() => {
+test('NPO at θ = ref equals (2/β)·ln 2, on a real model with both modalities', async () => {
   const model = tinyModel(3);
-  const reference = model.frozenCopy();
-  const forget = [model.encode(FORGET), model.encode([{ prompt: 'What is the job of this person?', answer: 'nurse', image: solidImage(1, 2, 3) }])];
+  const reference = model.reference();
+  const forget = await model.encode([...FORGET, { prompt: 'What is the job of this person?', answer: 'nurse', image: solidImage(1, 2, 3) }]);
   for (const beta of [0.1, 1]) {
-    const loss = getMethod('npo').loss({ model, reference, forget, retain: [], hyperparameters: { beta } }).item();
+    const loss = scope(() => getMethod('npo').loss({ model, reference, forget, retain: null, hyperparameters: { beta } }).item());
     assert.ok(Math.abs(loss - (2 / beta) * Math.LN2) < 1e-4, `${loss}`);
   }
+  forget.dispose();
   model.dispose();
   reference.dispose();
-}));
+});
 
-test('one step of each method lowers the likelihood of the forget answers', () => {
+test('one step of each method lowers the likelihood of the forget answers', async () => {
   for (const method of METHODS.values()) {
     const model = tinyModel(4);
-    const reference = method.needsReference ? model.frozenCopy() : null;
+    const reference = method.needsReference ? model.reference() : null;
     const params = model.trainableParameters(parseTarget('projector+llm'));
     const optimizer = new AdamW(params, { lr: 1e-2, weightDecay: 0 });
-    const nll = () => scope(() => tokenAveragedNll(model, batches(model)).item());
+    const forget = await model.encode(FORGET);
+    const retain = method.needsRetain ? await model.encode([{ prompt: 'Where does Ada Stone live?', answer: 'Paris' }]) : null;
+    const nll = () => scope(() => tokenAveragedNll(model, forget).item());
     const before = nll();
-    scope(() => {
-      const loss = method.loss({ model, reference, forget: batches(model), retain: method.needsRetain ? batches(model, [{ prompt: 'Where does Ada Stone live?', answer: 'Paris' }]) : [], hyperparameters: { ...method.defaults } });
-      loss.backward();
-    });
+    scope(() => method.loss({ model, reference, forget, retain, hyperparameters: { ...method.defaults } }).backward());
     optimizer.step();
     assert.ok(nll() > before, `${method.name}: NLL(forget) ${before} -> ${nll()}`);
+    forget.dispose();
+    retain?.dispose();
     optimizer.dispose();
     model.dispose();
     reference?.dispose();

@@ -2,9 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateWorld, worldHash, personView, WORLD_SIZES } from '../../src/world/world.ts';
 import { nearestNeighbourIdentification } from '../../src/world/separability.ts';
-import { pretrainingStream } from '../../src/world/corpus.ts';
-import { DEFAULT_PRETRAIN } from '../../src/train/pretrain.ts';
-import { LETTERS } from '../../src/world/people.ts';
+import { pretrainingStream, DEFAULT_MIX } from '../../src/world/corpus.ts';
+import { LETTERS } from '../../src/text/multiple-choice.ts';
 
 const world = generateWorld(0);
 const everyone = [...world.fictitious, ...world.celebrities];
@@ -51,7 +50,7 @@ test('celebrity popularity is Zipf-like and sums to 1; fictitious people never a
   const pop = world.celebrities.map((c) => c.popularity);
   assert.ok(Math.abs(pop.reduce((a, b) => a + b, 0) - 1) < 1e-9);
   assert.ok(pop[0]! / pop[9]! > 9.9 && pop[0]! / pop[9]! < 10.1, 'rank 1 is ten times as popular as rank 10');
-  const next = pretrainingStream(world, 0, DEFAULT_PRETRAIN.mix);
+  const next = pretrainingStream(world, 0, DEFAULT_MIX);
   const fictitiousNames = world.fictitious.map((p) => p.name);
   const seen = new Map<string, number>();
   for (let i = 0; i < 3000; i++) {

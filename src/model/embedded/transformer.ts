@@ -1,5 +1,5 @@
-import { Module, Embedding, LayerNorm, Tensor, ones, arange } from '../torch/index.ts';
-import { LoraLinear } from './lora.ts';
+import { Module, Embedding, LayerNorm, Tensor, ones, arange } from '../../torch/index.ts';
+import { LoraLinear } from '../lora.ts';
 
 export interface TransformerConfig {
   vocabSize: number;

@@ -1,17 +1,17 @@
 import { join } from 'node:path';
-import { ensureWorldFiles, readWorldFiles, WORLD_FILES } from '../data/world-files.ts';
-import { decodeImage } from '../data/images.ts';
-import { readMllmuParquet, type MllmuRow, type ChoiceItem } from '../data/mllmu.ts';
-import { readMmbenchTsv, type MmbenchItem } from '../data/mmbench.ts';
+import { ensureWorldFiles, readWorldFiles, WORLD_FILES } from './world-files.ts';
+import { checkedImage, rgbImage } from './images.ts';
+import { readMllmuParquet, type MllmuRow, type ChoiceItem } from './mllmu.ts';
+import { readMmbenchTsv, type MmbenchItem } from './mmbench.ts';
 import { PulseError } from '../errors.ts';
 import { IMAGE_SIZE } from '../world/faces.ts';
-import { pretrainingStream } from '../world/corpus.ts';
-import { DEFAULT_PRETRAIN } from '../train/pretrain.ts';
-import type { Example } from '../model/batch.ts';
-import type { Letter } from '../model/prompt.ts';
-import type { PersonRecord, ProtocolData, ProtocolQuestion } from './data.ts';
+import { pretrainingStream, DEFAULT_MIX, type CorpusExample, type PretrainMix } from '../world/corpus.ts';
+import type { World } from '../world/world.ts';
+import type { Letter, Modality } from '../text/multiple-choice.ts';
+import type { EncodedImage } from './images.ts';
+import type { Example, PersonRecord, ProtocolData, ProtocolQuestion } from './records.ts';
 
-function choices(items: readonly ChoiceItem[], modality: ProtocolQuestion['modality'], personId: string, image: Uint8Array | undefined): ProtocolQuestion[] {
+function choices(items: readonly ChoiceItem[], modality: Modality, personId: string, image: EncodedImage | undefined): ProtocolQuestion[] {
   return items.map((q) => ({ question: q.Question, options: [q.Options.A, q.Options.B, q.Options.C, q.Options.D], answer: q.Correct_Answer as Letter, modality, personId, image }));
 }
 
@@ -21,7 +21,7 @@ function choices(items: readonly ChoiceItem[], modality: ProtocolQuestion['modal
  * unlearning targets.
  */
 export async function personRecord(row: MllmuRow, where: string): Promise<PersonRecord> {
-  const image = await decodeImage(row.image.bytes, IMAGE_SIZE, `${where}: ID ${row.ID}: field image`);
+  const image = await checkedImage(row.image.bytes, `${where}: ID ${row.ID}: field image`);
   const name = row.answer;
   const training: Example[] = [
     ...row.Generation_Task.map((g) => ({ image: g.Type === 'Image_Textual' ? image : undefined, prompt: g.Question, answer: g.Ground_Truth })),
@@ -40,8 +40,15 @@ export async function personRecord(row: MllmuRow, where: string): Promise<Person
 }
 
 export async function generalQuestion(item: MmbenchItem, where: string): Promise<ProtocolQuestion> {
-  const image = await decodeImage(item.image, IMAGE_SIZE, `${where}: index ${item.index}: field image`);
+  const image = await checkedImage(item.image, `${where}: index ${item.index}: field image`);
   return { question: item.hint ? `${item.hint}\n${item.question}` : item.question, options: item.options, answer: item.answer, image, modality: 'multimodal' };
+}
+
+/** The world's pre-training corpus as an endless seeded stream of examples (pre-training, and fine-tuning replay). */
+export function corpusStream(world: World, seed: number, mix: PretrainMix = DEFAULT_MIX): () => Example {
+  const next = pretrainingStream(world, seed, mix);
+  const asExample = (e: CorpusExample): Example => ({ prompt: e.prompt, answer: e.answer, image: e.image ? rgbImage(e.image, IMAGE_SIZE) : undefined });
+  return () => asExample(next());
 }
 
 /**
@@ -58,7 +65,7 @@ export async function loadProtocolData(world: { dir: string; seed: number }, log
     celebrities: await Promise.all(files.celebrities.map((r) => personRecord(r, join(world.dir, WORLD_FILES.celebrities)))),
     general: await Promise.all(files.benchmark.map((b) => generalQuestion(b, join(world.dir, WORLD_FILES.benchmark)))),
     replay: (seed) => {
-      const next = pretrainingStream(generated, seed, DEFAULT_PRETRAIN.mix);
+      const next = corpusStream(generated, seed);
       return (count) => Array.from({ length: count }, next);
     },
   };

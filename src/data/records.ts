@@ -1,6 +1,20 @@
-import type { Example } from '../model/batch.ts';
-import type { ScoredQuestion } from '../model/multimodal.ts';
-import type { Modality } from '../metrics/accuracy.ts';
+import type { ImageInput } from './images.ts';
+import type { McQuestion, Modality } from '../text/multiple-choice.ts';
+
+/**
+ * One training or scoring sequence: the user's text, an optional image, and the answer whose
+ * tokens are learned or scored. The chat template and the image size are the model's business.
+ */
+export interface Example {
+  image?: ImageInput | undefined;
+  prompt: string;
+  answer: string;
+}
+
+/** A multiple-choice question, with the image it shows when it is multimodal. */
+export interface ScoredQuestion extends McQuestion {
+  image?: ImageInput | undefined;
+}
 
 /** A scored multiple-choice question with its modality (and person, for per-person scores). */
 export interface ProtocolQuestion extends ScoredQuestion {

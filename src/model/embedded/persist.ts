@@ -1,11 +1,12 @@
 import { existsSync } from 'node:fs';
-import { writeFileAtomic } from '../atomic-file.ts';
 import { z } from 'zod';
-import { loadSafetensors, saveSafetensors } from '../torch/safetensors.ts';
-import { disposeAll, noGrad } from '../torch/index.ts';
-import { PulseError } from '../errors.ts';
+import { writeFileAtomic } from '../../atomic-file.ts';
+import { loadSafetensors, saveSafetensors } from '../../torch/safetensors.ts';
+import { disposeAll } from '../../torch/index.ts';
+import { PulseError, describeZodError } from '../../errors.ts';
+import { fileSha256 } from '../../hash.ts';
 import { ModelConfig } from './config.ts';
-import { MultimodalModel } from './multimodal.ts';
+import { EmbeddedModel } from './model.ts';
 import { Tokenizer } from './tokenizer.ts';
 
 /**
@@ -38,7 +39,7 @@ export const ModelManifest = z.object({
 export type ModelManifest = z.infer<typeof ModelManifest>;
 
 /** Saves weights and manifest; the sidecar `<path>.json` is for people, the embedded copy is what loading trusts. */
-export async function saveModel(path: string, model: MultimodalModel, manifest: Omit<ModelManifest, 'format' | 'version' | 'config' | 'vocabulary' | 'tokenizer_hash'>): Promise<ModelManifest> {
+export async function saveModel(path: string, model: EmbeddedModel, manifest: Omit<ModelManifest, 'format' | 'version' | 'config' | 'vocabulary' | 'tokenizer_hash'>): Promise<ModelManifest> {
   if (model.hasLora) throw new Error('merge or detach LoRA adapters before saving a model');
   const full: ModelManifest = {
     format: 'pulse.model',
@@ -59,7 +60,7 @@ export interface LoadExpectation {
 }
 
 /** Loads a model saved by saveModel, checking its manifest against what the caller will use it with. */
-export async function loadModel(path: string, expect: LoadExpectation = {}): Promise<{ model: MultimodalModel; manifest: ModelManifest }> {
+export async function loadModel(path: string, expect: LoadExpectation = {}): Promise<{ model: EmbeddedModel; manifest: ModelManifest }> {
   if (!existsSync(path)) throw new PulseError(`model file ${path} does not exist (the default base model is made by \`pulse pretrain\`)`);
   const { tensors, metadata } = await loadSafetensors(path, { float32: true });
   try {
@@ -67,55 +68,18 @@ export async function loadModel(path: string, expect: LoadExpectation = {}): Pro
     let raw: unknown;
     try { raw = JSON.parse(metadata.pulse); } catch { throw new PulseError(`${path}: the pulse manifest is not valid JSON`); }
     const parsed = ModelManifest.safeParse(raw);
-    if (!parsed.success) throw new PulseError(`${path}: invalid manifest at ${parsed.error.issues[0]!.path.join('.')}: ${parsed.error.issues[0]!.message}`);
+    if (!parsed.success) throw new PulseError(`${path}: invalid pulse manifest: ${describeZodError(parsed.error)}`);
     const manifest = parsed.data;
     const tokenizer = new Tokenizer(manifest.vocabulary.slice(5));
     if (tokenizer.hash() !== manifest.tokenizer_hash) throw new PulseError(`${path}: the vocabulary does not match its recorded hash`);
     if (expect.world && (expect.world.seed !== manifest.world.seed || expect.world.hash !== manifest.world.hash)) {
       throw new PulseError(`${path} was trained on world seed ${manifest.world.seed} (hash ${manifest.world.hash}), but this run uses world seed ${expect.world.seed} (hash ${expect.world.hash}); pretrain a model for this world (\`pulse pretrain\`) or use the matching world`);
     }
-    const model = new MultimodalModel(manifest.config, tokenizer);
+    const source = { path, sha256: fileSha256(path), defaultScoring: manifest.scoring, world: manifest.world };
+    const model = new EmbeddedModel(manifest.config, tokenizer, source);
     model.loadStateDict(tensors, { source: path });
     model.eval();
     return { model, manifest };
-  } finally {
-    disposeAll(tensors);
-  }
-}
-
-/** Saves the attached LoRA adapters (tensors "<layer>.lora_a" / "<layer>.lora_b") with their scale and dropout. */
-export async function saveLora(path: string, model: MultimodalModel): Promise<void> {
-  const state = model.loraState();
-  if (state.size === 0) throw new PulseError('the model has no LoRA adapter to save');
-  const settings = Object.fromEntries(model.loraLayers().filter(([, l]) => l.adapter).map(([name, l]) => [name, { scale: l.adapter!.scale, dropout: l.adapter!.dropout }]));
-  await saveSafetensors(path, state, { 'pulse.lora': JSON.stringify({ format: 'pulse.lora', version: 1, tokenizer_hash: model.tokenizer.hash(), layers: settings }) });
-}
-
-/**
- * Attaches adapters saved by saveLora to a model of the same shape (rank and scale come from the
- * file). A layer named in the file that the model lacks, or of another shape, is an error.
- */
-export async function loadLora(path: string, model: MultimodalModel): Promise<void> {
-  const { tensors, metadata } = await loadSafetensors(path, { float32: true });
-  try {
-    if (!metadata['pulse.lora']) throw new PulseError(`${path} holds no pulse LoRA adapter`);
-    const info = JSON.parse(metadata['pulse.lora']) as { tokenizer_hash: string; layers: Record<string, { scale: number; dropout: number }> };
-    if (info.tokenizer_hash !== model.tokenizer.hash()) throw new PulseError(`${path} was trained for another vocabulary (${info.tokenizer_hash}, model ${model.tokenizer.hash()})`);
-    const layers = new Map(model.loraLayers());
-    for (const [name, { scale, dropout }] of Object.entries(info.layers)) {
-      const layer = layers.get(name);
-      const a = tensors.get(`${name}.lora_a`);
-      const b = tensors.get(`${name}.lora_b`);
-      if (!layer || !a || !b) throw new PulseError(`${path}: adapter for ${name} does not fit this model`);
-      const rank = a.size(0);
-      layer.attach({ rank, alpha: scale * rank, dropout });
-      const adapter = layer.adapter!;
-      if (adapter.a.shape.join() !== a.shape.join() || adapter.b.shape.join() !== b.shape.join()) {
-        layer.detach();
-        throw new PulseError(`${path}: adapter for ${name} has shape [${a.shape}]/[${b.shape}], the layer needs [${adapter.a.shape}]/[${adapter.b.shape}]`);
-      }
-      noGrad(() => { adapter.a.copy_(a); adapter.b.copy_(b); });
-    }
   } finally {
     disposeAll(tensors);
   }

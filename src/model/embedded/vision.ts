@@ -1,5 +1,5 @@
-import { Module, Conv2d, Tensor, maxPool2d, avgPool2d } from '../torch/index.ts';
-import { LoraLinear } from './lora.ts';
+import { Module, Conv2d, Tensor, maxPool2d, avgPool2d } from '../../torch/index.ts';
+import { LoraLinear } from '../lora.ts';
 import type { ModelConfig } from './config.ts';
 
 /**

@@ -1,12 +1,13 @@
-import { Tensor, tensor } from '../torch/index.ts';
+import { Tensor, tensor } from '../../torch/index.ts';
 import { BOS, EOS, PAD, type Tokenizer } from './tokenizer.ts';
 import { userTurn } from './prompt.ts';
 
 /**
- * One training or scoring sequence: the user's text (the template is added here), an optional
- * RGB image (HWC bytes, imageSize²·3), and the assistant's answer whose tokens are scored.
+ * One training or scoring sequence with its image already at the model's input size: the user's
+ * text (the template is added here), RGB pixels (HWC bytes, imageSize²·3) or none, and the
+ * assistant's answer whose tokens are scored.
  */
-export interface Example {
+export interface PixelExample {
   image?: Uint8Array | undefined;
   prompt: string;
   answer: string;
@@ -27,6 +28,8 @@ export interface EncodedBatch {
   promptEnd: number[];
   /** flat indices (row·length + t) of the positions whose target is an answer token */
   answerIndex: Tensor;
+  /** answer tokens (with <eos>) over all rows */
+  answerTokens: number;
   size: number;
 }
 
@@ -41,7 +44,7 @@ export function imageToChw(image: Uint8Array, size: number, out: Float32Array, o
   }
 }
 
-export function encodeBatch(examples: readonly Example[], tokenizer: Tokenizer, imageSize: number, maxTextLength: number): EncodedBatch {
+export function encodeBatch(examples: readonly PixelExample[], tokenizer: Tokenizer, imageSize: number, maxTextLength: number): EncodedBatch {
   if (examples.length === 0) throw new RangeError('empty batch');
   const withImage = examples[0]!.image !== undefined;
   if (examples.some((e) => (e.image !== undefined) !== withImage)) throw new RangeError('a batch mixes examples with and without images');
@@ -75,16 +78,9 @@ export function encodeBatch(examples: readonly Example[], tokenizer: Tokenizer, 
     ids: tensor(ids, [examples.length, length]),
     targets: tensor(targets, [examples.length, length]),
     promptEnd: rows.map((r) => r.prompt.length - 1),
+    answerTokens: answerPositions.length,
     size: examples.length,
   };
-}
-
-/** Splits examples into batches of one modality each, keeping the original order within each. */
-export function byModality<T extends { image?: Uint8Array | undefined }>(items: readonly T[]): { withImage: number[]; textOnly: number[] } {
-  const withImage: number[] = [];
-  const textOnly: number[] = [];
-  items.forEach((item, i) => (item.image !== undefined ? withImage : textOnly).push(i));
-  return { withImage, textOnly };
 }
 
 /**

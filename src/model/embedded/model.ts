@@ -1,0 +1,369 @@
+import { Module, Tensor, cat, crossEntropy, disposeAll, keep, noGrad, scope, tensor } from '../../torch/index.ts';
+import { loadSafetensors } from '../../torch/safetensors.ts';
+import { squareRgb, type ImageInput } from '../../data/images.ts';
+import type { Example, ScoredQuestion } from '../../data/records.ts';
+import { LETTERS, multipleChoiceText, type Letter } from '../../text/multiple-choice.ts';
+import { fileSha256, shortJsonHash } from '../../hash.ts';
+import { PulseError } from '../../errors.ts';
+import { readDelta, writeDelta } from '../delta.ts';
+import { LoraLinear } from '../lora.ts';
+import { PARTS, type LoraSpec, type ModelBatch, type ModelInfo, type Part, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta } from '../model.ts';
+import type { ModelConfig } from './config.ts';
+import { Transformer } from './transformer.ts';
+import { VisionEncoder, Projector } from './vision.ts';
+import { encodeBatch, encodePackedOptions, IGNORE, type EncodedBatch, type PackedOptionsBatch, type PixelExample } from './batch.ts';
+import type { Tokenizer } from './tokenizer.ts';
+
+/** One forward pass of the embedded model: examples of one modality (its batches never mix). */
+class Piece implements ModelBatch {
+  constructor(readonly encoded: EncodedBatch) {}
+  get size(): number { return this.encoded.size; }
+  get answerTokens(): number { return this.encoded.answerTokens; }
+  get pieces(): readonly Piece[] { return [this]; }
+  dispose(): void { disposeAll([this.encoded.images, this.encoded.ids, this.encoded.targets, this.encoded.answerIndex]); }
+}
+
+/** Examples with images first, then text-only ones: one piece each. */
+class SplitBatch implements ModelBatch {
+  constructor(readonly pieces: readonly Piece[]) {}
+  get size(): number { return this.pieces.reduce((n, p) => n + p.size, 0); }
+  get answerTokens(): number { return this.pieces.reduce((n, p) => n + p.answerTokens, 0); }
+  dispose(): void { for (const p of this.pieces) p.dispose(); }
+}
+
+function piecesOf(batch: ModelBatch): Piece[] {
+  return batch.pieces.map((p) => {
+    if (!(p instanceof Piece)) throw new TypeError('this batch was not encoded by the embedded model');
+    return p;
+  });
+}
+
+/** Where the weights came from: what reset() reads back. */
+export interface WeightsSource { path: string; sha256: string; defaultScoring: ScoringMode; world: { seed: number; hash: string } | null }
+
+/**
+ * The embedded multimodal model: vision encoder -> projector -> decoder LM (LLaVA's shape), a
+ * 1.1 M-parameter stand-in for a real LMM that trains on a laptop CPU.
+ */
+export class EmbeddedModel extends Module implements PulseModel {
+  readonly vision: VisionEncoder;
+  readonly projector: Projector;
+  readonly lm: Transformer;
+  readonly parts = PARTS;
+  readonly info: ModelInfo;
+  /** images at the model's input size, by the example's image object */
+  readonly #pixels = new WeakMap<ImageInput, Uint8Array>();
+  /** parameters changed since loading: what reset() puts back */
+  readonly #dirty = new Set<string>();
+
+  constructor(readonly config: ModelConfig, readonly tokenizer: Tokenizer, readonly source: WeightsSource | null = null) {
+    super();
+    this.vision = this.module('vision', new VisionEncoder(config));
+    this.projector = this.module('projector', new Projector(this.vision.outDim, config.projectorHidden, config.lm.dModel));
+    this.lm = this.module('llm', new Transformer({ ...config.lm, vocabSize: tokenizer.size }));
+    const path = source?.path ?? '(not saved)';
+    this.info = {
+      kind: 'embedded', name: path.split('/').pop()!, path, sha256: source?.sha256 ?? '', parameters: this.parameterCount(),
+      defaultScoring: source?.defaultScoring ?? 'likelihood', world: source?.world ?? null,
+    };
+  }
+
+
+  get visualTokens(): number { return this.config.vision.grid ** 2; }
+  /** The longest text (prompt + answer) that fits next to the visual tokens. */
+  get maxTextLength(): number { return this.config.lm.maxSeq - this.visualTokens; }
+  /** What a saved delta must match: the vocabulary and the shape. */
+  get shapeTag(): string { return `embedded/${this.tokenizer.hash()}/${shortJsonHash(this.config)}`; }
+
+  // --- images and batches ---
+
+  async #prepareImages(items: readonly { image?: ImageInput | undefined }[]): Promise<void> {
+    for (const { image } of items) {
+      if (image && !this.#pixels.has(image)) this.#pixels.set(image, await squareRgb(image, this.config.imageSize));
+    }
+  }
+
+  #withPixels<T extends { image?: ImageInput | undefined }>(item: T): Omit<T, 'image'> & { image: Uint8Array | undefined } {
+    return { ...item, image: item.image ? this.#pixels.get(item.image)! : undefined };
+  }
+
+  async encode(examples: readonly Example[]): Promise<ModelBatch> {
+    if (examples.length === 0) throw new RangeError('empty batch');
+    await this.#prepareImages(examples);
+    const prepared = examples.map((e) => this.#withPixels(e));
+    const groups = [prepared.filter((e) => e.image !== undefined), prepared.filter((e) => e.image === undefined)].filter((g) => g.length > 0);
+    const pieces = groups.map((g) => new Piece(keepBatch(this.encodePixels(g))));
+    return pieces.length === 1 ? pieces[0]! : new SplitBatch(pieces);
+  }
+
+  /** Encodes examples of one modality whose images are already at the input size. */
+  encodePixels(examples: readonly PixelExample[]): EncodedBatch {
+    return encodeBatch(examples, this.tokenizer, this.config.imageSize, this.maxTextLength);
+  }
+
+  /** Next-token logits over the text positions: [B, L, V]. Visual tokens come first (LLaVA). */
+  textLogits(batch: EncodedBatch): Tensor {
+    const text = this.lm.embed(batch.ids);
+    if (!batch.images) return this.lm.forwardEmbeddings(text);
+    const visual = this.projector.forward(this.vision.forward(batch.images));
+    const logits = this.lm.forwardEmbeddings(cat([visual, text], 1));
+    return logits.narrow(1, this.visualTokens, batch.ids.size(1));
+  }
+
+  answerLogProbs(batch: ModelBatch): { sum: Tensor; tokens: Tensor } {
+    const parts = piecesOf(batch).map((p) => {
+      const logits = this.textLogits(p.encoded);
+      const vocab = logits.size(2);
+      const nll = crossEntropy(logits.reshape(-1, vocab), p.encoded.targets.reshape(-1), IGNORE, 'none').reshape(p.size, -1);
+      return { sum: nll.sum(1).neg(), tokens: p.encoded.targets.ne(IGNORE).sum(1).float() };
+    });
+    return { sum: cat(parts.map((p) => p.sum)), tokens: cat(parts.map((p) => p.tokens)) };
+  }
+
+  answerLogits(batch: ModelBatch): Tensor {
+    return cat(piecesOf(batch).map((p) => {
+      const logits = this.textLogits(p.encoded);
+      return logits.reshape(-1, logits.size(2)).indexSelect(0, p.encoded.answerIndex);
+    }));
+  }
+
+  // --- multiple-choice scoring ---
+
+  async predict(questions: readonly ScoredQuestion[], mode: ScoringMode, batchSize = 256): Promise<(Letter | null)[]> {
+    await this.#prepareImages(questions);
+    const prepared = questions.map((q) => this.#withPixels(q));
+    const wasTraining = this.training;
+    this.eval();
+    try {
+      return noGrad(() => (mode === 'likelihood' ? this.#predictByLikelihood(prepared, batchSize) : this.#predictByLetter(prepared, batchSize)));
+    } finally {
+      this.train(wasTraining);
+    }
+  }
+
+  /**
+   * Summed log-probability of every option of every row of a packed batch (see
+   * encodePackedOptions), in row-then-option order. Same numbers as scoring each option as its
+   * own sequence.
+   */
+  packedOptionLogProbs(batch: PackedOptionsBatch): Float64Array {
+    return scope(() => {
+      const text = this.lm.embed(batch.ids);
+      const layout = { positions: batch.positions, mask: batch.mask };
+      let logits: Tensor;
+      if (batch.images) {
+        const visual = this.projector.forward(this.vision.forward(batch.images));
+        logits = this.lm.forwardEmbeddings(cat([visual, text], 1), layout).narrow(1, this.visualTokens, batch.ids.size(1));
+      } else {
+        logits = this.lm.forwardEmbeddings(text, layout);
+      }
+      const vocab = logits.size(2);
+      const scored = logits.reshape(-1, vocab).indexSelect(0, batch.source).logSoftmax(-1).gather(1, batch.target).toArray();
+      const sums = new Float64Array(batch.optionCounts.reduce((a, b) => a + b, 0));
+      batch.owner.forEach((o, k) => { sums[o]! += scored[k]!; });
+      return sums;
+    });
+  }
+
+  #forEachBatch(items: readonly { image?: Uint8Array | undefined }[], batchSize: number, run: (indices: number[]) => void): void {
+    const groups = [items.map((_, i) => i).filter((i) => items[i]!.image !== undefined), items.map((_, i) => i).filter((i) => items[i]!.image === undefined)];
+    for (const group of groups) for (let s = 0; s < group.length; s += batchSize) run(group.slice(s, s + batchSize));
+  }
+
+  #predictByLikelihood(questions: readonly PixelQuestion[], batchSize: number): (Letter | null)[] {
+    const out: (Letter | null)[] = new Array(questions.length).fill(null);
+    // a packed row holds about four sequences' worth of tokens
+    this.#forEachBatch(questions, Math.max(1, Math.floor(batchSize / 4)), (indices) => {
+      const batch = encodePackedOptions(indices.map((i) => ({ image: questions[i]!.image, prompt: questions[i]!.question, options: questions[i]!.options })),
+        this.tokenizer, this.config.imageSize, this.visualTokens, this.config.lm.maxSeq);
+      try {
+        const logProbs = this.packedOptionLogProbs(batch);
+        let at = 0;
+        indices.forEach((i) => {
+          const n = questions[i]!.options.length;
+          let best = 0;
+          for (let o = 1; o < n; o++) if (logProbs[at + o]! > logProbs[at + best]!) best = o;
+          out[i] = LETTERS[best]!;
+          at += n;
+        });
+      } finally {
+        disposeAll([batch.images, batch.ids, batch.positions, batch.mask, batch.source, batch.target]);
+      }
+    });
+    return out;
+  }
+
+  #predictByLetter(questions: readonly PixelQuestion[], batchSize: number): (Letter | null)[] {
+    const out: (Letter | null)[] = new Array(questions.length).fill(null);
+    this.#forEachBatch(questions, batchSize, (indices) => scope(() => {
+      const batch = this.encodePixels(indices.map((i) => ({ image: questions[i]!.image, prompt: multipleChoiceText(questions[i]!), answer: '' })));
+      const logits = this.textLogits(batch);
+      const length = batch.ids.size(1);
+      const rows = batch.promptEnd.map((end, b) => b * length + end);
+      const next = logits.reshape(-1, logits.size(2)).indexSelect(0, tensor(rows, [rows.length], 'int64')).argmax(1).toArray();
+      indices.forEach((i, k) => {
+        const first = (this.tokenizer.words[next[k]!] ?? '').charAt(0);
+        const offered = LETTERS.slice(0, questions[i]!.options.length) as readonly string[];
+        out[i] = offered.includes(first) ? (first as Letter) : null;
+      });
+    }));
+    return out;
+  }
+
+  // --- parts, LoRA, trainable parameters ---
+
+  setTraining(on: boolean): void { this.train(on); }
+
+  part(name: Part): Module {
+    return name === 'vision' ? this.vision : name === 'projector' ? this.projector : this.lm;
+  }
+
+  /** Every linear layer of the given parts that can carry an adapter, by full name ("llm.blocks.0.attn.qkv"). */
+  loraLayers(parts: readonly Part[] = PARTS): [string, LoraLinear][] {
+    return parts.flatMap((p) => this.part(p).namedModules(`${p}.`).filter((e): e is [string, LoraLinear] => e[1] instanceof LoraLinear));
+  }
+
+  attachLora(spec: LoraSpec): number {
+    let count = 0;
+    for (const [name, layer] of this.loraLayers(spec.parts)) {
+      if (spec.layers.length && !spec.layers.includes(name.split('.').pop()!)) continue;
+      layer.attach(spec);
+      count++;
+    }
+    if (count === 0) throw new RangeError(`no linear layer matched LoRA layers [${spec.layers.join(', ')}] in ${spec.parts.join('+')}`);
+    return count;
+  }
+  get hasLora(): boolean { return this.loraLayers().some(([, l]) => l.adapter !== null); }
+
+  mergeLora(): StateDelta {
+    const entries: StateDelta['entries'] = [];
+    for (const [name, layer] of this.loraLayers()) {
+      const factors = layer.merge();
+      if (!factors) continue;
+      entries.push({ kind: 'lora', layer: name, ...factors });
+      this.#dirty.add(`${name}.weight`);
+    }
+    return { entries };
+  }
+
+  detachLora(): StateDelta {
+    const entries: StateDelta['entries'] = [];
+    for (const [name, layer] of this.loraLayers()) {
+      const factors = layer.take();
+      if (factors) entries.push({ kind: 'lora', layer: name, ...factors });
+    }
+    return { entries };
+  }
+
+  /** Adapter tensors by name ("llm.blocks.0.attn.qkv.lora_a"): the live ones, for inspection. */
+  loraState(): Map<string, Tensor> {
+    const out = new Map<string, Tensor>();
+    for (const [name, l] of this.loraLayers()) if (l.adapter) { out.set(`${name}.lora_a`, l.adapter.a); out.set(`${name}.lora_b`, l.adapter.b); }
+    return out;
+  }
+
+  trainableParameters(target: readonly Part[]): Tensor[] {
+    this.requiresGrad(false);
+    const out: Tensor[] = [];
+    for (const p of PARTS) {
+      const adapters = this.loraLayers([p]).flatMap(([, l]) => (l.adapter ? [l.adapter.a, l.adapter.b] : []));
+      for (const a of adapters) a.setRequiresGrad(target.includes(p));
+      if (!target.includes(p)) continue;
+      if (adapters.length) { out.push(...adapters); continue; }
+      for (const [name, t] of this.part(p).namedParameters(`${p}.`)) {
+        out.push(t.setRequiresGrad(true));
+        this.#dirty.add(name);
+      }
+    }
+    return out;
+  }
+
+  freeze(): void {
+    this.requiresGrad(false);
+    for (const [, l] of this.loraLayers()) if (l.adapter) { l.adapter.a.setRequiresGrad(false); l.adapter.b.setRequiresGrad(false); }
+  }
+
+  parameterDelta(target: readonly Part[]): StateDelta {
+    return noGrad(() => ({
+      entries: target.flatMap((p) => this.part(p).namedParameters(`${p}.`).map(([name, t]) => ({ kind: 'set' as const, name, value: keep(t.clone()) }))),
+    }));
+  }
+
+  applyDelta(delta: StateDelta): void {
+    const layers = new Map(this.loraLayers());
+    const params = this.stateDict();
+    for (const e of delta.entries) {
+      if (e.kind === 'lora') {
+        const layer = layers.get(e.layer);
+        if (!layer) throw new PulseError(`the state delta adapts ${e.layer}, which this model does not have`);
+        layer.foldIn(e);
+        this.#dirty.add(`${e.layer}.weight`);
+        continue;
+      }
+      const param = params.get(e.name);
+      if (!param) throw new PulseError(`the state delta sets ${e.name}, which this model does not have`);
+      if (param.shape.join() !== e.value.shape.join()) throw new PulseError(`the state delta sets ${e.name} to shape [${e.value.shape}], the model has [${param.shape}]`);
+      noGrad(() => param.copy_(e.value));
+      this.#dirty.add(e.name);
+    }
+  }
+
+  async reset(): Promise<void> {
+    if (this.#dirty.size === 0) return;
+    if (!this.source) throw new Error('reset() needs a model loaded from a file');
+    const { path, sha256 } = this.source;
+    if (fileSha256(path) !== sha256) throw new PulseError(`${path} changed on disk since the model was loaded from it`);
+    const { tensors } = await loadSafetensors(path, { float32: true });
+    try {
+      this.loadStateDict(new Map([...tensors].filter(([name]) => this.#dirty.has(name))), { strict: false, source: path });
+    } finally {
+      disposeAll(tensors);
+    }
+    this.#dirty.clear();
+  }
+
+  reference(): ReferenceModel {
+    const copy = this.#frozenCopy();
+    return {
+      answerLogProbs: (batch) => noGrad(() => copy.answerLogProbs(batch)),
+      answerLogits: (batch) => noGrad(() => copy.answerLogits(batch)),
+      dispose: () => copy.dispose(),
+    };
+  }
+
+  /** A frozen deep copy, adapters included. */
+  #frozenCopy(): EmbeddedModel {
+    const copy = new EmbeddedModel(this.config, this.tokenizer);
+    copy.loadStateDict(this.stateDict());
+    const layers = new Map(copy.loraLayers());
+    for (const [name, layer] of this.loraLayers()) {
+      if (!layer.adapter) continue;
+      const target = layers.get(name)!;
+      target.attach({ rank: layer.adapter.a.size(0), alpha: layer.adapter.scale * layer.adapter.a.size(0), dropout: layer.adapter.dropout });
+      noGrad(() => { target.adapter!.a.copy_(layer.adapter!.a); target.adapter!.b.copy_(layer.adapter!.b); });
+    }
+    copy.freeze();
+    return copy.eval();
+  }
+
+  saveDelta(path: string, delta: StateDelta, metadata: Record<string, string> = {}): Promise<void> {
+    return writeDelta(path, delta, this.shapeTag, metadata);
+  }
+
+  loadDelta(path: string): Promise<StateDelta> {
+    return readDelta(path, this.shapeTag);
+  }
+
+  override dispose(): void {
+    for (const [, l] of this.loraLayers()) l.detach();
+    super.dispose();
+  }
+}
+
+type PixelQuestion = Omit<ScoredQuestion, 'image'> & { image: Uint8Array | undefined };
+
+/** Batch tensors outlive the scope they were made in: the batch owns them until dispose(). */
+function keepBatch(batch: EncodedBatch): EncodedBatch {
+  for (const t of [batch.images, batch.ids, batch.targets, batch.answerIndex]) if (t) keep(t);
+  return batch;
+}

@@ -1,0 +1,147 @@
+import type { Tensor } from '../torch/index.ts';
+import type { Example, ScoredQuestion } from '../data/records.ts';
+import type { Letter } from '../text/multiple-choice.ts';
+
+/**
+ * The model seam: everything protocol/, unlearn/, train/, metrics/ and cli/ see of a model.
+ * Implementations (model/embedded/, later model/llava/) decide everything model-specific: the
+ * prompt format, the image size, how a batch is split into forward passes, where LoRA goes.
+ */
+
+/** The three parts of a LLaVA-shaped model; an update target is any non-empty union of them. */
+export const PARTS = ['vision', 'projector', 'llm'] as const;
+export type Part = (typeof PARTS)[number];
+export type ScoringMode = 'letter' | 'likelihood';
+
+/** "projector+llm" -> ['projector', 'llm'], in PARTS order; an unknown part is a RangeError naming it. */
+export function parseTarget(text: string): Part[] {
+  const parts = text.split('+').map((p) => p.trim());
+  for (const p of parts) if (!(PARTS as readonly string[]).includes(p)) throw new RangeError(`unknown model part '${p}' in update target '${text}' (parts: ${PARTS.join(', ')})`);
+  return PARTS.filter((p) => parts.includes(p));
+}
+
+/**
+ * Examples encoded for one model. A batch may hold both modalities; `pieces` are the forward
+ * passes the model runs for it (one per modality for the embedded model), in the order in which
+ * answerLogProbs and answerLogits return their rows. Training accumulates gradients piece by piece.
+ */
+export interface ModelBatch {
+  /** number of examples */
+  readonly size: number;
+  /** answer tokens (with the end-of-answer token) over all examples: the NLL's denominator */
+  readonly answerTokens: number;
+  readonly pieces: readonly ModelBatch[];
+  dispose(): void;
+}
+
+/** The model as it was when the reference was taken, frozen: the "ref" of KL and NPO terms. */
+export interface ReferenceModel {
+  /** As PulseModel.answerLogProbs, without a graph. */
+  answerLogProbs(batch: ModelBatch): { sum: Tensor; tokens: Tensor };
+  /** As PulseModel.answerLogits, without a graph. */
+  answerLogits(batch: ModelBatch): Tensor;
+  dispose(): void;
+}
+
+export interface LoraSpec {
+  rank: number;
+  alpha: number;
+  dropout: number;
+  /** the parts whose linear layers take adapters */
+  parts: readonly Part[];
+  /** layer names to adapt (the last component of a linear layer's name); [] = every linear layer */
+  layers: readonly string[];
+}
+
+/**
+ * What an update changed, small enough to checkpoint every request of a 13B model: LoRA
+ * factors to fold into a weight (W += scale · B A), or new values of the parameters a full
+ * update trained. Applying the deltas of a sequence in order rebuilds its state exactly.
+ */
+export type DeltaEntry =
+  | { kind: 'lora'; layer: string; a: Tensor; b: Tensor; scale: number }
+  | { kind: 'set'; name: string; value: Tensor };
+export interface StateDelta { entries: DeltaEntry[] }
+
+export interface ModelInfo {
+  /** the registry kind ("embedded") */
+  kind: string;
+  /** a short display name (the weights file or folder name) */
+  name: string;
+  path: string;
+  /** identifies the weights: results and caches record it */
+  sha256: string;
+  parameters: number;
+  /** the multiple-choice scoring mode the model is evaluated with by default */
+  defaultScoring: ScoringMode;
+  /** the generated world the model belongs to, when it belongs to one */
+  world: { seed: number; hash: string } | null;
+}
+
+export interface PulseModel {
+  readonly info: ModelInfo;
+  readonly parts: readonly Part[];
+
+  /** Tokenizes examples (and prepares their images) in the model's own prompt format. */
+  encode(examples: readonly Example[]): Promise<ModelBatch>;
+  /**
+   * Per example, in the batch's row order: logπθ(y|x) = Σ_t log p(y_t | x, y_<t) over the answer
+   * tokens (and the end-of-answer token), and the number of those tokens. Differentiable.
+   */
+  answerLogProbs(batch: ModelBatch): { sum: Tensor; tokens: Tensor };
+  /** Logits at every answer position, [answer tokens, vocabulary]: the input of per-token KL terms. */
+  answerLogits(batch: ModelBatch): Tensor;
+  /**
+   * Multiple-choice predictions. likelihood: the option whose text is the most probable answer.
+   * letter: the greedy answer, right only if its first character is an offered letter; else null.
+   */
+  predict(questions: readonly ScoredQuestion[], mode: ScoringMode, batchSize?: number): Promise<(Letter | null)[]>;
+
+  /** Dropout and similar switch on (training) or off (evaluation). */
+  setTraining(on: boolean): void;
+  /**
+   * The tensors an optimiser updates for a target: a part's adapters when it has any, else all of
+   * its parameters. Every other tensor is frozen.
+   */
+  trainableParameters(target: readonly Part[]): Tensor[];
+  /** Freezes everything (after an update). */
+  freeze(): void;
+
+  /** Attaches fresh adapters (B = 0: the outputs do not change); returns how many layers took one. */
+  attachLora(spec: LoraSpec): number;
+  /** Folds the adapters into the weights and removes them; returns them as the update's delta. */
+  mergeLora(): StateDelta;
+  /** Removes the adapters without folding them in, and returns them. */
+  detachLora(): StateDelta;
+  /** Copies of the target's parameters: the delta of a full update. */
+  parameterDelta(target: readonly Part[]): StateDelta;
+  /** Applies a delta (a LoRA entry is folded in exactly as mergeLora folds it). */
+  applyDelta(delta: StateDelta): void;
+  /** Puts back the weights the model was loaded with, exactly. */
+  reset(): Promise<void>;
+  /**
+   * The model as it is now, frozen, for the KL and NPO terms. Take it after attaching the
+   * request's adapters and choosing its trainable parameters: when only adapters train, it is
+   * the same weights with the adapters switched off, and costs no copy.
+   */
+  reference(): ReferenceModel;
+
+  /** Saves a delta to a safetensors file, tagged so that only a model of this shape loads it. */
+  saveDelta(path: string, delta: StateDelta, metadata?: Record<string, string>): Promise<void>;
+  loadDelta(path: string): Promise<StateDelta>;
+
+  dispose(): void;
+}
+
+export function disposeDelta(delta: StateDelta): void {
+  for (const e of delta.entries) {
+    if (e.kind === 'lora') { e.a.dispose(); e.b.dispose(); } else e.value.dispose();
+  }
+}
+
+/** Accuracy in [0, 1] and the per-question outcome of a model's predictions. */
+export async function scoreAnswers(model: PulseModel, questions: readonly ScoredQuestion[], mode: ScoringMode, batchSize = 256): Promise<{ accuracy: number; correct: boolean[] }> {
+  const predictions = await model.predict(questions, mode, batchSize);
+  const correct = predictions.map((p, i) => p === questions[i]!.answer);
+  return { accuracy: questions.length ? correct.filter(Boolean).length / questions.length : 0, correct };
+}
