@@ -40,9 +40,10 @@ export interface RequestOutcome {
 export async function unlearnRequest(model: PulseModel, method: UnlearningMethod, forget: readonly Example[], retain: readonly Example[], settings: UnlearnSettings, progress: ProgressFactory = silentProgress, label = method.name): Promise<RequestOutcome> {
   manualSeed(settings.seed);
   const random = rng(deriveSeed(settings.seed, 'batches'));
-  const reference = method.needsReference ? model.reference() : null;
   if (settings.lora) model.attachLora({ ...settings.lora, parts: settings.target });
   const params = model.trainableParameters(settings.target);
+  // Taken once the adapters and the trainable tensors are chosen: with LoRA it costs no copy.
+  const reference = method.needsReference ? model.reference() : null;
   const optimizer = new AdamW(params, { lr: settings.lr, weightDecay: 0 });
   const batchesPerEpoch = Math.ceil(forget.length / settings.batchSize);
   const total = settings.epochs * batchesPerEpoch;

@@ -162,3 +162,40 @@ test('packed option scoring gives the log-probabilities of separate sequences, w
   }
   model.dispose();
 });
+
+test('with LoRA the reference is the model with adapters off: exactly a frozen copy, and no copy', async () => {
+  const model = tinyModel(2);
+  const copy = model.reference(); // nothing trains yet: a frozen copy
+  model.attachLora({ rank: 4, alpha: 8, dropout: 0, parts: ['projector', 'llm'], layers: [] });
+  noGrad(() => { for (const [k, t] of model.loraState()) if (k.endsWith('lora_b')) t.normal_(0, 0.5); });
+  model.trainableParameters(parseTarget('projector+llm'));
+  const live = liveTensorCount();
+  const view = model.reference();
+  assert.equal(liveTensorCount(), live, 'the view allocates nothing');
+  const batch = await model.encode(examples);
+  scope(() => {
+    assert.deepEqual(view.answerLogProbs(batch).sum.toArray(), copy.answerLogProbs(batch).sum.toArray());
+    assert.deepEqual(view.answerLogits(batch).toArray(), copy.answerLogits(batch).toArray());
+    assert.notDeepEqual(model.answerLogProbs(batch).sum.toArray(), copy.answerLogProbs(batch).sum.toArray(), 'the adapters are on again');
+  });
+  batch.dispose();
+  view.dispose();
+  copy.dispose();
+  model.dispose();
+});
+
+test('a full update\'s reference keeps the weights from before the update', async () => {
+  const model = tinyModel(3);
+  const params = model.trainableParameters(parseTarget('projector+llm'));
+  const reference = model.reference();
+  const batch = await model.encode(examples);
+  const before = scope(() => reference.answerLogProbs(batch).sum.toArray());
+  await trainAnswerNll(model, params, () => examples, { label: 'test', steps: 3, lr: 1e-2, warmupSteps: 1, finalLrFraction: 1, weightDecay: 0, clipNorm: 1 });
+  scope(() => {
+    assert.deepEqual(reference.answerLogProbs(batch).sum.toArray(), before);
+    assert.notDeepEqual(model.answerLogProbs(batch).sum.toArray(), before);
+  });
+  batch.dispose();
+  reference.dispose();
+  model.dispose();
+});

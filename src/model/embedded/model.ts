@@ -55,6 +55,8 @@ export class EmbeddedModel extends Module implements PulseModel {
   readonly #pixels = new WeakMap<ImageInput, Uint8Array>();
   /** parameters changed since loading: what reset() puts back */
   readonly #dirty = new Set<string>();
+  /** whether the last trainableParameters() chose adapters only (the base weights stay as they are) */
+  #adaptersOnly = false;
 
   constructor(readonly config: ModelConfig, readonly tokenizer: Tokenizer, readonly source: WeightsSource | null = null) {
     super();
@@ -265,11 +267,13 @@ export class EmbeddedModel extends Module implements PulseModel {
   trainableParameters(target: readonly Part[]): Tensor[] {
     this.requiresGrad(false);
     const out: Tensor[] = [];
+    this.#adaptersOnly = true;
     for (const p of PARTS) {
       const adapters = this.loraLayers([p]).flatMap(([, l]) => (l.adapter ? [l.adapter.a, l.adapter.b] : []));
       for (const a of adapters) a.setRequiresGrad(target.includes(p));
       if (!target.includes(p)) continue;
       if (adapters.length) { out.push(...adapters); continue; }
+      this.#adaptersOnly = false;
       for (const [name, t] of this.part(p).namedParameters(`${p}.`)) {
         out.push(t.setRequiresGrad(true));
         this.#dirty.add(name);
@@ -322,7 +326,31 @@ export class EmbeddedModel extends Module implements PulseModel {
     this.#dirty.clear();
   }
 
+  /**
+   * While only adapters train, the reference is this model with its adapters switched off (and
+   * in evaluation mode, as a frozen copy would be): the weights before the request, no copy. A
+   * full update changes the weights themselves, so it gets a frozen copy.
+   */
   reference(): ReferenceModel {
+    const layers = this.loraLayers().filter(([, l]) => l.adapter !== null).map(([, l]) => l);
+    if (this.#adaptersOnly && layers.length > 0) {
+      const withoutAdapters = <T>(fn: () => T): T => {
+        const wasTraining = this.training;
+        this.eval();
+        for (const l of layers) l.adapterOff = true;
+        try {
+          return noGrad(fn);
+        } finally {
+          for (const l of layers) l.adapterOff = false;
+          this.train(wasTraining);
+        }
+      };
+      return {
+        answerLogProbs: (batch) => withoutAdapters(() => this.answerLogProbs(batch)),
+        answerLogits: (batch) => withoutAdapters(() => this.answerLogits(batch)),
+        dispose: () => {},
+      };
+    }
     const copy = this.#frozenCopy();
     return {
       answerLogProbs: (batch) => noGrad(() => copy.answerLogProbs(batch)),
