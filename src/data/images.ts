@@ -1,6 +1,10 @@
 import sharp from 'sharp';
 import { PulseError } from '../errors.ts';
 
+// Every image is decoded once or twice, never by the same operation again: libvips's operation
+// cache would only hold memory.
+sharp.cache(false);
+
 /** An image as a dataset stores it (PNG, JPEG, ...), with where it came from for error messages. */
 export interface EncodedImage { kind: 'encoded'; bytes: Uint8Array; source: string }
 /** Raw RGB pixels, row-major HWC, as the world's generators draw them. */

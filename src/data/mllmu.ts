@@ -3,7 +3,7 @@ import { parquetMetadata, parquetSchema as readSchema, parquetReadObjects } from
 import type { FileMetaData } from 'hyparquet';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { z } from 'zod';
-import { PulseError, errorExcerpt, excerpt } from '../errors.ts';
+import { PulseError, describeZodError, errorExcerpt, excerpt } from '../errors.ts';
 import { checkDeclaredSizes, safeCompressors as compressors } from './parquet-bounds.ts';
 import { binary, list, parquetSchema, string, struct } from './parquet-schema.ts';
 import { writeFileAtomic } from '../atomic-file.ts';
@@ -141,10 +141,7 @@ async function decodeRows({ path, buffer, metadata, columns }: ParquetFile, imag
 
 function validate<T>(schema: z.ZodType<T>, row: unknown, path: string, index: number): T {
   const result = schema.safeParse(row);
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    throw new PulseError(`${path}: row ${index}: field ${issue.path.join('.')}: ${issue.message}`);
-  }
+  if (!result.success) throw new PulseError(`${path}: row ${index}: field ${describeZodError(result.error)}`);
   const value = result.data as unknown as { Classification_Task: { Image_Textual_Questions: ChoiceItem[]; Pure_Text_Questions: ChoiceItem[] } };
   for (const group of ['Image_Textual_Questions', 'Pure_Text_Questions'] as const) {
     value.Classification_Task[group].forEach((q, k) => {

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { PulseError } from '../errors.ts';
+import { PulseError, describeZodError } from '../errors.ts';
 import { generateWorld, personView, worldHash, WORLD_SIZES, WORLD_VERSION, type World } from '../world/world.ts';
 import { IMAGE_SIZE } from '../world/faces.ts';
 import type { Person, WorldQuestion } from '../world/people.ts';
@@ -81,7 +81,7 @@ export function readWorldManifest(dir: string): WorldManifest | null {
   let raw: unknown;
   try { raw = JSON.parse(readFileSync(path, 'utf8')); } catch (e) { throw new PulseError(`${path} is not valid JSON (${(e as Error).message})`); }
   const parsed = WorldManifest.safeParse(raw);
-  if (!parsed.success) throw new PulseError(`${path}: field ${parsed.error.issues[0]!.path.join('.')}: ${parsed.error.issues[0]!.message}`);
+  if (!parsed.success) throw new PulseError(`${path}: field ${describeZodError(parsed.error)}`);
   return parsed.data;
 }
 

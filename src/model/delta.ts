@@ -47,7 +47,9 @@ export async function readDelta(path: string, modelTag: string): Promise<StateDe
     try { json = JSON.parse(raw); } catch { throw new PulseError(`${path}: the state delta's manifest is not valid JSON`); }
     const parsed = DeltaManifest.safeParse(json);
     if (!parsed.success) throw new PulseError(`${path}: invalid state delta manifest: ${describeZodError(parsed.error)}`);
-    if (parsed.data.model !== modelTag) throw new PulseError(`${path} is a state delta of another model (${parsed.data.model}), not of this one (${modelTag})`);
+    if (parsed.data.model !== modelTag) {
+      throw new PulseError(`${path} is a state delta of another model (${parsed.data.model}), not of this one (${modelTag})`);
+    }
     const take = (name: string): Tensor => {
       const t = tensors.get(name);
       if (!t) throw new PulseError(`${path}: the state delta lacks tensor ${name}`);
@@ -58,7 +60,9 @@ export async function readDelta(path: string, modelTag: string): Promise<StateDe
     const entries = parsed.data.entries.map((e) => (e.kind === 'lora'
       ? { ...e, a: take(`${e.layer}.lora_a`), b: take(`${e.layer}.lora_b`) }
       : { ...e, value: take(e.name) }));
-    if (tensors.size) throw new PulseError(`${path}: the state delta has tensors its manifest does not list: ${[...tensors.keys()].slice(0, 3).join(', ')}`);
+    if (tensors.size) {
+      throw new PulseError(`${path}: the state delta has tensors its manifest does not list: ${[...tensors.keys()].slice(0, 3).join(', ')}`);
+    }
     return { entries };
   } catch (error) {
     disposeAll([tensors, taken]);

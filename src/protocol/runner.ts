@@ -104,21 +104,26 @@ export async function runProtocol(options: RunOptions): Promise<RunOutcome> {
     const data = await timed('load world', () => options.loadData(config));
     checkWorld(model, data);
     if (existing && existing.run.model.sha256 !== model.info.sha256) {
-      throw new PulseError(`${outDir} was run with another base model (sha256 ${existing.run.model.sha256.slice(0, 12)}), not ${model.info.path}`);
+      const other = existing.run.model.sha256.slice(0, 12);
+      throw new PulseError(`${outDir} was run with another base model (sha256 ${other}), not ${model.info.path}`);
     }
     const unlock = lockRunDir(outDir);
     try {
       const scoring = config.scoring === 'model' ? model.info.defaultScoring : config.scoring;
       const results = existing ?? newResults(options, outDir, model, scoring);
       if (!existing) {
-        writeJsonAtomic(join(outDir, 'run.json'), { config_hash: configHash(config), created_at: results.run.created_at, pulse_version: PULSE_VERSION });
+        const runInfo = { config_hash: configHash(config), created_at: results.run.created_at, pulse_version: PULSE_VERSION };
+        writeJsonAtomic(join(outDir, 'run.json'), runInfo);
         writeFileAtomicSync(join(outDir, 'config.yaml'), toYaml(config));
       } else {
         options.log?.(`resuming the run in ${outDir}`);
       }
       const session = await openSession(options, { outDir, model, data, scoring, results, phases, timed }, scenarios);
-      for (const scenario of scenarios) await runScenario(session, scenario);
-      if (session.fineTune) disposeDelta(session.fineTune.delta);
+      try {
+        for (const scenario of scenarios) await runScenario(session, scenario);
+      } finally {
+        if (session.fineTune) disposeDelta(session.fineTune.delta);
+      }
       results.run.finished_at = new Date().toISOString();
       session.save();
       writeFileSync(join(outDir, 'phases.json'), `${JSON.stringify(phases, null, 2)}\n`);
@@ -135,7 +140,8 @@ export async function runProtocol(options: RunOptions): Promise<RunOutcome> {
 function checkWorld(model: PulseModel, data: ProtocolData): void {
   const world = model.info.world;
   if (world && (world.seed !== data.world.seed || world.hash !== data.world.hash)) {
-    throw new PulseError(`${model.info.path} was trained on world seed ${world.seed} (hash ${world.hash}), but this run uses world seed ${data.world.seed} (hash ${data.world.hash}); pretrain a model for this world (\`pulse pretrain\`) or use the matching world`);
+    throw new PulseError(`${model.info.path} was trained on world seed ${world.seed} (hash ${world.hash}), but this run uses world seed `
+      + `${data.world.seed} (hash ${data.world.hash}); pretrain a model for this world (\`pulse pretrain\`) or use the matching world`);
   }
 }
 
@@ -146,12 +152,15 @@ function readExistingRun(outDir: string, hash: string): Results | null {
   if (!existsSync(runInfoPath)) return null;
   const info = readJson(runInfoPath) as { config_hash?: string };
   if (info.config_hash !== hash) {
-    throw new PulseError(`run folder ${outDir} holds a run with a different configuration (hash ${info.config_hash}, now ${hash}); use another --out, or delete the folder to start over`);
+    throw new PulseError(`run folder ${outDir} holds a run with a different configuration (hash ${info.config_hash}, now ${hash}); `
+      + 'use another --out, or delete the folder to start over');
   }
   const resultsPath = join(outDir, 'results.json');
   if (!existsSync(resultsPath)) return null;
   const parsed = Results.safeParse(readJson(resultsPath));
-  if (!parsed.success) throw new PulseError(`${resultsPath} does not match the results schema (${describeZodError(parsed.error)}); delete the run folder to start over`);
+  if (!parsed.success) {
+    throw new PulseError(`${resultsPath} does not match the results schema (${describeZodError(parsed.error)}); delete the run folder to start over`);
+  }
   return parsed.data;
 }
 
@@ -201,17 +210,21 @@ async function runScenario(session: Session, scenario: Scenario): Promise<void> 
   const pool = scenario.people.people(session.context);
   const record = session.results.scenarios.find((s) => s.scenario === scenario.name) ?? await beginScenario(session, scenario, pool);
   if (record.status === 'skipped') return;
-  const sets: EvalSets = {
-    unlearn: questionsOf(byId(pool, record.splits.unlearn, scenario.name)),
-    retain: questionsOf(byId(pool, record.splits.retain, scenario.name)),
-    general: session.general,
-  };
+  const sets = evalSets(session, pool, record.splits, scenario);
   const retainExamples = byId(pool, record.splits.retain, scenario.name).flatMap((p) => p.training);
   for (const entry of record.methods) {
     if (entry.status === 'pending') await runMethod(session, scenario, record, entry, { pool, sets, retainExamples });
   }
   record.status = record.methods.every((e: MethodResult) => e.status === 'complete') ? 'complete' : 'partial';
   session.save();
+}
+
+function evalSets(session: Session, pool: readonly PersonRecord[], splits: { unlearn: string[]; retain: string[] }, scenario: Scenario): EvalSets {
+  return {
+    unlearn: questionsOf(byId(pool, splits.unlearn, scenario.name)),
+    retain: questionsOf(byId(pool, splits.retain, scenario.name)),
+    general: session.general,
+  };
 }
 
 /** Selection (when the scenario has a rule), the split, and the start model's scores: the scenario's record. */
@@ -227,7 +240,10 @@ async function beginScenario(session: Session, scenario: Scenario, pool: PersonR
     const needed = sizes.unlearn + sizes.retain;
     if (selection.kept.length < needed) {
       const note = `behaviour-based selection kept ${selection.kept.length} people at a ${selection.threshold}% threshold; ${needed} are needed`;
-      const skipped: ScenarioResult = { scenario: scenario.name, title: scenario.title, status: 'skipped', note, update_target: config.update_target, splits: { unlearn: [], retain: [], requests: [] }, selection, before: null, methods: [] };
+      const skipped: ScenarioResult = {
+        scenario: scenario.name, title: scenario.title, status: 'skipped', note, update_target: config.update_target,
+        splits: { unlearn: [], retain: [], requests: [] }, selection, before: null, methods: [],
+      };
       session.results.scenarios.push(skipped);
       session.save();
       log(`${scenario.name} skipped: ${note}`);
@@ -236,14 +252,14 @@ async function beginScenario(session: Session, scenario: Scenario, pool: PersonR
     ids = selection.kept.map((k) => k.id);
   }
   const splits = splitPeople(ids, sizes, config.seed, scenario.splitLabel);
-  const sets: EvalSets = { unlearn: questionsOf(byId(pool, splits.unlearn, scenario.name)), retain: questionsOf(byId(pool, splits.retain, scenario.name)), general: session.general };
+  const sets = evalSets(session, pool, splits, scenario);
   log(`${scenario.name}: scoring the starting model (${sets.unlearn.length + sets.retain.length + sets.general.length} questions)`);
   const before = await session.timed(`${scenario.name}: evaluate before`, () => evaluateSets(model, sets, session.scoring, config.eval.batch_size));
+  const methods = methodEntries(config, scenario).map(({ method, target }): MethodResult => ({
+    method, update_target: target, status: 'pending', hyperparameters: hyperparameterRecord(settingsFor(config, method, target, 0)), requests: [],
+  }));
   const record: ScenarioResult = {
-    scenario: scenario.name, title: scenario.title, status: 'partial', update_target: config.update_target, splits, ...(selection ? { selection } : {}), before,
-    methods: methodEntries(config, scenario).map(({ method, target }) => ({
-      method, update_target: target, status: 'pending' as const, hyperparameters: hyperparameterRecord(settingsFor(config, method, target, 0)), requests: [],
-    })),
+    scenario: scenario.name, title: scenario.title, status: 'partial', update_target: config.update_target, splits, ...(selection ? { selection } : {}), before, methods,
   };
   session.results.scenarios.push(record);
   session.save();
@@ -256,7 +272,7 @@ interface ScenarioData { pool: PersonRecord[]; sets: EvalSets; retainExamples: P
  * The requests of one method on one scenario still to run. The model starts from the scenario's
  * start state plus the saved deltas of the requests already done.
  */
-async function runMethod(session: Session, scenario: Scenario, record: ScenarioResult, entry: MethodResult, scenarioData: ScenarioData): Promise<void> {
+async function runMethod(session: Session, scenario: Scenario, record: ScenarioResult, entry: MethodResult, data: ScenarioData): Promise<void> {
   const { config, model, log } = session;
   const method = getMethod(entry.method);
   const key = `${scenario.name}--${entry.method}--${entry.update_target.replace(/\+/g, '-')}`;
@@ -273,22 +289,25 @@ async function runMethod(session: Session, scenario: Scenario, record: ScenarioR
     for (let k = entry.requests.length + 1; k <= requests.length; k++) {
       const t0 = performance.now();
       const ids = requests[k - 1]!;
-      const forget = byId(scenarioData.pool, ids, scenario.name).flatMap((p) => p.training);
+      const forget = byId(data.pool, ids, scenario.name).flatMap((p) => p.training);
       const settings = settingsFor(config, entry.method, entry.update_target, deriveSeed(config.seed, key, k));
-      const outcome = await unlearnRequest(model, method, forget, scenarioData.retainExamples, settings, session.progress, `${label} ${k}/${requests.length}`);
+      const progressLabel = `${label} ${k}/${requests.length}`;
+      const outcome = await unlearnRequest(model, method, forget, data.retainExamples, settings, session.progress, progressLabel);
       let after;
       try {
-        after = await evaluateSets(model, scenarioData.sets, session.scoring, config.eval.batch_size);
+        after = await evaluateSets(model, data.sets, session.scoring, config.eval.batch_size);
         if (k < requests.length) await saveCheckpoint(session, checkpoint(k), outcome.delta);
       } finally {
         disposeDelta(outcome.delta);
       }
-      entry.requests.push({ request: k, people: ids, after, relative: relativeScores(record.before!, after), loss: outcome.loss, seconds: (performance.now() - t0) / 1000 });
+      const seconds = (performance.now() - t0) / 1000;
+      entry.requests.push({ request: k, people: ids, after, relative: relativeScores(record.before!, after), loss: outcome.loss, seconds });
       session.save();
       const f = (v: number | null) => (v === null ? '—' : v.toFixed(1));
-      const before = record.before!;
-      log(`${scenario.name} ${entry.method} [${entry.update_target}] request ${k}/${requests.length}: D_unlearn ${f(before.unlearn.overall)} -> ${f(after.unlearn.overall)}, D_retain ${f(before.retain.overall)} -> ${f(after.retain.overall)}, general ${f(before.general.overall)} -> ${f(after.general.overall)}`);
-      session.phases.push({ name: `${scenario.name}: ${entry.method} [${entry.update_target}] request ${k}`, seconds: (performance.now() - t0) / 1000 });
+      const change = (set: keyof EvalSets) => `${f(record.before![set].overall)} -> ${f(after[set].overall)}`;
+      log(`${scenario.name} ${entry.method} [${entry.update_target}] request ${k}/${requests.length}: `
+        + `D_unlearn ${change('unlearn')}, D_retain ${change('retain')}, general ${change('general')}`);
+      session.phases.push({ name: `${scenario.name}: ${entry.method} [${entry.update_target}] request ${k}`, seconds });
     }
     entry.status = 'complete';
   } catch (error) {
@@ -312,8 +331,8 @@ async function saveCheckpoint(session: Session, path: string, delta: StateDelta)
 function methodEntries(config: RunConfig, scenario: Scenario): { method: string; target: string }[] {
   const main = config.methods.map((method) => ({ method, target: config.update_target }));
   if (!scenario.ablation || !config.ablation) return main;
-  const extra = config.ablation.targets.filter((t) => t !== config.update_target).map((target) => ({ method: config.ablation!.method, target }));
-  return [...main, ...extra];
+  const { method, targets } = config.ablation;
+  return [...main, ...targets.filter((t) => t !== config.update_target).map((target) => ({ method, target }))];
 }
 
 /** A method's settings: its own entry in method_settings, else `unlearn`; its hyperparameters over its defaults. */
@@ -333,5 +352,6 @@ export function settingsFor(config: RunConfig, method: string, target: string, s
 }
 
 function hyperparameterRecord(s: UnlearnSettings): Record<string, number | string | boolean> {
-  return { lr: s.lr, epochs: s.epochs, batch_size: s.batchSize, clip_norm: s.clipNorm, lora: s.lora ? `r${s.lora.rank}/a${s.lora.alpha}` : 'full', ...s.hyperparameters };
+  const lora = s.lora ? `r${s.lora.rank}/a${s.lora.alpha}` : 'full';
+  return { lr: s.lr, epochs: s.epochs, batch_size: s.batchSize, clip_norm: s.clipNorm, lora, ...s.hyperparameters };
 }

@@ -16,14 +16,18 @@ export async function saveSafetensors(path: string, tensors: Map<string, Tensor>
   await writeSafetensorsFile(path, raw, metadata);
 }
 
+export interface LoadOptions { float32?: boolean; device?: string; only?: ReadonlySet<string> }
+
 /**
  * Reads a safetensors file into tensors. Half-precision tensors are widened to float32 when
- * `float32` is set (the embedded model computes in float32). Malformed files throw with the path.
+ * `float32` is set (the embedded model computes in float32); with `only`, just the named tensors
+ * become tensors. Malformed files throw with the path.
  */
-export async function loadSafetensors(path: string, options: { float32?: boolean; device?: string } = {}): Promise<{ tensors: Map<string, Tensor>; metadata: Record<string, string> }> {
+export async function loadSafetensors(path: string, options: LoadOptions = {}): Promise<{ tensors: Map<string, Tensor>; metadata: Record<string, string> }> {
   const { tensors: raw, metadata } = await readSafetensorsFile(path);
   const tensors = new Map<string, Tensor>();
   for (const [name, r] of raw) {
+    if (options.only && !options.only.has(name)) continue;
     let t = keep(fromBytes(r.data, TO_TORCH[r.dtype], r.shape, options.device ?? 'cpu'));
     if (options.float32 && (r.dtype === 'F16' || r.dtype === 'BF16')) {
       const wide = keep(t.to('float32'));

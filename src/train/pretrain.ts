@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { manualSeed, setNumThreads, defaultThreads } from '../torch/index.ts';
-import { DEFAULT_MODEL_CONFIG, Tokenizer, createEmbeddedModel, saveEmbeddedModel, templateTexts, type ModelConfig } from '../model/embedded/index.ts';
+import {
+  DEFAULT_MODEL_CONFIG, Tokenizer, createEmbeddedModel, saveEmbeddedModel, templateTexts, type ModelConfig, type ModelManifest,
+} from '../model/embedded/index.ts';
 import { PARTS, type PulseModel } from '../model/model.ts';
-import type { ModelManifest } from '../model/embedded/persist.ts';
 import { shortJsonHash } from '../hash.ts';
 import type { Example } from '../data/records.ts';
 import { corpusStream } from '../data/protocol-data.ts';

@@ -32,5 +32,6 @@ export function saveEmbeddedModel(path: string, model: PulseModel, manifest: Par
 }
 
 export { DEFAULT_MODEL_CONFIG, TINY_MODEL_CONFIG, ModelConfig } from './config.ts';
+export type { ModelManifest } from './persist.ts';
 export { Tokenizer } from './tokenizer.ts';
 export { templateTexts } from './prompt.ts';

@@ -7,7 +7,9 @@ import { fileSha256, shortJsonHash } from '../../hash.ts';
 import { PulseError } from '../../errors.ts';
 import { readDelta, writeDelta } from '../delta.ts';
 import { LoraLinear } from '../lora.ts';
-import { PARTS, type LoraSpec, type ModelBatch, type ModelInfo, type Part, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta } from '../model.ts';
+import {
+  PARTS, type LoraSpec, type ModelBatch, type ModelInfo, type Part, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta,
+} from '../model.ts';
 import type { ModelConfig } from './config.ts';
 import { Transformer } from './transformer.ts';
 import { VisionEncoder, Projector } from './vision.ts';
@@ -93,8 +95,8 @@ export class EmbeddedModel extends Module implements PulseModel {
     if (examples.length === 0) throw new RangeError('empty batch');
     await this.#prepareImages(examples);
     const prepared = examples.map((e) => this.#withPixels(e));
-    const groups = [prepared.filter((e) => e.image !== undefined), prepared.filter((e) => e.image === undefined)].filter((g) => g.length > 0);
-    const pieces = groups.map((g) => new Piece(keepBatch(this.encodePixels(g))));
+    const groups = [prepared.filter((e) => e.image !== undefined), prepared.filter((e) => e.image === undefined)];
+    const pieces = groups.filter((g) => g.length > 0).map((g) => new Piece(keepBatch(this.encodePixels(g))));
     return pieces.length === 1 ? pieces[0]! : new SplitBatch(pieces);
   }
 
@@ -168,7 +170,8 @@ export class EmbeddedModel extends Module implements PulseModel {
   }
 
   #forEachBatch(items: readonly { image?: Uint8Array | undefined }[], batchSize: number, run: (indices: number[]) => void): void {
-    const groups = [items.map((_, i) => i).filter((i) => items[i]!.image !== undefined), items.map((_, i) => i).filter((i) => items[i]!.image === undefined)];
+    const indices = items.map((_, i) => i);
+    const groups = [indices.filter((i) => items[i]!.image !== undefined), indices.filter((i) => items[i]!.image === undefined)];
     for (const group of groups) for (let s = 0; s < group.length; s += batchSize) run(group.slice(s, s + batchSize));
   }
 
@@ -176,8 +179,8 @@ export class EmbeddedModel extends Module implements PulseModel {
     const out: (Letter | null)[] = new Array(questions.length).fill(null);
     // a packed row holds about four sequences' worth of tokens
     this.#forEachBatch(questions, Math.max(1, Math.floor(batchSize / 4)), (indices) => {
-      const batch = encodePackedOptions(indices.map((i) => ({ image: questions[i]!.image, prompt: questions[i]!.question, options: questions[i]!.options })),
-        this.tokenizer, this.config.imageSize, this.visualTokens, this.config.lm.maxSeq);
+      const items = indices.map((i) => ({ image: questions[i]!.image, prompt: questions[i]!.question, options: questions[i]!.options }));
+      const batch = encodePackedOptions(items, this.tokenizer, this.config.imageSize, this.visualTokens, this.config.lm.maxSeq);
       try {
         const logProbs = this.packedOptionLogProbs(batch);
         let at = 0;
@@ -289,7 +292,8 @@ export class EmbeddedModel extends Module implements PulseModel {
 
   parameterDelta(target: readonly Part[]): StateDelta {
     return noGrad(() => ({
-      entries: target.flatMap((p) => this.part(p).namedParameters(`${p}.`).map(([name, t]) => ({ kind: 'set' as const, name, value: keep(t.clone()) }))),
+      entries: target.flatMap((p) => this.part(p).namedParameters(`${p}.`)
+        .map(([name, t]) => ({ kind: 'set' as const, name, value: keep(t.clone()) }))),
     }));
   }
 
@@ -306,7 +310,9 @@ export class EmbeddedModel extends Module implements PulseModel {
       }
       const param = params.get(e.name);
       if (!param) throw new PulseError(`the state delta sets ${e.name}, which this model does not have`);
-      if (param.shape.join() !== e.value.shape.join()) throw new PulseError(`the state delta sets ${e.name} to shape [${e.value.shape}], the model has [${param.shape}]`);
+      if (param.shape.join() !== e.value.shape.join()) {
+        throw new PulseError(`the state delta sets ${e.name} to shape [${e.value.shape}], the model has [${param.shape}]`);
+      }
       noGrad(() => param.copy_(e.value));
       this.#dirty.add(e.name);
     }
@@ -317,9 +323,9 @@ export class EmbeddedModel extends Module implements PulseModel {
     if (!this.source) throw new Error('reset() needs a model loaded from a file');
     const { path, sha256 } = this.source;
     if (fileSha256(path) !== sha256) throw new PulseError(`${path} changed on disk since the model was loaded from it`);
-    const { tensors } = await loadSafetensors(path, { float32: true });
+    const { tensors } = await loadSafetensors(path, { float32: true, only: this.#dirty });
     try {
-      this.loadStateDict(new Map([...tensors].filter(([name]) => this.#dirty.has(name))), { strict: false, source: path });
+      this.loadStateDict(tensors, { strict: false, source: path });
     } finally {
       disposeAll(tensors);
     }
