@@ -9,6 +9,7 @@ import { loadProtocolData } from '../../src/data/protocol-data.ts';
 import { Results } from '../../src/protocol/results-schema.ts';
 import { PulseError } from '../../src/errors.ts';
 import { protocolFixture } from './fixture.ts';
+import { silentProgress, type ProgressFactory } from '../../src/progress.ts';
 
 const PULSE = resolve('bin/pulse.js');
 const fixture = await protocolFixture();
@@ -88,6 +89,23 @@ test('a run killed mid-way and started again ends with exactly the numbers of an
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.stderr, /resuming the run/);
   assert.deepEqual(comparable(join(out, 'results.json')), comparable(join(reference, 'results.json')));
+});
+
+test('a sequence stopped after a request resumes from its saved state deltas and ends with the same numbers', async () => {
+  const out = join(fixture.dir, 'runs', 'stopped');
+  const config = resolveConfig({ preset: 'quick', file: fixture.config, overrides: { scenarios: ['sustainability'], methods: ['ga_klr'] } });
+  const options = { config, outDir: out, preset: 'quick', cacheDir: join(fixture.dir, '.cache'), loadData: (c: typeof config) => loadProtocolData(c.world) };
+  const stopAtSecond: ProgressFactory = (label, total) => {
+    if (label.endsWith(' 2/3')) throw new Error('stopped before request 2');
+    return silentProgress(label, total);
+  };
+  await assert.rejects(runProtocol({ ...options, progress: stopAtSecond }), /stopped before request 2/);
+  assert.deepEqual(readdirSync(join(out, 'checkpoints')), ['sustainability--ga_klr--projector-llm--r1.safetensors'], 'request 1 is saved as a state delta');
+  const { results } = await runProtocol(options);
+  const requests = (r: Results) => r.scenarios.find((s) => s.scenario === 'sustainability')!.methods.find((m) => m.method === 'ga_klr')!
+    .requests.map(({ seconds: _, ...rest }) => rest);
+  assert.deepEqual(requests(results), requests(Results.parse(JSON.parse(readFileSync(join(reference, 'results.json'), 'utf8')))));
+  assert.deepEqual(readdirSync(join(out, 'checkpoints')), [], 'a finished sequence leaves no checkpoint behind');
 });
 
 test('a corrupted or mismatched run folder is a clear error, never mixed', async () => {
