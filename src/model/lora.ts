@@ -1,4 +1,5 @@
-import { Linear, Tensor, zeros, linear, keep, noGrad } from '../torch/index.ts';
+import { Linear, Tensor, zeros, linear, keep, noGrad, type Module } from '../torch/index.ts';
+import type { ModelBatch, ReferenceModel } from './model.ts';
 
 export interface LoraOptions {
   rank: number;
@@ -74,4 +75,31 @@ export class LoraLinear extends Linear {
     const input = adapter.dropout > 0 ? x.dropout(adapter.dropout, this.training) : x;
     return base.add(linear(linear(input, adapter.a), adapter.b), adapter.scale);
   }
+}
+
+/**
+ * The reference of an update in which only adapters train: the same model with every adapter
+ * switched off (and in evaluation mode, as a frozen copy would be), i.e. the weights from before
+ * the update, at the cost of no copy.
+ */
+export function adaptersOffReference(
+  model: Module & { answerLogProbs(b: ModelBatch): { sum: Tensor; tokens: Tensor }; answerLogits(b: ModelBatch): Tensor },
+  layers: readonly LoraLinear[],
+): ReferenceModel {
+  const withoutAdapters = <T>(fn: () => T): T => {
+    const wasTraining = model.training;
+    model.eval();
+    for (const l of layers) l.adapterOff = true;
+    try {
+      return noGrad(fn);
+    } finally {
+      for (const l of layers) l.adapterOff = false;
+      model.train(wasTraining);
+    }
+  };
+  return {
+    answerLogProbs: (batch) => withoutAdapters(() => model.answerLogProbs(batch)),
+    answerLogits: (batch) => withoutAdapters(() => model.answerLogits(batch)),
+    dispose: () => {},
+  };
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { Embedding, Linear, Module, crossEntropy, disposeAll, keep, manualSeed, noGrad, scope, tensor, type Tensor } from '../../src/torch/index.ts';
-import { LoraLinear } from '../../src/model/lora.ts';
+import { LoraLinear, adaptersOffReference } from '../../src/model/lora.ts';
 import { readDelta, writeDelta } from '../../src/model/delta.ts';
 import { PARTS, type LoraSpec, type ModelBatch, type ModelInfo, type Part, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta } from '../../src/model/model.ts';
 import type { ModelKind, ModelSpec } from '../../src/model/registry.ts';
@@ -207,16 +207,8 @@ export class StandInModel extends Module implements PulseModel {
 
   /** With only adapters training, the same weights with adapters off; otherwise a frozen copy. */
   reference(): ReferenceModel {
-    const layers = this.#layers();
-    if (this.#adaptersOnly && layers.some(([, l]) => l.adapter)) {
-      const off = <T>(fn: () => T): T => {
-        const wasTraining = this.training;
-        this.eval();
-        for (const [, l] of layers) l.adapterOff = true;
-        try { return noGrad(fn); } finally { for (const [, l] of layers) l.adapterOff = false; this.train(wasTraining); }
-      };
-      return { answerLogProbs: (b) => off(() => this.answerLogProbs(b)), answerLogits: (b) => off(() => this.answerLogits(b)), dispose: () => {} };
-    }
+    const layers = this.#layers().map(([, l]) => l).filter((l) => l.adapter);
+    if (this.#adaptersOnly && layers.length > 0) return adaptersOffReference(this, layers);
     const copy = new StandInModel(this.seed);
     copy.loadStateDict(this.stateDict());
     copy.freeze();

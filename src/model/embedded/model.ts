@@ -6,7 +6,7 @@ import { LETTERS, multipleChoiceText, type Letter } from '../../text/multiple-ch
 import { fileSha256, shortJsonHash } from '../../hash.ts';
 import { PulseError } from '../../errors.ts';
 import { readDelta, writeDelta } from '../delta.ts';
-import { LoraLinear } from '../lora.ts';
+import { LoraLinear, adaptersOffReference } from '../lora.ts';
 import {
   PARTS, type LoraSpec, type ModelBatch, type ModelInfo, type Part, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta,
 } from '../model.ts';
@@ -339,24 +339,7 @@ export class EmbeddedModel extends Module implements PulseModel {
    */
   reference(): ReferenceModel {
     const layers = this.loraLayers().filter(([, l]) => l.adapter !== null).map(([, l]) => l);
-    if (this.#adaptersOnly && layers.length > 0) {
-      const withoutAdapters = <T>(fn: () => T): T => {
-        const wasTraining = this.training;
-        this.eval();
-        for (const l of layers) l.adapterOff = true;
-        try {
-          return noGrad(fn);
-        } finally {
-          for (const l of layers) l.adapterOff = false;
-          this.train(wasTraining);
-        }
-      };
-      return {
-        answerLogProbs: (batch) => withoutAdapters(() => this.answerLogProbs(batch)),
-        answerLogits: (batch) => withoutAdapters(() => this.answerLogits(batch)),
-        dispose: () => {},
-      };
-    }
+    if (this.#adaptersOnly && layers.length > 0) return adaptersOffReference(this, layers);
     const copy = this.#frozenCopy();
     return {
       answerLogProbs: (batch) => noGrad(() => copy.answerLogProbs(batch)),
