@@ -1,5 +1,5 @@
 import { Linear, Tensor, zeros, linear, keep, noGrad, type Module } from '../torch/index.ts';
-import type { ModelBatch, ReferenceModel } from './model.ts';
+import type { ModelBatch, ReferenceModel, StateDelta } from './model.ts';
 
 export interface LoraOptions {
   rank: number;
@@ -75,6 +75,16 @@ export class LoraLinear extends Linear {
     const input = adapter.dropout > 0 ? x.dropout(adapter.dropout, this.training) : x;
     return base.add(linear(linear(input, adapter.a), adapter.b), adapter.scale);
   }
+}
+
+/** Takes every attached adapter out of its layer, folded into the weight or not: the delta of an adapter update. */
+export function takeAdapters(layers: readonly [string, LoraLinear][], fold: boolean): StateDelta {
+  const entries: StateDelta['entries'] = [];
+  for (const [layer, l] of layers) {
+    const factors = fold ? l.merge() : l.take();
+    if (factors) entries.push({ kind: 'lora', layer, ...factors });
+  }
+  return { entries };
 }
 
 /**

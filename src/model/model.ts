@@ -1,4 +1,5 @@
 import type { Tensor } from '../torch/index.ts';
+import { PulseError } from '../errors.ts';
 import type { Example, ScoredQuestion } from '../data/records.ts';
 import type { Letter } from '../text/multiple-choice.ts';
 
@@ -131,6 +132,15 @@ export interface PulseModel {
   loadDelta(path: string): Promise<StateDelta>;
 
   dispose(): void;
+}
+
+/** A model made for a generated world (the embedded one) only makes sense with that world. */
+export function assertSameWorld(info: ModelInfo, world: { seed: number; hash: string }): void {
+  const own = info.world;
+  if (own && (own.seed !== world.seed || own.hash !== world.hash)) {
+    throw new PulseError(`${info.path} was trained on world seed ${own.seed} (hash ${own.hash}), but this run uses world seed `
+      + `${world.seed} (hash ${world.hash}); pretrain a model for this world (\`pulse pretrain\`) or use the matching world`);
+  }
 }
 
 export function disposeDelta(delta: StateDelta): void {

@@ -3,7 +3,7 @@ import { basename, join, resolve } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { setNumThreads, defaultThreads } from '../torch/index.ts';
 import { loadModel } from '../model/registry.ts';
-import { disposeDelta, parseTarget, type PulseModel, type ScoringMode, type StateDelta } from '../model/model.ts';
+import { assertSameWorld, disposeDelta, parseTarget, type PulseModel, type ScoringMode, type StateDelta } from '../model/model.ts';
 import { byId, questionsOf, type PersonRecord, type ProtocolData, type ProtocolQuestion } from '../data/records.ts';
 import { shortJsonHash } from '../hash.ts';
 import { getMethod } from '../unlearn/registry.ts';
@@ -102,7 +102,7 @@ export async function runProtocol(options: RunOptions): Promise<RunOutcome> {
   const model = await timed('load base model', () => loadModel(config.model));
   try {
     const data = await timed('load world', () => options.loadData(config));
-    checkWorld(model, data);
+    assertSameWorld(model.info, data.world);
     if (existing && existing.run.model.sha256 !== model.info.sha256) {
       const other = existing.run.model.sha256.slice(0, 12);
       throw new PulseError(`${outDir} was run with another base model (sha256 ${other}), not ${model.info.path}`);
@@ -133,15 +133,6 @@ export async function runProtocol(options: RunOptions): Promise<RunOutcome> {
     }
   } finally {
     model.dispose();
-  }
-}
-
-/** A model made for a generated world (the embedded one) only makes sense with that world. */
-function checkWorld(model: PulseModel, data: ProtocolData): void {
-  const world = model.info.world;
-  if (world && (world.seed !== data.world.seed || world.hash !== data.world.hash)) {
-    throw new PulseError(`${model.info.path} was trained on world seed ${world.seed} (hash ${world.hash}), but this run uses world seed `
-      + `${data.world.seed} (hash ${data.world.hash}); pretrain a model for this world (\`pulse pretrain\`) or use the matching world`);
   }
 }
 

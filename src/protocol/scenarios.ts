@@ -10,8 +10,8 @@ import type { SelectionRecord } from './results-schema.ts';
 export interface ScenarioContext {
   config: RunConfig;
   data: ProtocolData;
-  /** the fictitious people the cached fine-tune taught (null when no scenario starts from it) */
-  fineTunedPeople: readonly string[] | null;
+  /** the fictitious people the fine-tune teaches */
+  fineTunedPeople: readonly string[];
   scoring: ScoringMode;
 }
 
@@ -49,10 +49,7 @@ export interface Scenario {
 
 export const FINE_TUNED_PEOPLE: PeopleSource = {
   description: 'the fictitious people the base model was fine-tuned on',
-  people: (context) => {
-    if (!context.fineTunedPeople) throw new Error('this scenario needs the fine-tuned model');
-    return byId(context.data.fictitious, context.fineTunedPeople, 'fine-tuned people');
-  },
+  people: (context) => byId(context.data.fictitious, context.fineTunedPeople, 'fine-tuned people'),
 };
 
 export const CELEBRITIES: PeopleSource = {

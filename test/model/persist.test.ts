@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { saveModel, loadModel } from '../../src/model/embedded/persist.ts';
-import { disposeDelta } from '../../src/model/model.ts';
+import { assertSameWorld, disposeDelta } from '../../src/model/model.ts';
 import { noGrad, scope } from '../../src/torch/index.ts';
 import { PulseError } from '../../src/errors.ts';
 import { QUESTIONS, tinyModel } from './helpers.ts';
@@ -29,7 +29,7 @@ test('a saved model loads back with the same weights, vocabulary and answers', a
   const path = join(dir, 'base.safetensors');
   const model = tinyModel(5);
   await saveModel(path, model, recipe);
-  const { model: back, manifest } = await loadModel(path, { world: { seed: 0, hash: 'abc' } });
+  const { model: back, manifest } = await loadModel(path);
   assert.equal(manifest.scoring, 'likelihood');
   assert.equal(back.info.defaultScoring, 'likelihood');
   assert.deepEqual(back.info.world, { seed: 0, hash: 'abc' });
@@ -40,13 +40,16 @@ test('a saved model loads back with the same weights, vocabulary and answers', a
   back.dispose();
 });
 
-test('loading a model trained on another world is a clear error', async () => {
+test('a model used with another world than its own is refused with a clear error', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pulse-model-'));
   const path = join(dir, 'base.safetensors');
   const model = tinyModel();
   await saveModel(path, model, recipe);
-  await assert.rejects(loadModel(path, { world: { seed: 1, hash: 'def' } }),
+  const { model: back } = await loadModel(path);
+  assertSameWorld(back.info, { seed: 0, hash: 'abc' });
+  assert.throws(() => assertSameWorld(back.info, { seed: 1, hash: 'def' }),
     (e: unknown) => e instanceof PulseError && /trained on world seed 0 \(hash abc\), but this run uses world seed 1 \(hash def\)/.test(e.message));
+  back.dispose();
   await assert.rejects(loadModel(join(dir, 'none.safetensors')), /does not exist/);
   model.dispose();
 });

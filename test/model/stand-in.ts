@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { Embedding, Linear, Module, crossEntropy, disposeAll, keep, manualSeed, noGrad, scope, tensor, type Tensor } from '../../src/torch/index.ts';
-import { LoraLinear, adaptersOffReference } from '../../src/model/lora.ts';
+import { LoraLinear, adaptersOffReference, takeAdapters } from '../../src/model/lora.ts';
 import { readDelta, writeDelta } from '../../src/model/delta.ts';
 import { PARTS, type LoraSpec, type ModelBatch, type ModelInfo, type Part, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta } from '../../src/model/model.ts';
 import type { ModelKind, ModelSpec } from '../../src/model/registry.ts';
@@ -179,16 +179,8 @@ export class StandInModel extends Module implements PulseModel {
     return chosen.length;
   }
 
-  #takeAdapters(fold: boolean): StateDelta {
-    const entries: StateDelta['entries'] = [];
-    for (const [layer, l] of this.#layers()) {
-      const factors = fold ? l.merge() : l.take();
-      if (factors) entries.push({ kind: 'lora', layer, ...factors });
-    }
-    return { entries };
-  }
-  mergeLora(): StateDelta { return this.#takeAdapters(true); }
-  detachLora(): StateDelta { return this.#takeAdapters(false); }
+  mergeLora(): StateDelta { return takeAdapters(this.#layers(), true); }
+  detachLora(): StateDelta { return takeAdapters(this.#layers(), false); }
 
   parameterDelta(target: readonly Part[]): StateDelta {
     return noGrad(() => ({ entries: target.flatMap((p) => this.#part(p).namedParameters(`${p}.`).map(([name, t]) => ({ kind: 'set' as const, name, value: keep(t.clone()) }))) }));

@@ -6,7 +6,7 @@ import { LETTERS, multipleChoiceText, type Letter } from '../../text/multiple-ch
 import { fileSha256, shortJsonHash } from '../../hash.ts';
 import { PulseError } from '../../errors.ts';
 import { readDelta, writeDelta } from '../delta.ts';
-import { LoraLinear, adaptersOffReference } from '../lora.ts';
+import { LoraLinear, adaptersOffReference, takeAdapters } from '../lora.ts';
 import {
   PARTS, type LoraSpec, type ModelBatch, type ModelInfo, type Part, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta,
 } from '../model.ts';
@@ -72,7 +72,6 @@ export class EmbeddedModel extends Module implements PulseModel {
     };
   }
 
-
   get visualTokens(): number { return this.config.vision.grid ** 2; }
   /** The longest text (prompt + answer) that fits next to the visual tokens. */
   get maxTextLength(): number { return this.config.lm.maxSeq - this.visualTokens; }
@@ -95,8 +94,8 @@ export class EmbeddedModel extends Module implements PulseModel {
     if (examples.length === 0) throw new RangeError('empty batch');
     await this.#prepareImages(examples);
     const prepared = examples.map((e) => this.#withPixels(e));
-    const groups = [prepared.filter((e) => e.image !== undefined), prepared.filter((e) => e.image === undefined)];
-    const pieces = groups.filter((g) => g.length > 0).map((g) => new Piece(keepBatch(this.encodePixels(g))));
+    const groups = byModality(prepared).filter((g) => g.length > 0);
+    const pieces = groups.map((g) => new Piece(keepBatch(this.encodePixels(g.map((i) => prepared[i]!)))));
     return pieces.length === 1 ? pieces[0]! : new SplitBatch(pieces);
   }
 
@@ -170,9 +169,7 @@ export class EmbeddedModel extends Module implements PulseModel {
   }
 
   #forEachBatch(items: readonly { image?: Uint8Array | undefined }[], batchSize: number, run: (indices: number[]) => void): void {
-    const indices = items.map((_, i) => i);
-    const groups = [indices.filter((i) => items[i]!.image !== undefined), indices.filter((i) => items[i]!.image === undefined)];
-    for (const group of groups) for (let s = 0; s < group.length; s += batchSize) run(group.slice(s, s + batchSize));
+    for (const group of byModality(items)) for (let s = 0; s < group.length; s += batchSize) run(group.slice(s, s + batchSize));
   }
 
   #predictByLikelihood(questions: readonly PixelQuestion[], batchSize: number): (Letter | null)[] {
@@ -241,24 +238,12 @@ export class EmbeddedModel extends Module implements PulseModel {
   get hasLora(): boolean { return this.loraLayers().some(([, l]) => l.adapter !== null); }
 
   mergeLora(): StateDelta {
-    const entries: StateDelta['entries'] = [];
-    for (const [name, layer] of this.loraLayers()) {
-      const factors = layer.merge();
-      if (!factors) continue;
-      entries.push({ kind: 'lora', layer: name, ...factors });
-      this.#dirty.add(`${name}.weight`);
-    }
-    return { entries };
+    const delta = takeAdapters(this.loraLayers(), true);
+    for (const e of delta.entries) if (e.kind === 'lora') this.#dirty.add(`${e.layer}.weight`);
+    return delta;
   }
 
-  detachLora(): StateDelta {
-    const entries: StateDelta['entries'] = [];
-    for (const [name, layer] of this.loraLayers()) {
-      const factors = layer.take();
-      if (factors) entries.push({ kind: 'lora', layer: name, ...factors });
-    }
-    return { entries };
-  }
+  detachLora(): StateDelta { return takeAdapters(this.loraLayers(), false); }
 
   /** Adapter tensors by name ("llm.blocks.0.attn.qkv.lora_a"): the live ones, for inspection. */
   loraState(): Map<string, Tensor> {
@@ -378,6 +363,12 @@ export class EmbeddedModel extends Module implements PulseModel {
 }
 
 type PixelQuestion = Omit<ScoredQuestion, 'image'> & { image: Uint8Array | undefined };
+
+/** Indices of the items with an image, then of those without: the model's forward passes never mix them. */
+function byModality(items: readonly { image?: unknown }[]): [number[], number[]] {
+  const indices = items.map((_, i) => i);
+  return [indices.filter((i) => items[i]!.image !== undefined), indices.filter((i) => items[i]!.image === undefined)];
+}
 
 /** Batch tensors outlive the scope they were made in: the batch owns them until dispose(). */
 function keepBatch(batch: EncodedBatch): EncodedBatch {

@@ -55,12 +55,8 @@ export async function saveModel(path: string, model: EmbeddedModel, manifest: Om
   return full;
 }
 
-export interface LoadExpectation {
-  world?: { seed: number; hash: string };
-}
-
-/** Loads a model saved by saveModel, checking its manifest against what the caller will use it with. */
-export async function loadModel(path: string, expect: LoadExpectation = {}): Promise<{ model: EmbeddedModel; manifest: ModelManifest }> {
+/** Loads a model saved by saveModel, checking its manifest. */
+export async function loadModel(path: string): Promise<{ model: EmbeddedModel; manifest: ModelManifest }> {
   if (!existsSync(path)) throw new PulseError(`model file ${path} does not exist (the default base model is made by \`pulse pretrain\`)`);
   const { tensors, metadata } = await loadSafetensors(path, { float32: true });
   try {
@@ -72,9 +68,6 @@ export async function loadModel(path: string, expect: LoadExpectation = {}): Pro
     const manifest = parsed.data;
     const tokenizer = new Tokenizer(manifest.vocabulary.slice(5));
     if (tokenizer.hash() !== manifest.tokenizer_hash) throw new PulseError(`${path}: the vocabulary does not match its recorded hash`);
-    if (expect.world && (expect.world.seed !== manifest.world.seed || expect.world.hash !== manifest.world.hash)) {
-      throw new PulseError(`${path} was trained on world seed ${manifest.world.seed} (hash ${manifest.world.hash}), but this run uses world seed ${expect.world.seed} (hash ${expect.world.hash}); pretrain a model for this world (\`pulse pretrain\`) or use the matching world`);
-    }
     const source = { path, sha256: fileSha256(path), defaultScoring: manifest.scoring, world: manifest.world };
     const model = new EmbeddedModel(manifest.config, tokenizer, source);
     model.loadStateDict(tensors, { source: path });
