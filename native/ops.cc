@@ -83,6 +83,8 @@ OP(SubScalar) { return Out(info, torch::sub(T(0), S(1), NumberArgOr(info, 2, 1))
 OP(MulScalar) { return Out(info, torch::mul(T(0), S(1))); }
 OP(DivScalar) { return Out(info, torch::div(T(0), S(1))); }
 OP(PowScalar) { return Out(info, torch::pow(T(0), S(1))); }
+// base ** t for a scalar base (RoPE's inverse frequencies are computed this way in transformers)
+OP(ScalarPow) { return Out(info, torch::pow(S(0), T(1))); }
 // maximum/minimum have no scalar overload in ATen; clamp is the same function of one argument.
 OP(MaximumScalar) { return Out(info, torch::clamp_min(T(0), S(1))); }
 OP(MinimumScalar) { return Out(info, torch::clamp_max(T(0), S(1))); }
@@ -104,6 +106,9 @@ OP(Gelu) { return Out(info, at::gelu(T(0), BoolArgOr(info, 1, false) ? "tanh" : 
 OP(Tanh) { return Out(info, torch::tanh(T(0))); }
 OP(Sigmoid) { return Out(info, torch::sigmoid(T(0))); }
 OP(LogSigmoid) { return Out(info, torch::log_sigmoid(T(0))); }
+OP(Silu) { return Out(info, torch::silu(T(0))); }
+OP(Cos) { return Out(info, torch::cos(T(0))); }
+OP(Sin) { return Out(info, torch::sin(T(0))); }
 OP(Softplus) { return Out(info, at::softplus(T(0), NumberArgOr(info, 1, 1), NumberArgOr(info, 2, 20))); }
 OP(Softmax) { return Out(info, torch::softmax(T(0), IntArg(info, 1))); }
 OP(LogSoftmax) { return Out(info, torch::log_softmax(T(0), IntArg(info, 1))); }
@@ -215,10 +220,10 @@ void InitOps(Napi::Env env, Napi::Object e) {
   X("to", To); X("detach", Detach); X("clone", Clone); X("contiguous", Contiguous);
   X("copy_", Copy_); X("add_", Add_); X("mul_", Mul_); X("zero_", Zero_); X("normal_", Normal_); X("uniform_", Uniform_); X("fill_", Fill_);
   X("add", Add); X("sub", Sub); X("mul", Mul); X("div", Div); X("pow", Pow); X("maximum", Maximum); X("minimum", Minimum);
-  X("addScalar", AddScalar); X("subScalar", SubScalar); X("mulScalar", MulScalar); X("divScalar", DivScalar); X("powScalar", PowScalar);
+  X("addScalar", AddScalar); X("subScalar", SubScalar); X("mulScalar", MulScalar); X("divScalar", DivScalar); X("powScalar", PowScalar); X("scalarPow", ScalarPow);
   X("maximumScalar", MaximumScalar); X("minimumScalar", MinimumScalar);
   X("neg", Neg); X("exp", Exp); X("log", Log); X("sqrt", Sqrt); X("rsqrt", Rsqrt); X("abs", Abs); X("sign", Sign); X("clamp", Clamp);
-  X("relu", Relu); X("gelu", Gelu); X("tanh", Tanh); X("sigmoid", Sigmoid); X("logSigmoid", LogSigmoid); X("softplus", Softplus);
+  X("relu", Relu); X("gelu", Gelu); X("tanh", Tanh); X("sigmoid", Sigmoid); X("logSigmoid", LogSigmoid); X("silu", Silu); X("cos", Cos); X("sin", Sin); X("softplus", Softplus);
   X("softmax", Softmax); X("logSoftmax", LogSoftmax); X("dropout", Dropout); X("isFinite", IsFinite);
   X("eq", Eq); X("ne", Ne); X("gt", Gt); X("ge", Ge); X("lt", Lt); X("le", Le);
   X("eqScalar", EqScalar); X("neScalar", NeScalar); X("gtScalar", GtScalar); X("geScalar", GeScalar); X("ltScalar", LtScalar); X("leScalar", LeScalar);

@@ -83,11 +83,12 @@ export interface NativeAddon {
   mulScalar(a: H, b: number): H;
   divScalar(a: H, b: number): H;
   powScalar(a: H, b: number): H;
+  scalarPow(base: number, t: H): H;
   maximumScalar(a: H, b: number): H;
   minimumScalar(a: H, b: number): H;
   neg(a: H): H; exp(a: H): H; log(a: H): H; sqrt(a: H): H; rsqrt(a: H): H; abs(a: H): H; sign(a: H): H;
   clamp(a: H, min?: number | null, max?: number | null): H;
-  relu(a: H): H; tanh(a: H): H; sigmoid(a: H): H; logSigmoid(a: H): H;
+  relu(a: H): H; tanh(a: H): H; sigmoid(a: H): H; logSigmoid(a: H): H; silu(a: H): H; cos(a: H): H; sin(a: H): H;
   gelu(a: H, tanhApproximation?: boolean): H;
   softplus(a: H, beta?: number, threshold?: number): H;
   softmax(a: H, dim: number): H;

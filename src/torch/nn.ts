@@ -94,24 +94,35 @@ export abstract class Module {
   dispose(): void { for (const p of this.parameters()) p.dispose(); }
 }
 
-/** y = x Wᵀ + b, initialised as PyTorch's nn.Linear: U(-1/√in, 1/√in). */
+/** Tensors to build a layer from instead of initialising it (a loaded checkpoint); shapes are checked. */
+export interface LayerValues { weight: Tensor; bias?: Tensor }
+
+function checkShape(what: string, t: Tensor, shape: readonly number[]): Tensor {
+  if (t.shape.join(',') !== shape.join(',')) throw new RangeError(`${what} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
+  return t;
+}
+
+/** y = x Wᵀ + b, initialised as PyTorch's nn.Linear: U(-1/√in, 1/√in), or from given values. */
 export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | undefined;
-  constructor(readonly inFeatures: number, readonly outFeatures: number, options: { bias?: boolean } = {}) {
+  constructor(readonly inFeatures: number, readonly outFeatures: number, options: { bias?: boolean; values?: LayerValues } = {}) {
     super();
     const bound = 1 / Math.sqrt(inFeatures);
-    this.weight = this.param('weight', zeros([outFeatures, inFeatures]).uniform_(-bound, bound));
-    this.bias = options.bias === false ? undefined : this.param('bias', zeros([outFeatures]).uniform_(-bound, bound));
+    const v = options.values;
+    const hasBias = v ? v.bias !== undefined : options.bias !== false;
+    this.weight = this.param('weight', v ? checkShape('weight', v.weight, [outFeatures, inFeatures]) : zeros([outFeatures, inFeatures]).uniform_(-bound, bound));
+    this.bias = !hasBias ? undefined : this.param('bias', v?.bias ? checkShape('bias', v.bias, [outFeatures]) : zeros([outFeatures]).uniform_(-bound, bound));
   }
   forward(x: Tensor): Tensor { return linear(x, this.weight, this.bias); }
 }
 
 export class Embedding extends Module {
   readonly weight: Tensor;
-  constructor(readonly count: number, readonly dim: number, options: { std?: number } = {}) {
+  constructor(readonly count: number, readonly dim: number, options: { std?: number; values?: LayerValues } = {}) {
     super();
-    this.weight = this.param('weight', zeros([count, dim]).normal_(0, options.std ?? 1));
+    const v = options.values?.weight;
+    this.weight = this.param('weight', v ? checkShape('weight', v, [count, dim]) : zeros([count, dim]).normal_(0, options.std ?? 1));
   }
   forward(indices: Tensor): Tensor { return embedding(this.weight, indices); }
 }
@@ -119,23 +130,29 @@ export class Embedding extends Module {
 export class LayerNorm extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor;
-  constructor(readonly dim: number, readonly eps = 1e-5) {
+  constructor(readonly dim: number, readonly eps = 1e-5, values?: LayerValues) {
     super();
-    this.weight = this.param('weight', ones([dim]));
-    this.bias = this.param('bias', zeros([dim]));
+    this.weight = this.param('weight', values ? checkShape('weight', values.weight, [dim]) : ones([dim]));
+    this.bias = this.param('bias', values?.bias ? checkShape('bias', values.bias, [dim]) : zeros([dim]));
   }
   forward(x: Tensor): Tensor { return layerNorm(x, [this.dim], this.weight, this.bias, this.eps); }
 }
 
-/** 2-D convolution over [N, C, H, W], initialised as PyTorch's nn.Conv2d. */
+/** 2-D convolution over [N, C, H, W], initialised as PyTorch's nn.Conv2d, or from given values. */
 export class Conv2d extends Module {
   readonly weight: Tensor;
-  readonly bias: Tensor;
-  constructor(readonly inChannels: number, readonly outChannels: number, readonly kernel: number, readonly options: { stride?: number; padding?: number } = {}) {
+  readonly bias: Tensor | undefined;
+  constructor(
+    readonly inChannels: number, readonly outChannels: number, readonly kernel: number,
+    readonly options: { stride?: number; padding?: number; bias?: boolean; values?: LayerValues } = {},
+  ) {
     super();
     const bound = 1 / Math.sqrt(inChannels * kernel * kernel);
-    this.weight = this.param('weight', zeros([outChannels, inChannels, kernel, kernel]).uniform_(-bound, bound));
-    this.bias = this.param('bias', zeros([outChannels]).uniform_(-bound, bound));
+    const v = options.values;
+    const shape = [outChannels, inChannels, kernel, kernel];
+    this.weight = this.param('weight', v ? checkShape('weight', v.weight, shape) : zeros(shape).uniform_(-bound, bound));
+    const hasBias = v ? v.bias !== undefined : options.bias !== false;
+    this.bias = !hasBias ? undefined : this.param('bias', v?.bias ? checkShape('bias', v.bias, [outChannels]) : zeros([outChannels]).uniform_(-bound, bound));
   }
   forward(x: Tensor): Tensor { return conv2d(x, this.weight, this.bias, this.options.stride ?? 1, this.options.padding ?? 0); }
 }

@@ -62,6 +62,9 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   }
 }
 
+/** base ** t, elementwise, for a scalar base. */
+export const scalarPow = (base: number, t: Tensor) => new Tensor(native.scalarPow(base, t.handle));
+
 // --- layers as functions (the nn modules call these) ---
 export const linear = (x: Tensor, weight: Tensor, bias?: Tensor) => new Tensor(native.linear(x.handle, weight.handle, bias?.handle));
 export const embedding = (weight: Tensor, indices: Tensor) => new Tensor(native.embedding(weight.handle, indices.handle));

@@ -113,21 +113,45 @@ function findDuplicateKey(text: string): string | undefined {
   return undefined;
 }
 
-export function parseSafetensors(bytes: Uint8Array, source = '<buffer>'): SafetensorsContents {
+/** A tensor's place in a file: [begin, end) bytes within the data buffer, which starts at `dataStart`. */
+export interface TensorEntry { dtype: SafetensorsDtype; shape: number[]; begin: number; end: number }
+
+export interface SafetensorsHeader {
+  metadata: Record<string, string>;
+  /** in file order (by data offset) */
+  entries: Map<string, TensorEntry>;
+  /** the file offset of the data buffer */
+  dataStart: number;
+}
+
+/** How many bytes of a file hold its header (8 + the declared length), from its first 8 bytes. */
+export function headerSize(first8: Uint8Array, source: string): number {
+  if (first8.length < 8) throw new SafetensorsError(`${source}: not a valid safetensors file: ${first8.length} bytes, shorter than the 8-byte header length`, source);
+  const declared = new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true);
+  if (declared > BigInt(MAX_HEADER_BYTES)) {
+    throw new SafetensorsError(`${source}: not a valid safetensors file: header length ${declared} exceeds the ${MAX_HEADER_BYTES}-byte limit`, source);
+  }
+  return 8 + Number(declared);
+}
+
+/**
+ * The header of a safetensors file of `fileLength` bytes, from a prefix of it (at least
+ * headerSize bytes): what a reader needs to fetch single tensors from a file too large to hold.
+ */
+export function parseSafetensorsHeader(prefix: Uint8Array, fileLength: number, source = '<buffer>'): SafetensorsHeader {
   const fail: (why: string) => never = (why) => {
     throw new SafetensorsError(`${source}: not a valid safetensors file: ${why}`, source);
   };
-  if (!(bytes instanceof Uint8Array)) fail(`expected bytes (a Uint8Array), got ${describe(bytes)}`);
-  if (bytes.length < 8) fail(`${bytes.length} bytes, shorter than the 8-byte header length`);
-  const declared = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-  if (declared > BigInt(MAX_HEADER_BYTES)) fail(`header length ${declared} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
-  const n = Number(declared);
-  if (n > bytes.length - 8) fail(`header length ${n} runs past the end of the file (${bytes.length} bytes): the file is truncated`);
+  if (!(prefix instanceof Uint8Array)) fail(`expected bytes (a Uint8Array), got ${describe(prefix)}`);
+  if (fileLength < 8) fail(`${fileLength} bytes, shorter than the 8-byte header length`);
+  const n = headerSize(prefix, source) - 8;
+  if (n > fileLength - 8) fail(`header length ${n} runs past the end of the file (${fileLength} bytes): the file is truncated`);
+  if (prefix.length < 8 + n) throw new RangeError(`the prefix holds ${prefix.length} bytes; the header needs ${8 + n}`);
 
   let text: string;
   try {
     // ignoreBOM keeps a byte-order mark in the text, so JSON.parse rejects it as the reference does.
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes.subarray(8, 8 + n));
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(prefix.subarray(8, 8 + n));
   } catch {
     fail('header is not UTF-8 JSON: it is not valid UTF-8');
   }
@@ -141,10 +165,9 @@ export function parseSafetensors(bytes: Uint8Array, source = '<buffer>'): Safete
   const duplicate = findDuplicateKey(text);
   if (duplicate !== undefined) fail(`header has the key ${quote(duplicate)} more than once`);
 
-  const dataStart = bytes.byteOffset + 8 + n;
-  const dataLength = bytes.length - 8 - n;
+  const dataLength = fileLength - 8 - n;
   const metadata: [string, string][] = [];
-  const found: { name: string; begin: number; end: number; tensor: RawTensor }[] = [];
+  const found: { name: string; entry: TensorEntry }[] = [];
   for (const [name, value] of Object.entries(header)) {
     if (name === '__metadata__') {
       if (value === null) continue; // the reference reads null as "no metadata"
@@ -170,23 +193,37 @@ export function parseSafetensors(bytes: Uint8Array, source = '<buffer>'): Safete
     const needed = byteSize(shape, dtype);
     if (BigInt(end - begin) !== needed) fail(`${what} spans ${end - begin} bytes but its shape ${shapeText(shape)} of ${dtype} needs ${needed}`);
     if (end > dataLength) fail(`${what} ends at byte ${end}, past the data buffer (${dataLength} bytes): the file is truncated`);
-    // A plain Uint8Array view even when given a Node Buffer, so callers see one type.
-    found.push({ name, begin, end, tensor: { dtype, shape, data: new Uint8Array(bytes.buffer, dataStart + begin, end - begin) } });
+    found.push({ name, entry: { dtype, shape, begin, end } });
   }
 
   // The reference requires the tensors to tile the data buffer exactly: no overlap, no hole, no tail.
-  found.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  found.sort((a, b) => a.entry.begin - b.entry.begin || a.entry.end - b.entry.end);
   let cursor = 0;
   let previous: (typeof found)[number] | undefined;
-  for (const t of found) {
-    if (t.begin < cursor && previous) fail(`tensor ${quote(t.name)} (bytes ${t.begin}..${t.end}) overlaps tensor ${quote(previous.name)} (bytes ${previous.begin}..${previous.end})`);
-    if (t.begin > cursor) fail(`a hole of ${t.begin - cursor} bytes (bytes ${cursor}..${t.begin}) precedes tensor ${quote(t.name)}`);
-    cursor = t.end;
-    previous = t;
+  for (const { name, entry } of found) {
+    if (entry.begin < cursor && previous) {
+      fail(`tensor ${quote(name)} (bytes ${entry.begin}..${entry.end}) overlaps tensor ${quote(previous.name)} (bytes ${previous.entry.begin}..${previous.entry.end})`);
+    }
+    if (entry.begin > cursor) fail(`a hole of ${entry.begin - cursor} bytes (bytes ${cursor}..${entry.begin}) precedes tensor ${quote(name)}`);
+    cursor = entry.end;
+    previous = { name, entry };
   }
   if (cursor !== dataLength) fail(`${dataLength - cursor} bytes after the last tensor are not described by the header`);
   // fromEntries defines own properties, so a key such as "__proto__" is kept rather than swallowed.
-  return { metadata: Object.fromEntries(metadata), tensors: new Map(found.map((t) => [t.name, t.tensor])) };
+  return { metadata: Object.fromEntries(metadata), entries: new Map(found.map((t) => [t.name, t.entry])), dataStart: 8 + n };
+}
+
+export function parseSafetensors(bytes: Uint8Array, source = '<buffer>'): SafetensorsContents {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new SafetensorsError(`${source}: not a valid safetensors file: expected bytes (a Uint8Array), got ${describe(bytes)}`, source);
+  }
+  const { metadata, entries, dataStart } = parseSafetensorsHeader(bytes, bytes.length, source);
+  const tensors = new Map<string, RawTensor>();
+  // A plain Uint8Array view even when given a Node Buffer, so callers see one type.
+  for (const [name, e] of entries) {
+    tensors.set(name, { dtype: e.dtype, shape: e.shape, data: new Uint8Array(bytes.buffer, bytes.byteOffset + dataStart + e.begin, e.end - e.begin) });
+  }
+  return { metadata, tensors };
 }
 
 /** Rust compares names as UTF-8 bytes; JS `<` compares UTF-16 units, which differs above U+FFFF. */

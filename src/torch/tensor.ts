@@ -120,6 +120,10 @@ export class Tensor {
   tanh(): Tensor { return new Tensor(native.tanh(this.handle)); }
   sigmoid(): Tensor { return new Tensor(native.sigmoid(this.handle)); }
   logSigmoid(): Tensor { return new Tensor(native.logSigmoid(this.handle)); }
+  /** x · sigmoid(x) (Llama's MLP activation) */
+  silu(): Tensor { return new Tensor(native.silu(this.handle)); }
+  cos(): Tensor { return new Tensor(native.cos(this.handle)); }
+  sin(): Tensor { return new Tensor(native.sin(this.handle)); }
   softplus(beta = 1, threshold = 20): Tensor { return new Tensor(native.softplus(this.handle, beta, threshold)); }
   softmax(dim: number): Tensor { return new Tensor(native.softmax(this.handle, dim)); }
   logSoftmax(dim: number): Tensor { return new Tensor(native.logSoftmax(this.handle, dim)); }
