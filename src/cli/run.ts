@@ -15,7 +15,7 @@ export function runCommand() {
     .action(async (opts) => {
       const { resolveConfig } = await import('../protocol/config.ts');
       const { runProtocol } = await import('../protocol/runner.ts');
-      const { loadProtocolData } = await import('../data/protocol-data.ts');
+      const { loadProtocolData, loadDatasetFiles } = await import('../data/protocol-data.ts');
       const { consoleProgress } = await import('../progress.ts');
       const overrides: Record<string, unknown> = {};
       if (opts.methods) overrides.methods = opts.methods;
@@ -27,7 +27,7 @@ export function runCommand() {
       log(`run folder: ${outDir}`);
       const outcome = await runProtocol({
         config, outDir, preset: opts.preset, cacheDir: '.cache/pulse', progress: consoleProgress, log,
-        loadData: (c) => loadProtocolData(c.world, log),
+        loadData: (c) => (c.data ? loadDatasetFiles(c.data, log) : loadProtocolData(c.world, log)),
       });
       if (outcome.alreadyFinished) {
         log(`this run finished at ${outcome.results.run.finished_at}; nothing to do (delete the folder or use another --out to run again)`);

@@ -1,4 +1,6 @@
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { ensureWorldFiles, readWorldFiles, WORLD_FILES } from './world-files.ts';
 import { checkedImage, rgbImage } from './images.ts';
 import { readMllmuParquet, type MllmuRow, type ChoiceItem } from './mllmu.ts';
@@ -79,4 +81,44 @@ export async function loadQuestionFile(path: string): Promise<ProtocolQuestion[]
   if (path.endsWith('.tsv')) return Promise.all((await readMmbenchTsv(path)).map((b) => generalQuestion(b, path)));
   if (path.endsWith('.parquet')) return (await Promise.all((await readMllmuParquet(path)).map((r) => personRecord(r, path)))).flatMap((p) => p.questions);
   throw new PulseError(`${path}: expected an MLLMU-Bench .parquet file or an MMBench .tsv file`);
+}
+
+/** A split's Parquet shards as Hugging Face publishes them (`train-00000-of-00002.parquet`, ...), in order. */
+export function splitShards(dir: string): string[] {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new PulseError(`${dir}: no such folder (the MLLMU-Bench folder has one folder per split)`);
+  const shards = readdirSync(dir).filter((f) => /^train-\d+-of-\d+\.parquet$/.test(f)).sort();
+  if (shards.length === 0) throw new PulseError(`${dir}: no train-*-of-*.parquet shards`);
+  const declared = Number(/-of-(\d+)\./.exec(shards[0]!)![1]);
+  if (shards.length !== declared) throw new PulseError(`${dir}: ${shards.length} shard(s) found but their names say ${declared}`);
+  return shards.map((f) => join(dir, f));
+}
+
+async function readPeople(dir: string): Promise<PersonRecord[]> {
+  const records: PersonRecord[] = [];
+  for (const shard of splitShards(dir)) records.push(...await Promise.all((await readMllmuParquet(shard)).map((r) => personRecord(r, shard))));
+  return records;
+}
+
+/**
+ * The protocol's data from the published datasets: MLLMU-Bench's folder (Full_Set: the
+ * fictitious people fine-tuning teaches; Retain_Set: the 153 celebrities the pre-trained
+ * scenario selects from) and MMBench's TSV (the general benchmark). There is no pre-training
+ * corpus to replay, so fine-tuning with these must use replay 0.
+ */
+export async function loadDatasetFiles(paths: { mllmu: string; mmbench: string }, log?: (line: string) => void): Promise<ProtocolData> {
+  const fictitious = await readPeople(join(paths.mllmu, 'Full_Set'));
+  const celebrities = await readPeople(join(paths.mllmu, 'Retain_Set'));
+  const general = await Promise.all((await readMmbenchTsv(paths.mmbench)).map((b) => generalQuestion(b, paths.mmbench)));
+  log?.(`data: ${fictitious.length} fictitious people, ${celebrities.length} celebrities, ${general.length} general questions`);
+  const hash = createHash('sha256');
+  for (const p of [...fictitious, ...celebrities]) hash.update(p.id).update(JSON.stringify(p.questions.map((q) => [q.question, q.options, q.answer])));
+  for (const q of general) hash.update(JSON.stringify([q.question, q.options, q.answer]));
+  return {
+    world: { seed: 0, hash: hash.digest('hex').slice(0, 16) },
+    fictitious, celebrities, general,
+    replay: () => (count) => {
+      if (count > 0) throw new PulseError('fine_tune.replay must be 0 with real datasets: there is no pre-training corpus to replay');
+      return [];
+    },
+  };
 }

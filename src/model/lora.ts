@@ -73,7 +73,9 @@ export class LoraLinear extends Linear {
     const adapter = this.adapter;
     if (!adapter || this.adapterOff) return base;
     const input = adapter.dropout > 0 ? x.dropout(adapter.dropout, this.training) : x;
-    return base.add(linear(linear(input, adapter.a), adapter.b), adapter.scale);
+    // Adapters stay float32 over a half-precision base (as PEFT keeps them): the input is cast up, the update down.
+    if (input.dtype === adapter.a.dtype) return base.add(linear(linear(input, adapter.a), adapter.b), adapter.scale);
+    return base.add(linear(linear(input.to(adapter.a.dtype), adapter.a), adapter.b).mul(adapter.scale).to(base.dtype));
   }
 }
 

@@ -98,6 +98,12 @@ export interface PulseModel {
    */
   predict(questions: readonly ScoredQuestion[], mode: ScoringMode, batchSize?: number): Promise<(Letter | null)[]>;
 
+  /**
+   * Backpropagates a loss computed from this model's outputs into its trainable tensors. A model
+   * may do more than loss.backward() (a LLaVA with gradient checkpointing recomputes its layers).
+   */
+  backward(loss: Tensor): void;
+
   /** Dropout and similar switch on (training) or off (evaluation). */
   setTraining(on: boolean): void;
   /**

@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import { PulseError, describeZodError } from '../errors.ts';
 import type { PulseModel } from './model.ts';
 import { embeddedKind } from './embedded/index.ts';
+import { llavaKind } from './llava/index.ts';
 
 /** The config's `model:` section names a kind; the rest of the section is that kind's own. */
 export interface ModelSpec { kind: string; [key: string]: unknown }
@@ -39,8 +40,9 @@ export function parseModelSpec(raw: { kind?: unknown }): ModelSpec {
   return parsed.data;
 }
 
-export function loadModel(spec: ModelSpec): Promise<PulseModel> {
+export async function loadModel(spec: ModelSpec): Promise<PulseModel> {
   return kindOf(spec.kind).load(parseModelSpec(spec));
 }
 
 registerModelKind(embeddedKind);
+registerModelKind(llavaKind);

@@ -37,6 +37,8 @@ export const RunConfig = z.object({
     /** where the generated world lives (generated on first use) */
     dir: z.string(),
   }).strict(),
+  /** real datasets instead of the generated world: MLLMU-Bench's folder and MMBench's TSV (null = the world) */
+  data: z.object({ mllmu: z.string().min(1), mmbench: z.string().min(1) }).strict().nullable(),
   /** the base model: `kind` picks its loader (model/registry.ts); the other keys are the kind's own */
   model: z.object({ kind: z.string() }).catchall(z.unknown()).transform((m) => m as ModelSpec),
   /** multiple-choice scoring; "model" = the base model's default mode */
@@ -85,6 +87,7 @@ const LORA_DEFAULT = { rank: 8, alpha: 16, dropout: 0, layers: [] as string[] };
 const PAPER: RunConfig = {
   seed: 0,
   world: { seed: 0, dir: '.cache/pulse/world-0' },
+  data: null,
   model: { kind: 'embedded', path: 'assets/base.safetensors' },
   scoring: 'model',
   threads: null,
@@ -170,6 +173,7 @@ export function validateConfig(raw: unknown, source: string): RunConfig {
     [config.fine_tuned.unlearn + config.fine_tuned.retain <= config.fine_tune.people, 'fine_tuned.unlearn + fine_tuned.retain must not exceed fine_tune.people'],
     [config.pre_trained.unlearn + config.pre_trained.retain <= config.pre_trained.keep, 'pre_trained.unlearn + pre_trained.retain must not exceed pre_trained.keep'],
     [config.fine_tuned.unlearn % config.sustainability.requests === 0, 'fine_tuned.unlearn must split evenly into sustainability.requests'],
+    [config.data === null || config.fine_tune.replay === 0, 'fine_tune.replay must be 0 with data: (real datasets have no pre-training corpus to replay)'],
   ] as const;
   for (const [ok, message] of sizes) if (!ok) throw new PulseError(`invalid config (${source}): ${message}`);
   return config;

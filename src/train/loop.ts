@@ -39,7 +39,7 @@ export async function backwardAnswerNll(model: PulseModel, examples: readonly Ex
     for (const piece of batch.pieces) {
       loss += scope(() => {
         const part = model.answerLogProbs(piece).sum.sum().neg().div(total);
-        part.backward();
+        model.backward(part);
         return part.item();
       });
     }

@@ -91,7 +91,7 @@ async function lossAndGradient(model: PulseModel, method: UnlearningMethod, refe
     return scope(() => {
       const value = method.loss({ model, reference, forget: batches[0]!, retain: batches[1] ?? null, hyperparameters });
       const number = value.item();
-      if (Number.isFinite(number)) value.backward();
+      if (Number.isFinite(number)) model.backward(value);
       return number;
     });
   } finally {

@@ -148,6 +148,7 @@ export class StandInModel extends Module implements PulseModel {
     return LETTERS.slice(0, offered).find((l) => tokenId(l) === next) ?? null;
   }
 
+  backward(loss: Tensor): void { loss.backward(); }
   setTraining(on: boolean): void { this.train(on); }
 
   #part(p: Part): Module { return p === 'vision' ? this.vision : p === 'projector' ? this.projector : this.llm; }

@@ -7,6 +7,7 @@ import { fileSha256, shortJsonHash } from '../../hash.ts';
 import { PulseError } from '../../errors.ts';
 import { readDelta, writeDelta } from '../delta.ts';
 import { LoraLinear, adaptersOffReference, takeAdapters } from '../lora.ts';
+import { chooseTrainable } from '../trainable.ts';
 import {
   PARTS, type LoraSpec, type ModelBatch, type ModelInfo, type Part, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta,
 } from '../model.ts';
@@ -214,6 +215,8 @@ export class EmbeddedModel extends Module implements PulseModel {
 
   // --- parts, LoRA, trainable parameters ---
 
+  backward(loss: Tensor): void { loss.backward(); }
+
   setTraining(on: boolean): void { this.train(on); }
 
   part(name: Part): Module {
@@ -253,21 +256,9 @@ export class EmbeddedModel extends Module implements PulseModel {
   }
 
   trainableParameters(target: readonly Part[]): Tensor[] {
-    this.requiresGrad(false);
-    const out: Tensor[] = [];
-    this.#adaptersOnly = true;
-    for (const p of PARTS) {
-      const adapters = this.loraLayers([p]).flatMap(([, l]) => (l.adapter ? [l.adapter.a, l.adapter.b] : []));
-      for (const a of adapters) a.setRequiresGrad(target.includes(p));
-      if (!target.includes(p)) continue;
-      if (adapters.length) { out.push(...adapters); continue; }
-      this.#adaptersOnly = false;
-      for (const [name, t] of this.part(p).namedParameters(`${p}.`)) {
-        out.push(t.setRequiresGrad(true));
-        this.#dirty.add(name);
-      }
-    }
-    return out;
+    const chosen = chooseTrainable(this, target, (p) => ({ module: this.part(p), prefix: `${p}.` }), (p) => this.loraLayers([p]), (name) => this.#dirty.add(name));
+    this.#adaptersOnly = chosen.adaptersOnly;
+    return chosen.params;
   }
 
   freeze(): void {

@@ -1,0 +1,301 @@
+import { basename } from 'node:path';
+import { cat, keep, noGrad, scope, tensor, type Dtype, type Tensor } from '../../torch/index.ts';
+import type { ImageInput } from '../../data/images.ts';
+import type { Example, ScoredQuestion } from '../../data/records.ts';
+import { LETTERS, type Letter } from '../../text/multiple-choice.ts';
+import { PulseError } from '../../errors.ts';
+import { readDelta, writeDelta } from '../delta.ts';
+import { LoraLinear, adaptersOffReference, takeAdapters } from '../lora.ts';
+import { chooseTrainable } from '../trainable.ts';
+import {
+  PARTS, type LoraSpec, type ModelBatch, type ModelInfo, type Part, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta,
+} from '../model.ts';
+import type { Module } from '../../torch/index.ts';
+import { LlavaNet } from './llava.ts';
+import { LlavaBatch, LlavaPiece, encodeRows, type BatchLayout, type TokenRow } from './batch.ts';
+import { clipPixels, type ClipConfig } from './preprocess.ts';
+import { letterQuestion, userTurn } from './prompt.ts';
+import { WeightSource } from './source.ts';
+import type { LlavaConfig } from './config.ts';
+import type { LlavaTokenizer } from './tokenizer.ts';
+import type { CheckpointWeights } from './weights.ts';
+
+export interface LlavaRuntime {
+  dtype: Dtype;
+  device: string;
+  /** rows per forward pass: a batch of more rows is run in pieces (gradient accumulation) */
+  microBatch: number;
+  defaultScoring: ScoringMode;
+}
+
+/** Where the weights came from: reset() reads changed tensors back from it. */
+export interface LlavaOrigin { folder: string; fingerprint: string; weights: CheckpointWeights | null }
+
+function piecesOf(batch: ModelBatch): LlavaPiece[] {
+  return batch.pieces.map((p) => {
+    if (!(p instanceof LlavaPiece)) throw new TypeError('this batch was not encoded by a LLaVA model');
+    return p;
+  });
+}
+
+/** LLaVA-1.5 behind the model seam: MLLMU-Bench's prompts, LoRA on named layers, state deltas, exact reset. */
+export class LlavaModel extends LlavaNet implements PulseModel {
+  readonly parts = PARTS;
+  readonly info: ModelInfo;
+  readonly #pixels = new WeakMap<ImageInput, Float32Array>();
+  readonly #dirty = new Set<string>();
+  #adaptersOnly = false;
+
+  constructor(
+    w: WeightSource, config: LlavaConfig, readonly tokenizer: LlavaTokenizer, readonly preprocessor: ClipConfig,
+    readonly origin: LlavaOrigin, readonly runtime: LlavaRuntime,
+  ) {
+    super(w, config);
+    this.eval();
+    this.info = {
+      kind: 'llava', name: basename(origin.folder), path: origin.folder, sha256: origin.fingerprint, parameters: this.parameterCount(),
+      defaultScoring: runtime.defaultScoring, world: null,
+    };
+  }
+
+  get layout(): BatchLayout {
+    const { imageTokenId, imageTokens, padTokenId } = this.config;
+    return {
+      imageTokenId, imageTokens, padId: padTokenId ?? this.tokenizer.eosId, imageSize: this.config.vision.imageSize,
+      maxLength: Number.MAX_SAFE_INTEGER, device: this.runtime.device,
+    };
+  }
+
+  // --- inputs ---
+
+  async #prepareImages(items: readonly { image?: ImageInput | undefined }[]): Promise<void> {
+    for (const { image } of items) {
+      if (!image || this.#pixels.has(image)) continue;
+      const input = image.kind === 'encoded' ? image.bytes : image;
+      this.#pixels.set(image, await clipPixels(input, this.preprocessor, image.kind === 'encoded' ? image.source : 'an image'));
+    }
+  }
+
+  /** Prompt ids with <bos>, and the answer's ids (with </s>) as they follow the prompt in the tokenized whole. */
+  #row(prompt: string, answer: string, image: ImageInput | undefined): TokenRow {
+    const turn = userTurn(prompt, image !== undefined);
+    const promptIds = this.tokenizer.encode(turn, true);
+    const pixels = image ? this.#pixels.get(image)! : null;
+    if (answer === '') return { prompt: promptIds, answer: [], pixels };
+    const whole = this.tokenizer.encode(`${turn} ${answer}`, true);
+    if (!promptIds.every((id, i) => whole[i] === id)) {
+      throw new PulseError(`the tokenizer merges the prompt's end with the answer ${JSON.stringify(answer.slice(0, 40))}: cannot tell answer tokens apart`);
+    }
+    return { prompt: promptIds, answer: [...whole.slice(promptIds.length), this.tokenizer.eosId], pixels };
+  }
+
+  #encodeRows(rows: readonly TokenRow[]): ModelBatch {
+    const pieces: LlavaPiece[] = [];
+    for (let s = 0; s < rows.length; s += this.runtime.microBatch) pieces.push(encodeRows(rows.slice(s, s + this.runtime.microBatch), this.layout));
+    return pieces.length === 1 ? pieces[0]! : new LlavaBatch(pieces);
+  }
+
+  async encode(examples: readonly Example[]): Promise<ModelBatch> {
+    if (examples.length === 0) throw new RangeError('empty batch');
+    await this.#prepareImages(examples);
+    return this.#encodeRows(examples.map((e) => this.#row(e.prompt, e.answer, e.image)));
+  }
+
+  // --- scores ---
+
+  /** Hidden states at the positions that predict answer tokens, [K, D]. */
+  #answerHidden(piece: LlavaPiece): Tensor {
+    const hidden = this.hidden(piece.inputs);
+    return hidden.view(-1, hidden.size(-1)).indexSelect(0, piece.answerIndex);
+  }
+
+  answerLogProbs(batch: ModelBatch): { sum: Tensor; tokens: Tensor } {
+    const parts = piecesOf(batch).map((p) => {
+      const logProbs = this.logits(this.#answerHidden(p)).float().logSoftmax(-1).gather(1, p.targets.unsqueeze(1)).squeeze(1);
+      return { sum: p.owner.matmul(logProbs), tokens: p.owner.sum(1) };
+    });
+    return { sum: cat(parts.map((p) => p.sum)), tokens: cat(parts.map((p) => p.tokens)) };
+  }
+
+  answerLogits(batch: ModelBatch): Tensor {
+    return cat(piecesOf(batch).map((p) => this.logits(this.#answerHidden(p)).float()));
+  }
+
+  async predict(questions: readonly ScoredQuestion[], mode: ScoringMode, batchSize = 8): Promise<(Letter | null)[]> {
+    await this.#prepareImages(questions);
+    const wasTraining = this.training;
+    this.eval();
+    try {
+      return mode === 'likelihood' ? this.#byLikelihood(questions, batchSize) : this.#byLetter(questions, batchSize);
+    } finally {
+      this.train(wasTraining);
+    }
+  }
+
+  /** The option whose text, as the answer, has the highest summed log-probability. */
+  #byLikelihood(questions: readonly ScoredQuestion[], batchSize: number): (Letter | null)[] {
+    const rows = questions.flatMap((q) => q.options.map((o) => this.#row(q.question, o, q.image)));
+    const scores: number[] = [];
+    for (let s = 0; s < rows.length; s += batchSize) {
+      const piece = encodeRows(rows.slice(s, s + batchSize), this.layout);
+      try {
+        scores.push(...noGrad(() => scope(() => this.answerLogProbs(piece).sum.toArray())));
+      } finally {
+        piece.dispose();
+      }
+    }
+    let at = 0;
+    return questions.map((q) => {
+      const own = scores.slice(at, (at += q.options.length));
+      return LETTERS[own.indexOf(Math.max(...own))]!;
+    });
+  }
+
+  /** MLLMU-Bench's rule: the greedy answer's first character, right only if it is an offered letter. */
+  #byLetter(questions: readonly ScoredQuestion[], batchSize: number): (Letter | null)[] {
+    const out: (Letter | null)[] = [];
+    for (let s = 0; s < questions.length; s += batchSize) {
+      const group = questions.slice(s, s + batchSize);
+      const piece = encodeRows(group.map((q) => this.#row(letterQuestion(q), '', q.image)), this.layout);
+      try {
+        const next = noGrad(() => scope(() => {
+          const hidden = this.hidden(piece.inputs);
+          const last = tensor(piece.promptEnd, [piece.promptEnd.length], 'int64', this.runtime.device);
+          return this.logits(hidden.view(-1, hidden.size(-1)).indexSelect(0, last)).argmax(1).toArray();
+        }));
+        group.forEach((q, k) => {
+          const first = this.tokenizer.decode([next[k]!]).trimStart().charAt(0);
+          const offered = LETTERS.slice(0, q.options.length) as readonly string[];
+          out.push(offered.includes(first) ? (first as Letter) : null);
+        });
+      } finally {
+        piece.dispose();
+      }
+    }
+    return out;
+  }
+
+  // --- parts, LoRA, trainable parameters ---
+
+  setTraining(on: boolean): void { this.train(on); }
+
+  part(name: Part): { module: Module; prefix: string } {
+    if (name === 'vision') return { module: this.vision, prefix: 'vision_tower.vision_model.' };
+    if (name === 'projector') return { module: this.projector, prefix: 'multi_modal_projector.' };
+    return { module: this.language, prefix: 'language_model.' };
+  }
+
+  /** Linear layers of the given parts that can take an adapter, by full name; the LM part includes lm_head. */
+  loraLayers(parts: readonly Part[] = PARTS): [string, LoraLinear][] {
+    return parts.flatMap((p) => {
+      const { module, prefix } = this.part(p);
+      const own = module.namedModules(prefix).filter((e): e is [string, LoraLinear] => e[1] instanceof LoraLinear);
+      return p === 'llm' ? [...own, ['lm_head', this.head] as [string, LoraLinear]] : own;
+    });
+  }
+
+  attachLora(spec: LoraSpec): number {
+    let count = 0;
+    for (const [name, layer] of this.loraLayers(spec.parts)) {
+      if (spec.layers.length && !spec.layers.includes(name.split('.').pop()!)) continue;
+      layer.attach(spec);
+      count++;
+    }
+    if (count === 0) throw new PulseError(`no linear layer matched LoRA layers [${spec.layers.join(', ')}] in ${spec.parts.join('+')}`);
+    return count;
+  }
+
+  mergeLora(): StateDelta {
+    const delta = takeAdapters(this.loraLayers(), true);
+    for (const e of delta.entries) if (e.kind === 'lora') this.#dirty.add(`${e.layer}.weight`);
+    return delta;
+  }
+
+  detachLora(): StateDelta { return takeAdapters(this.loraLayers(), false); }
+
+  trainableParameters(target: readonly Part[]): Tensor[] {
+    const chosen = chooseTrainable(this, target, (p) => this.part(p), (p) => this.loraLayers([p]), (name) => this.#dirty.add(name));
+    this.#adaptersOnly = chosen.adaptersOnly;
+    return chosen.params;
+  }
+
+  freeze(): void {
+    this.requiresGrad(false);
+    for (const [, l] of this.loraLayers()) if (l.adapter) { l.adapter.a.setRequiresGrad(false); l.adapter.b.setRequiresGrad(false); }
+  }
+
+  parameterDelta(target: readonly Part[]): StateDelta {
+    return noGrad(() => ({
+      entries: target.flatMap((p) => {
+        const { module, prefix } = this.part(p);
+        return module.namedParameters(prefix).map(([name, t]) => ({ kind: 'set' as const, name, value: keep(t.clone()) }));
+      }),
+    }));
+  }
+
+  applyDelta(delta: StateDelta): void {
+    const layers = new Map(this.loraLayers());
+    const params = this.stateDict();
+    for (const e of delta.entries) {
+      if (e.kind === 'lora') {
+        const layer = layers.get(e.layer);
+        if (!layer) throw new PulseError(`the state delta adapts ${e.layer}, which this model does not have`);
+        layer.foldIn({ ...e, a: e.a.to(undefined, this.runtime.device), b: e.b.to(undefined, this.runtime.device) });
+        this.#dirty.add(`${e.layer}.weight`);
+        continue;
+      }
+      const param = params.get(e.name);
+      if (!param) throw new PulseError(`the state delta sets ${e.name}, which this model does not have`);
+      if (param.shape.join() !== e.value.shape.join()) {
+        throw new PulseError(`the state delta sets ${e.name} to shape [${e.value.shape}], the model has [${param.shape}]`);
+      }
+      noGrad(() => param.copy_(e.value));
+      this.#dirty.add(e.name);
+    }
+  }
+
+  async reset(): Promise<void> {
+    if (this.#dirty.size === 0) return;
+    const weights = this.origin.weights;
+    if (!weights) throw new Error('reset() needs a model loaded from a checkpoint');
+    const params = this.stateDict();
+    for (const name of this.#dirty) {
+      const param = params.get(name)!;
+      const fresh = weights.read(name, param.shape, this.runtime.dtype, this.runtime.device);
+      noGrad(() => param.copy_(fresh));
+      fresh.dispose();
+    }
+    this.#dirty.clear();
+  }
+
+  reference(): ReferenceModel {
+    const layers = this.loraLayers().filter(([, l]) => l.adapter !== null).map(([, l]) => l);
+    if (this.#adaptersOnly && layers.length > 0) return adaptersOffReference(this, layers);
+    if (layers.length > 0) throw new PulseError('a full update with adapters attached has no reference in this model; merge or detach them first');
+    const copy = new LlavaModel(WeightSource.copyOf(this.stateDict(), this.runtime.dtype, this.runtime.device), this.config, this.tokenizer,
+      this.preprocessor, { ...this.origin, weights: null }, this.runtime);
+    copy.freeze();
+    return {
+      answerLogProbs: (batch) => noGrad(() => copy.answerLogProbs(batch)),
+      answerLogits: (batch) => noGrad(() => copy.answerLogits(batch)),
+      dispose: () => copy.dispose(),
+    };
+  }
+
+  /** What a saved delta must match: the architecture and the vocabulary. */
+  get shapeTag(): string { return `llava/${this.origin.fingerprint.slice(0, 16)}`; }
+
+  saveDelta(path: string, delta: StateDelta, metadata: Record<string, string> = {}): Promise<void> {
+    return writeDelta(path, delta, this.shapeTag, metadata);
+  }
+
+  loadDelta(path: string): Promise<StateDelta> { return readDelta(path, this.shapeTag); }
+
+  override dispose(): void {
+    for (const [, l] of this.loraLayers()) l.detach();
+    super.dispose();
+    this.origin.weights?.close();
+  }
+}
+
+

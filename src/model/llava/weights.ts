@@ -1,0 +1,168 @@
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { PulseError, describeZodError } from '../../errors.ts';
+import { fromBytes, keep, type Dtype, type Tensor } from '../../torch/index.ts';
+import { headerSize, parseSafetensorsHeader, type SafetensorsDtype, type TensorEntry } from '../../torch/safetensors-format.ts';
+
+/**
+ * The weights of a Hugging Face model folder: one `model.safetensors`, or shards listed by
+ * `model.safetensors.index.json`. Tensors are read one at a time from their offset, so a 13B
+ * checkpoint (shards of ~5 GB, more than one Node buffer holds) never sits in memory twice.
+ *
+ * Names are given in pulse's layout, which is the checkpoint's with the wrappers removed:
+ * the Hub's llava-hf files say `language_model.model.layers.0...` and
+ * `language_model.lm_head.weight`; newer transformers write `model.language_model.layers.0...`
+ * and `lm_head.weight`; transformers 5.6+ also drops CLIP's `vision_model.` level; pulse says
+ * `language_model.layers.0...`, `lm_head.weight` and `vision_tower.vision_model.encoder...`.
+ */
+
+const TO_TORCH: Record<SafetensorsDtype, Dtype> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16', I64: 'int64', I32: 'int32', U8: 'uint8', BOOL: 'bool' };
+
+const Index = z.object({ weight_map: z.record(z.string(), z.string()) }).passthrough();
+
+export type NameLayout = 'hub' | 'transformers-5';
+
+const LAYOUTS: Record<NameLayout, [string, string][]> = {
+  hub: [['language_model.model.', 'language_model.'], ['language_model.lm_head.', 'lm_head.']],
+  'transformers-5': [['model.language_model.', 'language_model.'], ['model.vision_tower.', 'vision_tower.'], ['model.multi_modal_projector.', 'multi_modal_projector.']],
+};
+
+/** transformers 5.6+ dropped CLIP's `vision_model.` level (`vision_tower.embeddings...`): pulse keeps it. */
+const FLAT_CLIP = /^vision_tower\.(?!vision_model\.)/;
+
+function toPulseName(name: string, layout: NameLayout): string {
+  const mapped = LAYOUTS[layout].reduce((n, [from, to]) => (n.startsWith(from) ? to + n.slice(from.length) : n), name);
+  return mapped.replace(FLAT_CLIP, 'vision_tower.vision_model.');
+}
+
+interface Shard { path: string; fd: number; dataStart: number; entries: Map<string, TensorEntry>; header: Uint8Array }
+
+export class CheckpointWeights {
+  readonly layout: NameLayout;
+  readonly #shards = new Map<string, Shard>();
+  /** pulse name -> [file, name in the file] */
+  readonly #where = new Map<string, [string, string]>();
+
+  private constructor(readonly folder: string, files: Map<string, string[]>) {
+    try {
+      for (const [file, names] of files) {
+        const shard = openShard(join(folder, file));
+        this.#shards.set(file, shard);
+        const absent = names.find((name) => !shard.entries.has(name));
+        if (absent) fail(`${shard.path}: tensor ${absent}, which the index places in this file, is not in it`);
+      }
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+    const all = [...files.values()].flat();
+    this.layout = all.includes('language_model.model.embed_tokens.weight') ? 'hub' : 'transformers-5';
+    for (const [file, names] of files) for (const name of names) this.#where.set(toPulseName(name, this.layout), [file, name]);
+  }
+
+  /** Opens the folder's weights; a missing shard or a malformed index is one PulseError naming the file. */
+  static open(folder: string): CheckpointWeights {
+    const indexPath = join(folder, 'model.safetensors.index.json');
+    if (existsSync(indexPath)) return new CheckpointWeights(folder, readIndex(indexPath, folder));
+    const single = join(folder, 'model.safetensors');
+    if (!existsSync(single)) fail(`${folder}: no model.safetensors and no model.safetensors.index.json (is this a Hugging Face model folder?)`);
+    const shard = openShard(single);
+    const names = [...shard.entries.keys()];
+    closeSync(shard.fd);
+    return new CheckpointWeights(folder, new Map([['model.safetensors', names]]));
+  }
+
+  names(): string[] { return [...this.#where.keys()]; }
+  /** Each weights file's name and header bytes. */
+  headers(): [string, Uint8Array][] { return [...this.#shards].map(([file, s]) => [file, s.header]); }
+  has(name: string): boolean { return this.#where.has(name); }
+
+  /** The tensor `name` (pulse layout) as `dtype`, on `device`; its shape must be `shape`. */
+  read(name: string, shape: readonly number[], dtype: Dtype, device: string): Tensor {
+    const place = this.#where.get(name);
+    if (!place) fail(`${this.folder}: the checkpoint has no tensor ${name} (${this.#nameHint(name)})`);
+    const [file, fileName] = place;
+    const shard = this.#shards.get(file)!;
+    const entry = shard.entries.get(fileName)!;
+    if (entry.shape.join(',') !== shape.join(',')) {
+      fail(`${shard.path}: tensor ${fileName} has shape [${entry.shape.join(', ')}], but config.json implies [${shape.join(', ')}]`);
+    }
+    const bytes = readRange(shard, entry);
+    const raw = fromBytes(bytes, TO_TORCH[entry.dtype], entry.shape, 'cpu');
+    if (raw.dtype === dtype && device === 'cpu') return keep(raw);
+    const out = keep(raw.to(dtype, device));
+    raw.dispose();
+    return out;
+  }
+
+  #nameHint(name: string): string {
+    return this.layout === 'hub' ? `looked for ${name.replace(/^language_model\./, 'language_model.model.')}` : `looked for model.${name}`;
+  }
+
+  close(): void {
+    for (const s of this.#shards.values()) {
+      try { closeSync(s.fd); } catch { /* already closed */ }
+    }
+    this.#shards.clear();
+  }
+}
+
+function fail(message: string): never {
+  throw new PulseError(message);
+}
+
+function readIndex(path: string, folder: string): Map<string, string[]> {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    fail(`${path}: ${(e as Error).message}`);
+  }
+  const parsed = Index.safeParse(json);
+  if (!parsed.success) fail(`${path}: ${describeZodError(parsed.error)}`);
+  const files = new Map<string, string[]>();
+  for (const [name, file] of Object.entries(parsed.data.weight_map)) {
+    if (file.includes('/') || file.includes('\\')) fail(`${path}: weight_map.${name}: '${file}' is not a file name in the folder`);
+    files.set(file, [...(files.get(file) ?? []), name]);
+  }
+  for (const file of files.keys()) {
+    if (!existsSync(join(folder, file))) fail(`${join(folder, file)}: shard missing (model.safetensors.index.json lists it; download it again)`);
+  }
+  return files;
+}
+
+function readAt(fd: number, into: Uint8Array, position: number, path: string): void {
+  for (let filled = 0; filled < into.length;) {
+    const read = readSync(fd, into, filled, Math.min(1 << 28, into.length - filled), position + filled);
+    if (read === 0) fail(`${path}: the file ended at byte ${position + filled} while reading (was it truncated?)`);
+    filled += read;
+  }
+}
+
+function openShard(path: string): Shard {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    return fail(`${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'shard missing' : (e as Error).message}`);
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const first8 = new Uint8Array(Math.min(8, size));
+    readAt(fd, first8, 0, path);
+    const prefix = new Uint8Array(Math.min(headerSize(first8, path), size));
+    readAt(fd, prefix, 0, path);
+    const { entries, dataStart } = parseSafetensorsHeader(prefix, size, path);
+    return { path, fd, dataStart, entries, header: prefix };
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+}
+
+function readRange(shard: Shard, entry: TensorEntry): Uint8Array {
+  const bytes = new Uint8Array(entry.end - entry.begin);
+  readAt(shard.fd, bytes, shard.dataStart + entry.begin, shard.path);
+  return bytes;
+}
