@@ -79,6 +79,16 @@ export interface ModelInfo {
   world: { seed: number; hash: string } | null;
 }
 
+/** A candidate next token: its id, its text, and log p(token | prompt). */
+export interface NextToken { id: number; token: string; logProb: number }
+
+/** The `count` largest entries of a log-probability vector, largest first (ties: lower id first). */
+export function topTokens(logProbs: ArrayLike<number>, count: number, text: (id: number) => string): NextToken[] {
+  const ids = Array.from({ length: logProbs.length }, (_, i) => i);
+  ids.sort((a, b) => logProbs[b]! - logProbs[a]! || a - b);
+  return ids.slice(0, count).map((id) => ({ id, token: text(id), logProb: logProbs[id]! }));
+}
+
 export interface PulseModel {
   readonly info: ModelInfo;
   readonly parts: readonly Part[];
@@ -103,6 +113,12 @@ export interface PulseModel {
    * may do more than loss.backward() (a LLaVA with gradient checkpointing recomputes its layers).
    */
   backward(loss: Tensor): void;
+
+  /**
+   * The `count` most probable next tokens where letter scoring reads the answer (after the
+   * question in the model's multiple-choice prompt), most probable first.
+   */
+  nextTokens(question: ScoredQuestion, count: number): Promise<NextToken[]>;
 
   /** Dropout and similar switch on (training) or off (evaluation). */
   setTraining(on: boolean): void;

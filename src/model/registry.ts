@@ -16,6 +16,8 @@ export interface ModelKind {
   description: string;
   spec: z.ZodType<ModelSpec>;
   load(spec: ModelSpec): Promise<PulseModel>;
+  /** whether a path given alone (`pulse ask --model PATH`) is a model of this kind */
+  claims?(path: string): boolean;
 }
 
 const KINDS = new Map<string, ModelKind>();
@@ -34,10 +36,17 @@ function kindOf(name: unknown): ModelKind {
 }
 
 /** Checks a `model:` section against its kind's schema; the message names the key. */
-export function parseModelSpec(raw: { kind?: unknown }): ModelSpec {
+export function parseModelSpec(raw: { kind?: unknown; [key: string]: unknown }): ModelSpec {
   const parsed = kindOf(raw.kind).spec.safeParse(raw);
   if (!parsed.success) throw new PulseError(describeZodError(parsed.error, ['model']));
   return parsed.data;
+}
+
+/** The spec of a model given by its path alone: the kind named, or the first kind that claims the path. */
+export function specForPath(path: string, kind?: string, extra: Record<string, unknown> = {}): ModelSpec {
+  const chosen = kind ?? [...KINDS.values()].find((k) => k.claims?.(path))?.kind;
+  if (!chosen) throw new PulseError(`${path}: not a model pulse recognises (an embedded .safetensors file or a Hugging Face LLaVA folder); name its kind with --kind`);
+  return parseModelSpec({ kind: chosen, path, ...extra });
 }
 
 export async function loadModel(spec: ModelSpec): Promise<PulseModel> {

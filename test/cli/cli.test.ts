@@ -16,7 +16,7 @@ const pulse = (...args: string[]) => {
 test('every command has help text', () => {
   const top = pulse('--help');
   assert.equal(top.code, 0);
-  for (const command of ['run', 'pretrain', 'eval', 'report', 'data']) {
+  for (const command of ['run', 'pretrain', 'eval', 'ask', 'report', 'data']) {
     assert.match(top.stdout, new RegExp(`\\n  ${command} `));
     const help = pulse(command, '--help');
     assert.equal(help.code, 0, command);

@@ -64,3 +64,15 @@ test('device: cuda on a libtorch without CUDA is one clear line; so is an unknow
   await assert.rejects(loadModel({ kind: 'llava', path: join(FIXTURES, 'tiny-hub'), dtype: 'int8' }), /model\.dtype: /);
   await assert.rejects(loadModel({ kind: 'llava', path: 'no/such/folder' }), /model\.path: no\/such\/folder is not a folder/);
 });
+
+test('running out of memory is one line naming the settings that lower it, and saying the run can continue', async () => {
+  const { outOfMemory } = await import('../../src/model/llava/memory.ts');
+  const cuda = outOfMemory(new Error('libtorch: CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.1 GiB total capacity)'),
+    { device: 'cuda', microBatch: 4, checkpointing: false });
+  assert.ok(cuda instanceof PulseError);
+  assert.match(cuda.message, /^out of GPU memory \(cuda\): libtorch: CUDA out of memory\. Tried to allocate 2\.00 GiB .*; lower model\.micro_batch \(now 4\), or model\.gradient_checkpointing: true, or eval\.batch_size; finished requests are saved/);
+  const cpu = outOfMemory(new Error("libtorch: [enforce fail at alloc_cpu.cpp:83] DefaultCPUAllocator: can't allocate memory: you tried to allocate 99 bytes"),
+    { device: 'cpu', microBatch: 1, checkpointing: true });
+  assert.match(cpu!.message, /^out of memory: .*; lower eval\.batch_size;/);
+  assert.equal(outOfMemory(new Error('libtorch: shape mismatch'), { device: 'cpu', microBatch: 1, checkpointing: false }), null);
+});

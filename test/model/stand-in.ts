@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { Embedding, Linear, Module, crossEntropy, disposeAll, keep, manualSeed, noGrad, scope, tensor, type Tensor } from '../../src/torch/index.ts';
 import { LoraLinear, adaptersOffReference, takeAdapters } from '../../src/model/lora.ts';
 import { readDelta, writeDelta } from '../../src/model/delta.ts';
-import { PARTS, type LoraSpec, type ModelBatch, type ModelInfo, type Part, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta } from '../../src/model/model.ts';
+import { PARTS, topTokens, type NextToken, type LoraSpec, type ModelBatch, type ModelInfo, type Part, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta } from '../../src/model/model.ts';
 import type { ModelKind, ModelSpec } from '../../src/model/registry.ts';
 import { squareRgb, type ImageInput } from '../../src/data/images.ts';
 import type { Example, ScoredQuestion } from '../../src/data/records.ts';
@@ -136,6 +136,15 @@ export class StandInModel extends Module implements PulseModel {
       this.train(wasTraining);
     }
     return out;
+  }
+
+  async nextTokens(question: ScoredQuestion, count: number): Promise<NextToken[]> {
+    const batch = await this.encode([{ image: question.image, prompt: multipleChoiceText(question), answer: '' }]);
+    try {
+      return noGrad(() => scope(() => topTokens(this.answerLogits(batch).narrow(0, 0, 1).logSoftmax(-1).toFloat32Array(), count, (id) => `#${id}`)));
+    } finally {
+      batch.dispose();
+    }
   }
 
   #bestOption(batch: ModelBatch): Letter {

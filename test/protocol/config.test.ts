@@ -27,3 +27,15 @@ test('a wrong key or value is one clear error naming it', () => {
   fails('seed: [1\n', /not valid YAML/);
   assert.throws(() => resolveConfig({ file: join(dir, 'missing.yaml') }), /cannot read config/);
 });
+
+test('the shipped LLaVA configs are valid: LoRA r16 on the seven Llama projections, real data, letter scoring', () => {
+  for (const size of ['7b', '13b']) {
+    const config = resolveConfig({ file: `configs/llava-1.5-${size}.yaml` });
+    assert.equal(config.model.kind, 'llava');
+    assert.equal(config.model.path, `models/llava-1.5-${size}-hf`);
+    assert.deepEqual(config.fine_tune.lora.layers, ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']);
+    assert.equal(config.fine_tune.lora.rank, 16);
+    assert.deepEqual([config.fine_tune.people, config.fine_tuned.unlearn, config.pre_trained.keep, config.sustainability.requests], [100, 50, 45, 5]);
+    assert.ok(config.data && config.fine_tune.replay === 0);
+  }
+});

@@ -1,3 +1,4 @@
+import { existsSync, statSync } from 'node:fs';
 import { z } from 'zod';
 import type { ModelKind, ModelSpec } from '../registry.ts';
 import type { PulseModel } from '../model.ts';
@@ -18,6 +19,7 @@ export const embeddedKind: ModelKind = {
   description: 'the 1.1 M-parameter LLaVA-shaped model pulse ships and pre-trains on its generated world',
   spec: EmbeddedSpec as z.ZodType<ModelSpec>,
   load: async (spec) => (await loadModel((spec as z.infer<typeof EmbeddedSpec>).path)).model,
+  claims: (path) => path.endsWith('.safetensors') && existsSync(path) && statSync(path).isFile(),
 };
 
 /** A freshly initialised embedded model (pre-training starts here). */

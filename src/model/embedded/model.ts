@@ -9,7 +9,7 @@ import { readDelta, writeDelta } from '../delta.ts';
 import { LoraLinear, adaptersOffReference, takeAdapters } from '../lora.ts';
 import { chooseTrainable } from '../trainable.ts';
 import {
-  PARTS, type LoraSpec, type ModelBatch, type ModelInfo, type Part, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta,
+  PARTS, topTokens, type LoraSpec, type NextToken, type ModelBatch, type ModelInfo, type Part, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta,
 } from '../model.ts';
 import type { ModelConfig } from './config.ts';
 import { Transformer } from './transformer.ts';
@@ -211,6 +211,23 @@ export class EmbeddedModel extends Module implements PulseModel {
       });
     }));
     return out;
+  }
+
+  async nextTokens(question: ScoredQuestion, count: number): Promise<NextToken[]> {
+    await this.#prepareImages([question]);
+    const q = this.#withPixels(question);
+    const wasTraining = this.training;
+    this.eval();
+    try {
+      return noGrad(() => scope(() => {
+        const batch = this.encodePixels([{ image: q.image, prompt: multipleChoiceText(q), answer: '' }]);
+        const logits = this.textLogits(batch);
+        const row = logits.reshape(-1, logits.size(2)).narrow(0, batch.promptEnd[0]!, 1).logSoftmax(-1).toFloat32Array();
+        return topTokens(row, count, (id) => this.tokenizer.words[id] ?? '');
+      }));
+    } finally {
+      this.train(wasTraining);
+    }
   }
 
   // --- parts, LoRA, trainable parameters ---

@@ -86,6 +86,7 @@ export const llavaKind: ModelKind = {
   description: 'LLaVA-1.5 (7B, 13B or any size) from a Hugging Face model folder, on CPU or CUDA',
   spec: LlavaSpec as unknown as z.ZodType<ModelSpec>,
   load: (spec) => loadLlava(spec as LlavaSpec),
+  claims: (path) => existsSync(join(path, 'config.json')) && existsSync(join(path, 'tokenizer.json')),
 };
 
 export { LlavaModel } from './model.ts';

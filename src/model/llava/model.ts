@@ -8,10 +8,11 @@ import { readDelta, writeDelta } from '../delta.ts';
 import { LoraLinear, adaptersOffReference, takeAdapters } from '../lora.ts';
 import { chooseTrainable } from '../trainable.ts';
 import {
-  PARTS, type LoraSpec, type ModelBatch, type ModelInfo, type Part, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta,
+  PARTS, topTokens, type LoraSpec, type NextToken, type ModelBatch, type ModelInfo, type Part, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta,
 } from '../model.ts';
 import type { Module } from '../../torch/index.ts';
-import { LlavaNet } from './llava.ts';
+import { LlavaNet, type LlavaInputs } from './llava.ts';
+import { outOfMemory } from './memory.ts';
 import { LlavaBatch, LlavaPiece, encodeRows, type BatchLayout, type TokenRow } from './batch.ts';
 import { clipPixels, type ClipConfig } from './preprocess.ts';
 import { letterQuestion, userTurn } from './prompt.ts';
@@ -103,6 +104,22 @@ export class LlavaModel extends LlavaNet implements PulseModel {
 
   // --- scores ---
 
+  override hidden(inputs: LlavaInputs): Tensor {
+    return this.#memoryGuard(() => super.hidden(inputs));
+  }
+
+  override backward(loss: Tensor): void {
+    this.#memoryGuard(() => super.backward(loss));
+  }
+
+  #memoryGuard<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw outOfMemory(e, { device: this.runtime.device, microBatch: this.runtime.microBatch, checkpointing: this.checkpointer !== null }) ?? e;
+    }
+  }
+
   /** Hidden states at the positions that predict answer tokens, [K, D]. */
   #answerHidden(piece: LlavaPiece): Tensor {
     const hidden = this.hidden(piece.inputs);
@@ -151,28 +168,43 @@ export class LlavaModel extends LlavaNet implements PulseModel {
     });
   }
 
+  /** Next-token logits [B, V] at the end of each question's multiple-choice prompt. */
+  #letterLogits(questions: readonly ScoredQuestion[]): Tensor {
+    const piece = encodeRows(questions.map((q) => this.#row(letterQuestion(q), '', q.image)), this.layout);
+    try {
+      const hidden = this.hidden(piece.inputs);
+      const last = tensor(piece.promptEnd, [piece.promptEnd.length], 'int64', this.runtime.device);
+      return this.logits(hidden.view(-1, hidden.size(-1)).indexSelect(0, last)).float();
+    } finally {
+      piece.dispose();
+    }
+  }
+
   /** MLLMU-Bench's rule: the greedy answer's first character, right only if it is an offered letter. */
   #byLetter(questions: readonly ScoredQuestion[], batchSize: number): (Letter | null)[] {
     const out: (Letter | null)[] = [];
     for (let s = 0; s < questions.length; s += batchSize) {
       const group = questions.slice(s, s + batchSize);
-      const piece = encodeRows(group.map((q) => this.#row(letterQuestion(q), '', q.image)), this.layout);
-      try {
-        const next = noGrad(() => scope(() => {
-          const hidden = this.hidden(piece.inputs);
-          const last = tensor(piece.promptEnd, [piece.promptEnd.length], 'int64', this.runtime.device);
-          return this.logits(hidden.view(-1, hidden.size(-1)).indexSelect(0, last)).argmax(1).toArray();
-        }));
-        group.forEach((q, k) => {
-          const first = this.tokenizer.decode([next[k]!]).trimStart().charAt(0);
-          const offered = LETTERS.slice(0, q.options.length) as readonly string[];
-          out.push(offered.includes(first) ? (first as Letter) : null);
-        });
-      } finally {
-        piece.dispose();
-      }
+      const next = noGrad(() => scope(() => this.#letterLogits(group).argmax(1).toArray()));
+      group.forEach((q, k) => {
+        const first = this.tokenizer.decode([next[k]!]).trimStart().charAt(0);
+        const offered = LETTERS.slice(0, q.options.length) as readonly string[];
+        out.push(offered.includes(first) ? (first as Letter) : null);
+      });
     }
     return out;
+  }
+
+  async nextTokens(question: ScoredQuestion, count: number): Promise<NextToken[]> {
+    await this.#prepareImages([question]);
+    const wasTraining = this.training;
+    this.eval();
+    try {
+      const row = noGrad(() => scope(() => this.#letterLogits([question]).logSoftmax(-1).toFloat32Array()));
+      return topTokens(row, count, (id) => this.tokenizer.decode([id]));
+    } finally {
+      this.train(wasTraining);
+    }
   }
 
   // --- parts, LoRA, trainable parameters ---
