@@ -32,6 +32,11 @@ export interface ModelBatch {
   /** answer tokens (with the end-of-answer token) over all examples: the NLL's denominator */
   readonly answerTokens: number;
   readonly pieces: readonly ModelBatch[];
+  /**
+   * The pieces are micro-batches of a batch too large for one graph: training runs one graph per
+   * piece and accumulates gradients (a LLaVA's micro_batch). Unset: one graph may span all pieces.
+   */
+  readonly accumulate?: boolean;
   dispose(): void;
 }
 

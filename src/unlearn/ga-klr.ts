@@ -13,8 +13,8 @@ export const gradientAscentKlRetain: UnlearningMethod = {
   needsRetain: true,
   defaults,
   loss: (inputs) => {
-    const ascent = tokenAveragedNll(inputs.model, inputs.forget).neg();
-    const kl = klFromReference(inputs.model, referenceOf(inputs, 'ga_klr'), retainOf(inputs));
+    const ascent = tokenAveragedNll(inputs.model, inputs.forget, inputs.totals?.forgetTokens).neg();
+    const kl = klFromReference(inputs.model, referenceOf(inputs, 'ga_klr'), retainOf(inputs), inputs.totals?.retainTokens);
     return ascent.add(kl.mul(inputs.hyperparameters.lambda ?? defaults.lambda));
   },
 };

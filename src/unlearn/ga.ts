@@ -7,5 +7,5 @@ export const gradientAscent: UnlearningMethod = {
   needsReference: false,
   needsRetain: false,
   defaults: {},
-  loss: ({ model, forget }) => tokenAveragedNll(model, forget).neg(),
+  loss: ({ model, forget, totals }) => tokenAveragedNll(model, forget, totals?.forgetTokens).neg(),
 };

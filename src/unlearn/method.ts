@@ -10,7 +10,15 @@ export interface StepInputs {
   /** retain-set examples; null when the method uses none */
   retain: ModelBatch | null;
   hyperparameters: Readonly<Record<string, number>>;
+  /**
+   * Set when forget/retain are one micro-batch of the step (a model that runs a batch in several
+   * graphs): the whole step's counts, which every mean divides by, so that the micro-batches'
+   * gradients add up to the whole batch's. Absent: the batches are the whole step.
+   */
+  totals?: StepTotals;
 }
+
+export interface StepTotals { forgetItems: number; forgetTokens: number; retainTokens: number }
 
 export interface UnlearningMethod {
   /** registry key, as written in configs and results: ga, ga_klr, npo */
@@ -24,20 +32,21 @@ export interface UnlearningMethod {
   loss(inputs: StepInputs): Tensor;
 }
 
-/** NLL_θ = -Σ logπθ(answer tokens) / Σ answer tokens (token-averaged over all rows). */
-export function tokenAveragedNll(model: PulseModel, batch: ModelBatch): Tensor {
+/** NLL_θ = -Σ logπθ(answer tokens) / Σ answer tokens (token-averaged over all rows; over `totalTokens` when given). */
+export function tokenAveragedNll(model: PulseModel, batch: ModelBatch, totalTokens?: number): Tensor {
   const { sum, tokens } = model.answerLogProbs(batch);
-  return sum.sum().neg().div(tokens.sum());
+  return sum.sum().neg().div(totalTokens ?? tokens.sum());
 }
 
 /**
  * KL(ref ‖ θ) per answer token, averaged: mean_t Σ_v p_ref(v|t) (log p_ref(v|t) - log p_θ(v|t)).
  * The reference's distribution is computed without a graph: only θ is trained.
  */
-export function klFromReference(model: PulseModel, reference: ReferenceModel, batch: ModelBatch): Tensor {
+export function klFromReference(model: PulseModel, reference: ReferenceModel, batch: ModelBatch, totalTokens?: number): Tensor {
   const logQ = model.answerLogits(batch).logSoftmax(-1);
   const logP = scope(() => reference.answerLogits(batch).logSoftmax(-1).detach());
-  return logP.exp().mul(logP.sub(logQ)).sum(-1).mean();
+  const perToken = logP.exp().mul(logP.sub(logQ)).sum(-1);
+  return totalTokens === undefined ? perToken.mean() : perToken.sum().div(totalTokens);
 }
 
 /** The retain batch of a method that needs one. */

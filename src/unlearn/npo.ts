@@ -18,6 +18,8 @@ export const negativePreferenceOptimization: UnlearningMethod = {
     const beta = inputs.hyperparameters.beta ?? defaults.beta;
     const current = inputs.model.answerLogProbs(inputs.forget).sum;
     const before = referenceOf(inputs, 'npo').answerLogProbs(inputs.forget).sum;
-    return current.sub(before).mul(-beta).logSigmoid().mean().mul(-2 / beta);
+    const terms = current.sub(before).mul(-beta).logSigmoid();
+    const mean = inputs.totals ? terms.sum().div(inputs.totals.forgetItems) : terms.mean();
+    return mean.mul(-2 / beta);
   },
 };

@@ -4,7 +4,7 @@ import { disposeDelta, type ModelBatch, type Part, type PulseModel, type Referen
 import type { LoraOptions } from '../model/lora.ts';
 import { deriveSeed, endlessShuffle, rng, shuffled } from '../random.ts';
 import { silentProgress, type ProgressFactory } from '../progress.ts';
-import type { UnlearningMethod } from './method.ts';
+import type { StepTotals, UnlearningMethod } from './method.ts';
 
 export interface UnlearnSettings {
   lr: number;
@@ -83,18 +83,33 @@ export async function unlearnRequest(model: PulseModel, method: UnlearningMethod
   return { loss: { first: losses[0] ?? null, last: losses.at(-1) ?? null }, steps: losses.length, delta };
 }
 
-/** One step's loss; its gradient is left in the parameters when the loss is finite. */
-async function lossAndGradient(model: PulseModel, method: UnlearningMethod, reference: ReferenceModel | null, forget: readonly Example[], retain: readonly Example[], hyperparameters: Record<string, number>): Promise<number> {
-  const batches: ModelBatch[] = [await model.encode(forget)];
-  if (retain.length > 0) batches.push(await model.encode(retain));
+/**
+ * One step's loss; its gradient is left in the parameters when the loss is finite. A batch the
+ * model runs as micro-batches (`accumulate`) is one graph per micro-batch, each mean divided by
+ * the whole step's counts, so the gradients add up to the whole batch's.
+ */
+export async function lossAndGradient(model: PulseModel, method: UnlearningMethod, reference: ReferenceModel | null, forget: readonly Example[], retain: readonly Example[], hyperparameters: Record<string, number>): Promise<number> {
+  const forgetBatch = await model.encode(forget);
+  const retainBatch = retain.length > 0 ? await model.encode(retain) : null;
   try {
-    return scope(() => {
-      const value = method.loss({ model, reference, forget: batches[0]!, retain: batches[1] ?? null, hyperparameters });
+    const step = (f: ModelBatch, r: ModelBatch | null, totals?: StepTotals) => scope(() => {
+      const value = method.loss({ model, reference, forget: f, retain: r, hyperparameters, totals });
       const number = value.item();
       if (Number.isFinite(number)) model.backward(value);
       return number;
     });
+    if (!forgetBatch.accumulate) return step(forgetBatch, retainBatch);
+    const totals = { forgetItems: forgetBatch.size, forgetTokens: forgetBatch.answerTokens, retainTokens: retainBatch?.answerTokens ?? 0 };
+    const retainPieces = retainBatch?.pieces ?? [];
+    if (retainBatch && retainPieces.length !== forgetBatch.pieces.length) throw new Error('forget and retain batches split into different numbers of micro-batches');
+    let loss = 0;
+    for (const [i, piece] of forgetBatch.pieces.entries()) {
+      loss += step(piece, retainPieces[i] ?? null, totals);
+      if (!Number.isFinite(loss)) break;
+    }
+    return loss;
   } finally {
-    for (const b of batches) b.dispose();
+    forgetBatch.dispose();
+    retainBatch?.dispose();
   }
 }

@@ -16,9 +16,9 @@ export function fixture(name: string): Tensor {
   return t;
 }
 
-export function tinyLlava(folder = 'tiny-hub', options: { checkpointing?: boolean; path?: string } = {}): Promise<LlavaModel> {
+export function tinyLlava(folder = 'tiny-hub', options: { checkpointing?: boolean; path?: string; microBatch?: number } = {}): Promise<LlavaModel> {
   return loadLlava({
-    kind: 'llava', path: options.path ?? join(FIXTURES, folder), device: 'cpu', dtype: 'float32', micro_batch: 4, scoring: 'letter',
+    kind: 'llava', path: options.path ?? join(FIXTURES, folder), device: 'cpu', dtype: 'float32', micro_batch: options.microBatch ?? 4, scoring: 'letter',
     gradient_checkpointing: options.checkpointing ?? false,
   });
 }

@@ -45,6 +45,7 @@ export class LlavaPiece implements ModelBatch {
 
 /** Several forward passes (gradient accumulation): the rows of all pieces, in order. */
 export class LlavaBatch implements ModelBatch {
+  readonly accumulate = true;
   constructor(readonly pieces: readonly LlavaPiece[]) {}
   get size(): number { return this.pieces.reduce((n, p) => n + p.size, 0); }
   get answerTokens(): number { return this.pieces.reduce((n, p) => n + p.answerTokens, 0); }

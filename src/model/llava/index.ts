@@ -48,12 +48,9 @@ function readText(path: string): string {
   }
 }
 
-export async function loadLlava(spec: LlavaSpec): Promise<LlavaModel> {
-  const folder = spec.path;
+/** Everything of a LLaVA folder but its weights, checked against each other. */
+function readFolder(folder: string) {
   if (!existsSync(folder) || !statSync(folder).isDirectory()) throw new PulseError(`model.path: ${folder} is not a folder (a LLaVA is a Hugging Face model folder)`);
-  if (spec.device.startsWith('cuda') && !cudaAvailable()) {
-    throw new PulseError(`model.device: ${spec.device} asked for, but this libtorch has no CUDA (build the addon against a CUDA libtorch, see README)`);
-  }
   const config = readLlavaConfig(folder);
   const tokenizer = LlavaTokenizer.load(folder);
   if (tokenizer.size > config.text.vocabSize) {
@@ -68,17 +65,50 @@ export async function loadLlava(spec: LlavaSpec): Promise<LlavaModel> {
   if (!crop || crop.height !== config.vision.imageSize || crop.width !== config.vision.imageSize) {
     throw new PulseError(`${preprocessorPath}: crop_size must be ${config.vision.imageSize}x${config.vision.imageSize}, the vision tower's image_size`);
   }
+  return { config, tokenizer, preprocessor };
+}
+
+function checkDevice(device: string): void {
+  if (device.startsWith('cuda') && !cudaAvailable()) {
+    throw new PulseError(`model.device: ${device} asked for, but this libtorch has no CUDA (build the addon against a CUDA libtorch, see README)`);
+  }
+}
+
+function runtimeOf(spec: LlavaSpec) {
+  return { dtype: spec.dtype, device: spec.device, microBatch: spec.micro_batch, defaultScoring: spec.scoring };
+}
+
+export async function loadLlava(spec: LlavaSpec): Promise<LlavaModel> {
+  const folder = spec.path;
+  const { config, tokenizer, preprocessor } = readFolder(folder);
+  checkDevice(spec.device);
   const weights = CheckpointWeights.open(folder);
   try {
     const model = new LlavaModel(WeightSource.checkpoint(weights, spec.dtype, spec.device), config, tokenizer, preprocessor,
-      { folder, fingerprint: fingerprint(folder, weights), weights },
-      { dtype: spec.dtype, device: spec.device, microBatch: spec.micro_batch, defaultScoring: spec.scoring });
+      { folder, fingerprint: fingerprint(folder, weights), weights }, runtimeOf(spec));
     if (spec.gradient_checkpointing) model.checkpointer = new Checkpointer();
     return model;
   } catch (e) {
     weights.close();
     throw e;
   }
+}
+
+/**
+ * A LLaVA of a folder's shape with random weights (N(0, 0.02²)): benchmarks at full size with no
+ * download. The folder needs its config, tokenizer and preprocessor files only.
+ */
+export function randomLlava(spec: LlavaSpec): LlavaModel {
+  const { config, tokenizer, preprocessor } = readFolder(spec.path);
+  checkDevice(spec.device);
+  const model = new LlavaModel(WeightSource.random(spec.dtype, spec.device), config, tokenizer, preprocessor,
+    { folder: spec.path, fingerprint: 'random', weights: null }, runtimeOf(spec));
+  if (spec.gradient_checkpointing) model.checkpointer = new Checkpointer();
+  return model;
+}
+
+export function parseLlavaSpec(raw: unknown): LlavaSpec {
+  return LlavaSpec.parse(raw);
 }
 
 export const llavaKind: ModelKind = {

@@ -46,6 +46,8 @@ export class LlavaModel extends LlavaNet implements PulseModel {
   readonly #pixels = new WeakMap<ImageInput, Float32Array>();
   readonly #dirty = new Set<string>();
   #adaptersOnly = false;
+  /** the base parameters the current update trains in full */
+  #trainedInFull = new Set<string>();
 
   constructor(
     w: WeightSource, config: LlavaConfig, readonly tokenizer: LlavaTokenizer, readonly preprocessor: ClipConfig,
@@ -246,7 +248,11 @@ export class LlavaModel extends LlavaNet implements PulseModel {
   detachLora(): StateDelta { return takeAdapters(this.loraLayers(), false); }
 
   trainableParameters(target: readonly Part[]): Tensor[] {
-    const chosen = chooseTrainable(this, target, (p) => this.part(p), (p) => this.loraLayers([p]), (name) => this.#dirty.add(name));
+    this.#trainedInFull = new Set();
+    const chosen = chooseTrainable(this, target, (p) => this.part(p), (p) => this.loraLayers([p]), (name) => {
+      this.#dirty.add(name);
+      this.#trainedInFull.add(name);
+    });
     this.#adaptersOnly = chosen.adaptersOnly;
     return chosen.params;
   }
@@ -300,17 +306,22 @@ export class LlavaModel extends LlavaNet implements PulseModel {
     this.#dirty.clear();
   }
 
+  /**
+   * While only adapters train: this model with its adapters off, no copy. When a part trains in
+   * full: a frozen model that shares every other tensor with this one and owns copies of that
+   * part's, without adapters (taken right after attaching, when B = 0, they change nothing).
+   */
   reference(): ReferenceModel {
     const layers = this.loraLayers().filter(([, l]) => l.adapter !== null).map(([, l]) => l);
     if (this.#adaptersOnly && layers.length > 0) return adaptersOffReference(this, layers);
-    if (layers.length > 0) throw new PulseError('a full update with adapters attached has no reference in this model; merge or detach them first');
-    const copy = new LlavaModel(WeightSource.copyOf(this.stateDict(), this.runtime.dtype, this.runtime.device), this.config, this.tokenizer,
-      this.preprocessor, { ...this.origin, weights: null }, this.runtime);
+    const copied = new Set(this.#trainedInFull);
+    const source = WeightSource.sharing(this.stateDict(), copied, this.runtime.dtype, this.runtime.device);
+    const copy = new LlavaModel(source, this.config, this.tokenizer, this.preprocessor, { ...this.origin, weights: null }, this.runtime);
     copy.freeze();
     return {
       answerLogProbs: (batch) => noGrad(() => copy.answerLogProbs(batch)),
       answerLogits: (batch) => noGrad(() => copy.answerLogits(batch)),
-      dispose: () => copy.dispose(),
+      dispose: () => { for (const [name, t] of copy.stateDict()) if (copied.has(name)) t.dispose(); },
     };
   }
 

@@ -34,12 +34,15 @@ export class WeightSource {
     return new WeightSource(make, dtype, device);
   }
 
-  /** Copies of a model's current tensors (a frozen copy for a full update's reference). */
-  static copyOf(state: ReadonlyMap<string, Tensor>, dtype: Dtype, device: string): WeightSource {
+  /**
+   * A model's current tensors, shared (not copied) except those named in `copied`, which are
+   * cloned: a frozen reference that costs only the tensors an update changes in full.
+   */
+  static sharing(state: ReadonlyMap<string, Tensor>, copied: ReadonlySet<string>, dtype: Dtype, device: string): WeightSource {
     return new WeightSource((name) => {
       const t = state.get(name);
-      if (!t) throw new Error(`no tensor ${name} to copy`);
-      return keep(t.detach().clone());
+      if (!t) throw new Error(`no tensor ${name} to share`);
+      return copied.has(name) ? keep(t.detach().clone()) : t;
     }, dtype, device);
   }
 

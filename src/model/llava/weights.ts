@@ -43,6 +43,8 @@ export class CheckpointWeights {
   readonly #shards = new Map<string, Shard>();
   /** pulse name -> [file, name in the file] */
   readonly #where = new Map<string, [string, string]>();
+  /** One buffer reused for every read (fromBytes copies out of it): no garbage of a checkpoint's size awaits the collector. */
+  #scratch = new Uint8Array(0);
 
   private constructor(readonly folder: string, files: Map<string, string[]>) {
     try {
@@ -88,7 +90,10 @@ export class CheckpointWeights {
     if (entry.shape.join(',') !== shape.join(',')) {
       fail(`${shard.path}: tensor ${fileName} has shape [${entry.shape.join(', ')}], but config.json implies [${shape.join(', ')}]`);
     }
-    const bytes = readRange(shard, entry);
+    const size = entry.end - entry.begin;
+    if (this.#scratch.length < size) this.#scratch = new Uint8Array(size);
+    const bytes = this.#scratch.subarray(0, size);
+    readAt(shard.fd, bytes, shard.dataStart + entry.begin, shard.path);
     const raw = fromBytes(bytes, TO_TORCH[entry.dtype], entry.shape, 'cpu');
     if (raw.dtype === dtype && device === 'cpu') return keep(raw);
     const out = keep(raw.to(dtype, device));
@@ -159,10 +164,4 @@ function openShard(path: string): Shard {
     closeSync(fd);
     throw e;
   }
-}
-
-function readRange(shard: Shard, entry: TensorEntry): Uint8Array {
-  const bytes = new Uint8Array(entry.end - entry.begin);
-  readAt(shard.fd, bytes, shard.dataStart + entry.begin, shard.path);
-  return bytes;
 }
