@@ -5,21 +5,36 @@ namespace pulse {
 namespace {
 struct Entry {
   torch::Tensor tensor;
-  // CPU bytes reported to V8 as external memory, so forgotten tensors still prompt a GC.
+  // CPU bytes reported to V8 as external memory (see Account), so that forgotten tensors still
+  // prompt a GC; 0 until JavaScript asks.
   int64_t accounted_bytes;
 };
 // Ids are never reused: a stale id can only miss, never reach another tensor.
 std::unordered_map<int64_t, Entry> registry;
 int64_t next_id = 1;
+int64_t accounted_total = 0;
 }  // namespace
 
 int64_t RegisterTensor(Napi::Env env, torch::Tensor tensor) {
   if (!tensor.defined()) throw Napi::Error::New(env, "libtorch returned an undefined tensor");
-  const int64_t bytes = tensor.device().is_cpu() ? tensor.numel() * static_cast<int64_t>(tensor.element_size()) : 0;
   const int64_t id = next_id++;
-  registry.emplace(id, Entry{std::move(tensor), bytes});
-  if (bytes) Napi::MemoryManagement::AdjustExternalMemory(env, bytes);
+  registry.emplace(id, Entry{std::move(tensor), 0});
   return id;
+}
+
+// Reports a tensor's bytes to V8, once. JavaScript asks only for tensors no scope() will dispose
+// (parameters, kept batches, tensors made outside any scope): those are the ones that can be
+// forgotten. Reporting every op's output made V8 collect dozens of times a training step, its
+// threads taking CPU from libtorch's (about 15% of a LLaVA LoRA step on 2 cores, bench:llava).
+bool AccountTensor(Napi::Env env, int64_t id) {
+  auto it = registry.find(id);
+  if (it == registry.end() || it->second.accounted_bytes) return false;
+  const auto& t = it->second.tensor;
+  const int64_t bytes = t.device().is_cpu() ? t.numel() * static_cast<int64_t>(t.element_size()) : 0;
+  it->second.accounted_bytes = bytes;
+  accounted_total += bytes;
+  if (bytes) Napi::MemoryManagement::AdjustExternalMemory(env, bytes);
+  return true;
 }
 
 bool ReleaseTensor(Napi::Env env, int64_t id) {
@@ -27,6 +42,7 @@ bool ReleaseTensor(Napi::Env env, int64_t id) {
   if (it == registry.end()) return false;
   const int64_t bytes = it->second.accounted_bytes;
   registry.erase(it);
+  accounted_total -= bytes;
   if (bytes) Napi::MemoryManagement::AdjustExternalMemory(env, -bytes);
   return true;
 }
@@ -84,6 +100,10 @@ namespace {
 
 Napi::Value Dispose(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), ReleaseTensor(info.Env(), IntArg(info, 0)));
+}
+Napi::Value AccountedBytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(accounted_total)); }
+Napi::Value Account(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), AccountTensor(info.Env(), IntArg(info, 0)));
 }
 Napi::Value IsDisposed(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), FindTensor(IntArg(info, 0)) == nullptr);
@@ -143,6 +163,8 @@ void InitTensorMethods(Napi::Env env, Napi::Object exports) {
   Export<Grad>(env, exports, "grad");
   Export<ZeroGrad>(env, exports, "zeroGrad");
   Export<Backward>(env, exports, "backward");
+  Export<Account>(env, exports, "account");
+  Export<AccountedBytes>(env, exports, "accountedBytes");
   Export<Item>(env, exports, "item");
   Export<ToArray>(env, exports, "toArray");
   Export<ToBytes>(env, exports, "toBytes");

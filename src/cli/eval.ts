@@ -4,14 +4,16 @@ import { integer } from './options.ts';
 export function evalCommand() {
   return new Command('eval')
     .description('Score a model on multiple-choice sets and print accuracy by set and modality (multimodal / text-only), in both scoring modes unless --mode is given.')
-    .option('--model <path>', 'embedded model file (safetensors with a pulse manifest)', 'assets/base.safetensors')
+    .option('--model <path>', 'an embedded model file (safetensors with a pulse manifest) or a Hugging Face LLaVA folder', 'assets/base.safetensors')
+    .option('--kind <kind>', 'the model kind when the path does not tell (embedded, llava)')
     .option('--set <names>', 'comma-separated sets: general, celebrities, fictitious, or data files (MLLMU-Bench .parquet, MMBench .tsv)', 'general,celebrities,fictitious')
     .addOption(new Option('--mode <mode>', 'scoring mode').choices(['letter', 'likelihood', 'both'] as const).default('both' as const))
     .option('--world-dir <dir>', 'the generated world the model belongs to (generated there if missing)', '.cache/pulse/world-0')
+    .option('--batch-size <n>', 'questions per forward pass (default: 256 for the embedded model, 8 for others)', integer(1))
     .option('--threads <n>', 'CPU threads for libtorch (default: all cores)', integer(1))
     .option('--json', 'print {"<set>": {"overall", "multimodal", "text_only", "n"}} (per mode when --mode both)')
     .action(async (opts) => {
-      const { loadModel } = await import('../model/registry.ts');
+      const { loadModel, specForPath } = await import('../model/registry.ts');
       const { loadProtocolData, loadQuestionFile } = await import('../data/protocol-data.ts');
       const { evaluateModelOnSets, EVAL_SETS } = await import('../protocol/eval-model.ts');
       const { scoreQuestions } = await import('../protocol/evaluate.ts');
@@ -24,17 +26,18 @@ export function evalCommand() {
       const sets = requested.filter((s) => !isFile(s)) as (typeof EVAL_SETS)[number][];
       const files = requested.filter(isFile);
       const fileQuestions = await Promise.all(files.map(loadQuestionFile));
-      const model = await loadModel({ kind: 'embedded', path: opts.model });
+      const model = await loadModel(specForPath(opts.model, opts.kind));
       const { world, defaultScoring } = model.info;
+      const batchSize = opts.batchSize ?? (model.info.kind === 'embedded' ? 256 : 8);
       const out: Record<string, unknown> = {};
       const modes = opts.mode === 'both' ? (['likelihood', 'letter'] as const) : ([opts.mode] as const);
       try {
-        if (!world) throw new PulseError(`${opts.model} belongs to no generated world`);
-        const data = await loadProtocolData({ dir: opts.worldDir, seed: world.seed });
-        if (data.world.hash !== world.hash) throw new PulseError(`${opts.model} was trained on world ${world.hash}, but ${opts.worldDir} holds world ${data.world.hash}`);
+        // A model of no generated world (a LLaVA) is scored on the world's sets as on any data.
+        const data = sets.length ? await loadProtocolData({ dir: opts.worldDir, seed: world?.seed ?? 0 }) : null;
+        if (data && world && data.world.hash !== world.hash) throw new PulseError(`${opts.model} was trained on world ${world.hash}, but ${opts.worldDir} holds world ${data.world.hash}`);
         for (const mode of modes) {
-          const scored: Record<string, unknown> = await evaluateModelOnSets(model, data, sets, mode);
-          for (const [i, f] of files.entries()) scored[f] = await scoreQuestions(model, fileQuestions[i]!, mode, 256);
+          const scored: Record<string, unknown> = data ? await evaluateModelOnSets(model, data, sets, mode, batchSize) : {};
+          for (const [i, f] of files.entries()) scored[f] = await scoreQuestions(model, fileQuestions[i]!, mode, batchSize);
           out[mode] = scored;
         }
       } finally {

@@ -12,6 +12,8 @@ export function getNumThreads(): number { return native.getNumThreads(); }
 export function defaultThreads(): number { return Math.max(1, availableParallelism()); }
 /** Number of native tensors alive now: the leak check of tests and long runs. */
 export function liveTensorCount(): number { return native.liveTensors(); }
+/** CPU bytes of the live tensors that no scope will dispose, as reported to V8 (what can prompt a GC). */
+export function accountedBytes(): number { return native.accountedBytes(); }
 export function cudaAvailable(): boolean { return native.cudaAvailable(); }
 export function libtorchVersion(): string { return native.version(); }
 export function setDeterministic(on: boolean): void { native.setDeterministic(on); }

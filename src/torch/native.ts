@@ -34,6 +34,10 @@ export interface NativeAddon {
 
   /** False when the id was already freed. */
   dispose(t: H): boolean;
+  /** reports a tensor's bytes to V8 as external memory (once): for tensors no scope will dispose */
+  account(t: H): boolean;
+  /** the bytes reported to V8 by account() and not yet released */
+  accountedBytes(): number;
   isDisposed(t: H): boolean;
   shape(t: H): number[];
   dtype(t: H): NativeDtype;

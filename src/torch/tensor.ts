@@ -26,7 +26,9 @@ export class Tensor {
   constructor(handle: NativeTensor) {
     this.#handle = handle;
     unreachable.register(this, handle, this);
-    scopes[scopes.length - 1]?.add(this);
+    const owner = scopes[scopes.length - 1];
+    if (owner) owner.add(this);
+    else native.account(handle);
   }
 
   get handle(): NativeTensor {
@@ -210,8 +212,9 @@ export function scope<T>(fn: () => T): T {
   collect(result, kept);
   const parent = scopes[scopes.length - 1];
   for (const t of created) {
-    if (kept.has(t)) parent?.add(t);
-    else t.dispose();
+    if (!kept.has(t)) t.dispose();
+    else if (parent) parent.add(t);
+    else native.account(t.handle);
   }
   return result;
 }
@@ -219,6 +222,8 @@ export function scope<T>(fn: () => T): T {
 /** Exempts tensors from the current scopes (e.g. parameters or caches built inside one). */
 export function keep<T extends Tensor>(t: T): T {
   for (const s of scopes) s.delete(t);
+  // No scope will dispose it now: V8 hears of its memory, so that a forgotten one prompts a GC.
+  if (!t.isDisposed) native.account(t.handle);
   return t;
 }
 

@@ -50,3 +50,21 @@ test('pulse ask prints a readable answer; bad options and a missing image are on
   const unknown = pulse('ask', '--model', 'README.md', '--question', 'q', '--options', 'a|b');
   assert.match(unknown.stderr, /^pulse: README\.md: not a model pulse recognises/);
 });
+
+test('pulse eval scores a LLaVA folder on an MMBench TSV, by modality, in letter mode', async () => {
+  const { mkdtempSync, readFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { writeMmbenchTsv } = await import('../../src/data/mmbench.ts');
+  const tsv = join(mkdtempSync(join(tmpdir(), 'pulse-eval-')), 'mmbench.tsv');
+  const image = readFileSync(FACE);
+  await writeMmbenchTsv(tsv, [0, 1, 2].map((index) => ({
+    index, question: `Question ${index}?`, hint: '', options: ['red', 'green', 'blue', 'grey'], answer: 'B' as const, category: 'c', l2Category: 'l', image,
+  })));
+  const r = pulse('eval', '--model', LLAVA, '--set', tsv, '--mode', 'letter', '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as Record<string, { overall: number; multimodal: number; text_only: number | null; n: number }>;
+  assert.equal(out[tsv]!.n, 3);
+  assert.equal(out[tsv]!.text_only, null);
+  assert.ok(out[tsv]!.overall >= 0 && out[tsv]!.overall <= 100);
+});

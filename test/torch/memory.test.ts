@@ -94,3 +94,17 @@ test('state dicts round-trip and reject wrong shapes by key', () => {
   a.dispose();
   b.dispose();
 });
+
+test('V8 hears of the memory of tensors no scope will dispose, and only of those', async () => {
+  const { accountedBytes, zeros, scope, keep } = await import('../../src/torch/index.ts');
+  const base = accountedBytes();
+  scope(() => { for (let i = 0; i < 10; i++) zeros([256, 256]).add(1); });
+  assert.equal(accountedBytes(), base, 'a scope\'s temporaries are never reported');
+  const outside = zeros([100]);
+  assert.equal(accountedBytes(), base + 400, 'made outside any scope');
+  const kept = scope(() => keep(zeros([50])));
+  const returned = scope(() => zeros([25]));
+  assert.equal(accountedBytes(), base + 400 + 200 + 100, 'kept, or returned to no enclosing scope');
+  for (const t of [outside, kept, returned]) t.dispose();
+  assert.equal(accountedBytes(), base);
+});

@@ -1,4 +1,4 @@
-import { Module, cat, arange, conv2d, type LayerNorm, type Tensor, type Embedding } from '../../torch/index.ts';
+import { Module, cat, arange, conv2d, scope, type LayerNorm, type Tensor, type Embedding } from '../../torch/index.ts';
 import type { LoraLinear } from '../lora.ts';
 import { attend, mergeHeads, splitHeads } from './attention.ts';
 import type { ClipVisionConfig } from './config.ts';
@@ -92,7 +92,10 @@ export class ClipVisionTower extends Module {
   features(pixels: Tensor, layer: number): Tensor {
     const index = layer < 0 ? this.layers.length + 1 + layer : layer;
     let h = this.embed(pixels);
-    for (const l of this.layers.slice(0, index)) h = l.forward(h);
+    for (const l of this.layers.slice(0, index)) {
+      const input = h;
+      h = scope(() => l.forward(input));
+    }
     return h.narrow(1, 1, h.size(1) - 1);
   }
 }

@@ -1,4 +1,4 @@
-import { Module, cat, tensor, type Tensor } from '../../torch/index.ts';
+import { Module, cat, scope, tensor, type Tensor } from '../../torch/index.ts';
 import type { LoraLinear } from '../lora.ts';
 import { ClipVisionTower } from './clip.ts';
 import { Projector } from './projector.ts';
@@ -78,7 +78,8 @@ export class LlavaNet extends Module {
   hidden(inputs: LlavaInputs): Tensor {
     const h = this.inputEmbeddings(inputs);
     const ctx = this.context(inputs, h.dtype);
-    const layers = this.language.layers.map((layer) => (x: Tensor) => layer.forward(x, ctx));
+    // Each layer in its own scope: what backward needs, autograd keeps; the rest is freed at once, as in PyTorch.
+    const layers = this.language.layers.map((layer) => (x: Tensor) => scope(() => layer.forward(x, ctx)));
     const out = this.checkpointer ? this.checkpointer.run(h, layers) : layers.reduce((x, layer) => layer(x), h);
     return this.language.norm.forward(out);
   }

@@ -65,6 +65,7 @@ export class LlavaModel extends LlavaNet implements PulseModel {
     const { imageTokenId, imageTokens, padTokenId } = this.config;
     return {
       imageTokenId, imageTokens, padId: padTokenId ?? this.tokenizer.eosId, imageSize: this.config.vision.imageSize,
+      // transformers computes past max_position_embeddings too (RoPE has no table to run out of): no limit here
       maxLength: Number.MAX_SAFE_INTEGER, device: this.runtime.device,
     };
   }
