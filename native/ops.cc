@@ -1,6 +1,7 @@
 // Tensor operations exported to TypeScript. Each is a thin call into ATen: the kernels and the
 // autograd graph are libtorch's own, exactly those PyTorch runs.
 #include "common.h"
+#include <torch/version.h>
 
 namespace pulse {
 namespace {
@@ -195,6 +196,26 @@ OP(Conv2d) {
 OP(MaxPool2d) { return Out(info, torch::max_pool2d(T(0), IntArg(info, 1), IntArgOr(info, 2, IntArg(info, 1)))); }
 OP(AvgPool2d) { return Out(info, torch::avg_pool2d(T(0), IntArg(info, 1), IntArgOr(info, 2, IntArg(info, 1)))); }
 
+// attention(q, k, v, allowed?, scale): softmax(q kᵀ · scale, masked where `allowed` is false) v,
+// the softmax in float32 whatever the inputs' dtype. libtorch >= 2.1 runs its fused
+// scaled_dot_product_attention (flash / memory-efficient kernels, on CPU and CUDA); older ones
+// the same computation op by op, as transformers' eager attention does.
+OP(Attention) {
+  const auto& q = T(0);
+  const auto& k = T(1);
+  const auto& v = T(2);
+  const double scale = NumberArg(info, 4);
+  c10::optional<torch::Tensor> allowed;
+  if (!IsAbsent(info, 3)) allowed = T(3);
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+  return Out(info, at::scaled_dot_product_attention(q, k, v, allowed, 0.0, false, scale));
+#else
+  auto scores = torch::matmul(q, k.transpose(-2, -1)) * scale;
+  if (allowed) scores = scores.masked_fill(allowed->logical_not(), std::numeric_limits<float>::lowest());
+  return Out(info, torch::matmul(torch::softmax(scores, -1, torch::kFloat).to(q.scalar_type()), v));
+#endif
+}
+
 // --- losses ---
 int64_t ReductionArg(Info info, size_t i) {
   if (IsAbsent(info, i)) return at::Reduction::Mean;
@@ -233,7 +254,7 @@ void InitOps(Napi::Env env, Napi::Object e) {
   X("reshape", Reshape); X("view", View); X("permute", Permute); X("transpose", Transpose); X("squeeze", Squeeze); X("unsqueeze", Unsqueeze);
   X("expand", Expand); X("repeat", Repeat); X("flatten", Flatten); X("narrow", Narrow); X("cat", Cat); X("stack", Stack);
   X("indexSelect", IndexSelect); X("gather", Gather);
-  X("matmul", Matmul); X("linear", Linear); X("embedding", Embedding); X("layerNorm", LayerNorm); X("conv2d", Conv2d);
+  X("matmul", Matmul); X("attention", Attention); X("linear", Linear); X("embedding", Embedding); X("layerNorm", LayerNorm); X("conv2d", Conv2d);
   X("maxPool2d", MaxPool2d); X("avgPool2d", AvgPool2d);
   X("crossEntropy", CrossEntropy); X("klDiv", KlDiv);
 #undef X

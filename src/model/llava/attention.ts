@@ -1,22 +1,12 @@
-import type { Tensor } from '../../torch/index.ts';
+import { attention, type Tensor } from '../../torch/index.ts';
 
 /**
- * Scaled dot-product attention as transformers' eager path computes it:
- * softmax(q kᵀ · d^-½ + mask) v, the softmax in float32 and cast back to the inputs' dtype.
+ * Scaled dot-product attention as transformers computes it: softmax(q kᵀ · d^-½ + mask) v, the
+ * softmax in float32 and cast back to the inputs' dtype (fused kernels on libtorch >= 2.1).
  * q: [B, H, T, d], k and v: [B, H, S, d]; `allowed` (bool, broadcast to [B, H, T, S]) or null.
  */
 export function attend(q: Tensor, k: Tensor, v: Tensor, allowed: Tensor | null): Tensor {
-  const scores = q.matmul(k.transpose(2, 3)).mul(q.size(-1) ** -0.5);
-  const masked = allowed ? scores.maskedFill(allowed.logicalNot(), lowest(scores.dtype)) : scores;
-  const weights = masked.float().softmax(-1).to(q.dtype);
-  return weights.matmul(v);
-}
-
-/** torch.finfo(dtype).min, what transformers fills masked scores with (not -inf: a row masked whole stays finite). */
-function lowest(dtype: string): number {
-  if (dtype === 'float16') return -65504;
-  if (dtype === 'bfloat16') return -3.3895313892515355e38;
-  return -3.4028234663852886e38;
+  return attention(q, k, v, allowed, q.size(-1) ** -0.5);
 }
 
 /** [B, T, H·d] -> [B, H, T, d] */
