@@ -196,6 +196,14 @@ OP(Conv2d) {
 OP(MaxPool2d) { return Out(info, torch::max_pool2d(T(0), IntArg(info, 1), IntArgOr(info, 2, IntArg(info, 1)))); }
 OP(AvgPool2d) { return Out(info, torch::avg_pool2d(T(0), IntArg(info, 1), IntArgOr(info, 2, IntArg(info, 1)))); }
 
+// torch.finfo(dtype).min: what transformers fills masked scores with (a row masked whole stays finite).
+[[maybe_unused]] double LowestOf(c10::ScalarType type) {
+  if (type == torch::kHalf) return -65504.0;
+  if (type == torch::kBFloat16) return -3.3895313892515355e38;
+  if (type == torch::kDouble) return std::numeric_limits<double>::lowest();
+  return std::numeric_limits<float>::lowest();
+}
+
 // attention(q, k, v, allowed?, scale): softmax(q kᵀ · scale, masked where `allowed` is false) v,
 // the softmax in float32 whatever the inputs' dtype. libtorch >= 2.1 runs its fused
 // scaled_dot_product_attention (flash / memory-efficient kernels, on CPU and CUDA); older ones
@@ -211,7 +219,7 @@ OP(Attention) {
   return Out(info, at::scaled_dot_product_attention(q, k, v, allowed, 0.0, false, scale));
 #else
   auto scores = torch::matmul(q, k.transpose(-2, -1)) * scale;
-  if (allowed) scores = scores.masked_fill(allowed->logical_not(), std::numeric_limits<float>::lowest());
+  if (allowed) scores = scores.masked_fill(allowed->logical_not(), LowestOf(scores.scalar_type()));
   return Out(info, torch::matmul(torch::softmax(scores, -1, torch::kFloat).to(q.scalar_type()), v));
 #endif
 }
