@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
-import { AdamW, crossEntropy, libtorchVersion, manualSeed, noGrad, randint, randn, scope, setNumThreads, tensor, cat, full, type Tensor } from '../src/torch/index.ts';
+import { AdamW, crossEntropy, keep, libtorchVersion, manualSeed, noGrad, randint, randn, scope, setNumThreads, tensor, cat, full, type Tensor } from '../src/torch/index.ts';
 import { loadSafetensors } from '../src/torch/safetensors.ts';
 import { loadLlava, parseLlavaSpec, randomLlava, type LlavaModel } from '../src/model/llava/index.ts';
 import type { LlavaInputs } from '../src/model/llava/llava.ts';
@@ -60,12 +60,18 @@ const params = model.trainableParameters(['llm']);
 const optimizer = new AdamW(params, { lr: data.lr, weightDecay: 0 });
 model.setTraining(true);
 
-/** transformers' labels loss: logits[:, :-1] predict labels[:, 1:], mean over labelled targets. */
+/**
+ * transformers' labels loss: position t predicts labels[t + 1], mean over labelled targets. As in
+ * transformers, the labels are shifted (the last position gets -100), not the logits: no copy.
+ */
+const shifted = keep(noGrad(() => {
+  const [rows, length] = data.labels.shape as [number, number];
+  return cat([data.labels.narrow(1, 1, length - 1), full([rows, 1], -100, 'int64', o.device)], 1).reshape(-1);
+}));
 const step = (): number => scope(() => {
   optimizer.zeroGrad();
   const logits = model.logits(model.hidden(data.inputs)).float();
-  const t = logits.size(1);
-  const loss = crossEntropy(logits.narrow(1, 0, t - 1).reshape(-1, logits.size(2)), data.labels.narrow(1, 1, t - 1).reshape(-1));
+  const loss = crossEntropy(logits.view(-1, logits.size(2)), shifted);
   model.backward(loss);
   optimizer.step();
   return loss.item();

@@ -204,21 +204,25 @@ OP(AvgPool2d) { return Out(info, torch::avg_pool2d(T(0), IntArg(info, 1), IntArg
   return std::numeric_limits<float>::lowest();
 }
 
-// attention(q, k, v, allowed?, scale): softmax(q kᵀ · scale, masked where `allowed` is false) v,
-// the softmax in float32 whatever the inputs' dtype. libtorch >= 2.1 runs its fused
-// scaled_dot_product_attention (flash / memory-efficient kernels, on CPU and CUDA); older ones
-// the same computation op by op, as transformers' eager attention does.
+// attention(q, k, v, allowed?, scale, causal): softmax(q kᵀ · scale, masked where `allowed` is
+// false, or above the diagonal when `causal`) v, the softmax in float32 whatever the inputs'
+// dtype. libtorch >= 2.1 runs its fused scaled_dot_product_attention (flash / memory-efficient
+// kernels on CPU and CUDA; a causal mask without padding picks the fastest); older ones the
+// same computation op by op, as transformers' eager attention does.
 OP(Attention) {
   const auto& q = T(0);
   const auto& k = T(1);
   const auto& v = T(2);
   const double scale = NumberArg(info, 4);
+  const bool causal = BoolArgOr(info, 5, false);
   c10::optional<torch::Tensor> allowed;
   if (!IsAbsent(info, 3)) allowed = T(3);
+  if (allowed && causal) throw std::invalid_argument("attention: give a mask or causal, not both");
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
-  return Out(info, at::scaled_dot_product_attention(q, k, v, allowed, 0.0, false, scale));
+  return Out(info, at::scaled_dot_product_attention(q, k, v, allowed, 0.0, causal, scale));
 #else
   auto scores = torch::matmul(q, k.transpose(-2, -1)) * scale;
+  if (causal) allowed = torch::ones({q.size(-2), k.size(-2)}, q.options().dtype(torch::kBool)).tril();
   if (allowed) scores = scores.masked_fill(allowed->logical_not(), LowestOf(scores.scalar_type()));
   return Out(info, torch::matmul(torch::softmax(scores, -1, torch::kFloat).to(q.scalar_type()), v));
 #endif

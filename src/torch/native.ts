@@ -129,7 +129,7 @@ export interface NativeAddon {
   indexSelect(a: H, dim: number, index: H): H;
   gather(a: H, dim: number, index: H): H;
   matmul(a: H, b: H): H;
-  attention(q: H, k: H, v: H, allowed: H | undefined, scale: number): H;
+  attention(q: H, k: H, v: H, allowed: H | undefined, scale: number, causal: boolean): H;
   linear(x: H, weight: H, bias?: H): H;
   embedding(weight: H, indices: H): H;
   layerNorm(x: H, normalizedShape: number[], weight?: H, bias?: H, eps?: number): H;

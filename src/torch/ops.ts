@@ -67,11 +67,12 @@ export const scalarPow = (base: number, t: Tensor) => new Tensor(native.scalarPo
 
 // --- layers as functions (the nn modules call these) ---
 /**
- * softmax(q kᵀ · scale + mask) v with the softmax in float32; q [.., T, d], k and v [.., S, d],
- * `allowed` a bool mask broadcast to [.., T, S] (false = masked). Fused on libtorch >= 2.1.
+ * softmax(q kᵀ · scale + mask) v with the softmax in float32; q [.., T, d], k and v [.., S, d]. The
+ * mask: `allowed`, a bool tensor broadcast to [.., T, S] (false = masked), or 'causal' (each query
+ * sees the keys up to its own position), or null. Fused on libtorch >= 2.1.
  */
-export const attention = (q: Tensor, k: Tensor, v: Tensor, allowed: Tensor | null, scale: number) =>
-  new Tensor(native.attention(q.handle, k.handle, v.handle, allowed?.handle, scale));
+export const attention = (q: Tensor, k: Tensor, v: Tensor, allowed: Tensor | 'causal' | null, scale: number) =>
+  new Tensor(native.attention(q.handle, k.handle, v.handle, allowed instanceof Tensor ? allowed.handle : undefined, scale, allowed === 'causal'));
 export const linear = (x: Tensor, weight: Tensor, bias?: Tensor) => new Tensor(native.linear(x.handle, weight.handle, bias?.handle));
 export const embedding = (weight: Tensor, indices: Tensor) => new Tensor(native.embedding(weight.handle, indices.handle));
 export const layerNorm = (x: Tensor, normalizedShape: number[], weight?: Tensor, bias?: Tensor, eps = 1e-5) =>

@@ -3,9 +3,9 @@ import { attention, type Tensor } from '../../torch/index.ts';
 /**
  * Scaled dot-product attention as transformers computes it: softmax(q kᵀ · d^-½ + mask) v, the
  * softmax in float32 and cast back to the inputs' dtype (fused kernels on libtorch >= 2.1).
- * q: [B, H, T, d], k and v: [B, H, S, d]; `allowed` (bool, broadcast to [B, H, T, S]) or null.
+ * q: [B, H, T, d], k and v: [B, H, S, d]; `allowed` (bool, broadcast to [B, H, T, S]), 'causal' or null.
  */
-export function attend(q: Tensor, k: Tensor, v: Tensor, allowed: Tensor | null): Tensor {
+export function attend(q: Tensor, k: Tensor, v: Tensor, allowed: Tensor | 'causal' | null): Tensor {
   return attention(q, k, v, allowed, q.size(-1) ** -0.5);
 }
 

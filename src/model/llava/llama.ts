@@ -57,8 +57,8 @@ function repeatKv(x: Tensor, groups: number): Tensor {
 export interface DecoderContext {
   cos: Tensor;
   sin: Tensor;
-  /** [B, 1, T, T] bool: causal and not padding */
-  allowed: Tensor;
+  /** [B, 1, T, T] bool, causal and not padding; 'causal' when no row is padded (the fused kernels' fast path) */
+  allowed: Tensor | 'causal';
 }
 
 class LlamaAttention extends Module {
@@ -138,6 +138,7 @@ export class LlamaModel extends Module {
   }
 
   context(positions: Tensor, attentionMask: Tensor, dtype: string): DecoderContext {
-    return { ...rotaryTables(positions, this.c.headDim, this.c.ropeTheta, dtype), allowed: LlamaModel.allowedKeys(attentionMask) };
+    const padded = attentionMask.eq(0).sum().item() > 0;
+    return { ...rotaryTables(positions, this.c.headDim, this.c.ropeTheta, dtype), allowed: padded ? LlamaModel.allowedKeys(attentionMask) : 'causal' };
   }
 }
