@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { loadSafetensors, saveSafetensors } from '../torch/safetensors.ts';
-import { disposeAll, type Tensor } from '../torch/index.ts';
+import { disposeAll, noGrad, type Tensor } from '../torch/index.ts';
+import type { LoraLinear } from './lora.ts';
 import { PulseError, describeZodError } from '../errors.ts';
 import type { StateDelta } from './model.ts';
 
@@ -67,5 +68,45 @@ export async function readDelta(path: string, modelTag: string): Promise<StateDe
   } catch (error) {
     disposeAll([tensors, taken]);
     throw error;
+  }
+}
+
+/**
+ * Applies a delta to a model's layers and parameters: a LoRA entry is folded into its layer's
+ * weight as mergeLora folds it, a set entry copied in. `changed` hears each parameter's name
+ * (what reset() puts back). Anything the model lacks, or of another shape, is a PulseError.
+ */
+export function applyStateDelta(
+  delta: StateDelta, layers: ReadonlyMap<string, LoraLinear>, params: ReadonlyMap<string, Tensor>, changed: (name: string) => void,
+): void {
+  for (const e of delta.entries) {
+    if (e.kind === 'lora') {
+      const layer = layers.get(e.layer);
+      if (!layer) throw new PulseError(`the state delta adapts ${e.layer}, which this model does not have`);
+      foldOnDevice(layer, e);
+      changed(`${e.layer}.weight`);
+      continue;
+    }
+    const param = params.get(e.name);
+    if (!param) throw new PulseError(`the state delta sets ${e.name}, which this model does not have`);
+    if (param.shape.join() !== e.value.shape.join()) {
+      throw new PulseError(`the state delta sets ${e.name} to shape [${e.value.shape}], the model has [${param.shape}]`);
+    }
+    noGrad(() => param.copy_(e.value));
+    changed(e.name);
+  }
+}
+
+/** Deltas are read onto the CPU: the factors move to the layer's device for the fold. */
+function foldOnDevice(layer: LoraLinear, e: { a: Tensor; b: Tensor; scale: number }): void {
+  const device = layer.weight.device;
+  if (e.a.device === device) return layer.foldIn(e);
+  const a = e.a.to(undefined, device);
+  const b = e.b.to(undefined, device);
+  try {
+    layer.foldIn({ a, b, scale: e.scale });
+  } finally {
+    a.dispose();
+    b.dispose();
   }
 }

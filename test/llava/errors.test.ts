@@ -76,3 +76,9 @@ test('running out of memory is one line naming the settings that lower it, and s
   assert.match(cpu!.message, /^out of memory: .*; lower eval\.batch_size;/);
   assert.equal(outOfMemory(new Error('libtorch: shape mismatch'), { device: 'cpu', microBatch: 1, checkpointing: false }), null);
 });
+
+test('LoRA dropout with gradient checkpointing is refused: the recomputation would draw other masks', async () => {
+  const model = await tinyLlava('tiny-hub', { checkpointing: true });
+  assert.throws(() => model.attachLora({ rank: 2, alpha: 4, dropout: 0.1, parts: ['llm'], layers: [] }), /lora\.dropout 0\.1 with model\.gradient_checkpointing/);
+  model.dispose();
+});

@@ -5,7 +5,7 @@ import type { Example, ScoredQuestion } from '../../data/records.ts';
 import { LETTERS, multipleChoiceText, type Letter } from '../../text/multiple-choice.ts';
 import { fileSha256, shortJsonHash } from '../../hash.ts';
 import { PulseError } from '../../errors.ts';
-import { readDelta, writeDelta } from '../delta.ts';
+import { applyStateDelta, readDelta, writeDelta } from '../delta.ts';
 import { LoraLinear, adaptersOffReference, takeAdapters } from '../lora.ts';
 import { chooseTrainable } from '../trainable.ts';
 import {
@@ -291,24 +291,7 @@ export class EmbeddedModel extends Module implements PulseModel {
   }
 
   applyDelta(delta: StateDelta): void {
-    const layers = new Map(this.loraLayers());
-    const params = this.stateDict();
-    for (const e of delta.entries) {
-      if (e.kind === 'lora') {
-        const layer = layers.get(e.layer);
-        if (!layer) throw new PulseError(`the state delta adapts ${e.layer}, which this model does not have`);
-        layer.foldIn(e);
-        this.#dirty.add(`${e.layer}.weight`);
-        continue;
-      }
-      const param = params.get(e.name);
-      if (!param) throw new PulseError(`the state delta sets ${e.name}, which this model does not have`);
-      if (param.shape.join() !== e.value.shape.join()) {
-        throw new PulseError(`the state delta sets ${e.name} to shape [${e.value.shape}], the model has [${param.shape}]`);
-      }
-      noGrad(() => param.copy_(e.value));
-      this.#dirty.add(e.name);
-    }
+    applyStateDelta(delta, new Map(this.loraLayers()), this.stateDict(), (name) => this.#dirty.add(name));
   }
 
   async reset(): Promise<void> {

@@ -4,7 +4,7 @@ import type { ImageInput } from '../../data/images.ts';
 import type { Example, ScoredQuestion } from '../../data/records.ts';
 import { LETTERS, type Letter } from '../../text/multiple-choice.ts';
 import { PulseError } from '../../errors.ts';
-import { readDelta, writeDelta } from '../delta.ts';
+import { applyStateDelta, readDelta, writeDelta } from '../delta.ts';
 import { LoraLinear, adaptersOffReference, takeAdapters } from '../lora.ts';
 import { chooseTrainable } from '../trainable.ts';
 import {
@@ -230,6 +230,10 @@ export class LlavaModel extends LlavaNet implements PulseModel {
   }
 
   attachLora(spec: LoraSpec): number {
+    if (this.checkpointer && spec.dropout > 0) {
+      throw new PulseError(`lora.dropout ${spec.dropout} with model.gradient_checkpointing: the recomputed layers would draw other dropout masks; `
+        + 'set the dropout to 0 or turn checkpointing off');
+    }
     let count = 0;
     for (const [name, layer] of this.loraLayers(spec.parts)) {
       if (spec.layers.length && !spec.layers.includes(name.split('.').pop()!)) continue;
@@ -273,24 +277,7 @@ export class LlavaModel extends LlavaNet implements PulseModel {
   }
 
   applyDelta(delta: StateDelta): void {
-    const layers = new Map(this.loraLayers());
-    const params = this.stateDict();
-    for (const e of delta.entries) {
-      if (e.kind === 'lora') {
-        const layer = layers.get(e.layer);
-        if (!layer) throw new PulseError(`the state delta adapts ${e.layer}, which this model does not have`);
-        layer.foldIn({ ...e, a: e.a.to(undefined, this.runtime.device), b: e.b.to(undefined, this.runtime.device) });
-        this.#dirty.add(`${e.layer}.weight`);
-        continue;
-      }
-      const param = params.get(e.name);
-      if (!param) throw new PulseError(`the state delta sets ${e.name}, which this model does not have`);
-      if (param.shape.join() !== e.value.shape.join()) {
-        throw new PulseError(`the state delta sets ${e.name} to shape [${e.value.shape}], the model has [${param.shape}]`);
-      }
-      noGrad(() => param.copy_(e.value));
-      this.#dirty.add(e.name);
-    }
+    applyStateDelta(delta, new Map(this.loraLayers()), this.stateDict(), (name) => this.#dirty.add(name));
   }
 
   async reset(): Promise<void> {
