@@ -1,6 +1,6 @@
-import type { Module, Tensor } from '../torch/index.ts';
+import { keep, noGrad, type Module, type Tensor } from '../torch/index.ts';
 import type { LoraLinear } from './lora.ts';
-import { PARTS, type Part } from './model.ts';
+import { PARTS, type Part, type StateDelta } from './model.ts';
 
 /**
  * The tensors an update trains, by the seam's rule: a target part's adapters when it has any,
@@ -30,4 +30,15 @@ export function chooseTrainable(
     }
   }
   return { params, adaptersOnly };
+}
+
+/** Freezes every parameter and every attached adapter. */
+export function freezeAll(model: Module, layers: readonly [string, LoraLinear][]): void {
+  model.requiresGrad(false);
+  for (const [, l] of layers) if (l.adapter) { l.adapter.a.setRequiresGrad(false); l.adapter.b.setRequiresGrad(false); }
+}
+
+/** Copies of named parameters: the delta of a full update. */
+export function copiesDelta(named: readonly [string, Tensor][]): StateDelta {
+  return noGrad(() => ({ entries: named.map(([name, t]) => ({ kind: 'set' as const, name, value: keep(t.clone()) })) }));
 }

@@ -7,7 +7,7 @@ import { fileSha256, shortJsonHash } from '../../hash.ts';
 import { PulseError } from '../../errors.ts';
 import { applyStateDelta, readDelta, writeDelta } from '../delta.ts';
 import { LoraLinear, adaptersOffReference, takeAdapters } from '../lora.ts';
-import { chooseTrainable } from '../trainable.ts';
+import { chooseTrainable, copiesDelta, freezeAll } from '../trainable.ts';
 import {
   PARTS, topTokens, type LoraSpec, type NextToken, type ModelBatch, type ModelInfo, type Part, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta,
 } from '../model.ts';
@@ -278,16 +278,10 @@ export class EmbeddedModel extends Module implements PulseModel {
     return chosen.params;
   }
 
-  freeze(): void {
-    this.requiresGrad(false);
-    for (const [, l] of this.loraLayers()) if (l.adapter) { l.adapter.a.setRequiresGrad(false); l.adapter.b.setRequiresGrad(false); }
-  }
+  freeze(): void { freezeAll(this, this.loraLayers()); }
 
   parameterDelta(target: readonly Part[]): StateDelta {
-    return noGrad(() => ({
-      entries: target.flatMap((p) => this.part(p).namedParameters(`${p}.`)
-        .map(([name, t]) => ({ kind: 'set' as const, name, value: keep(t.clone()) }))),
-    }));
+    return copiesDelta(target.flatMap((p) => this.part(p).namedParameters(`${p}.`)));
   }
 
   applyDelta(delta: StateDelta): void {

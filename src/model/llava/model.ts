@@ -1,12 +1,12 @@
 import { basename } from 'node:path';
-import { cat, keep, noGrad, scope, tensor, type Dtype, type Tensor } from '../../torch/index.ts';
+import { cat, noGrad, scope, tensor, type Dtype, type Tensor } from '../../torch/index.ts';
 import type { ImageInput } from '../../data/images.ts';
 import type { Example, ScoredQuestion } from '../../data/records.ts';
 import { LETTERS, type Letter } from '../../text/multiple-choice.ts';
 import { PulseError } from '../../errors.ts';
 import { applyStateDelta, readDelta, writeDelta } from '../delta.ts';
 import { LoraLinear, adaptersOffReference, takeAdapters } from '../lora.ts';
-import { chooseTrainable } from '../trainable.ts';
+import { chooseTrainable, copiesDelta, freezeAll } from '../trainable.ts';
 import {
   PARTS, topTokens, type LoraSpec, type NextToken, type ModelBatch, type ModelInfo, type Part, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta,
 } from '../model.ts';
@@ -262,18 +262,10 @@ export class LlavaModel extends LlavaNet implements PulseModel {
     return chosen.params;
   }
 
-  freeze(): void {
-    this.requiresGrad(false);
-    for (const [, l] of this.loraLayers()) if (l.adapter) { l.adapter.a.setRequiresGrad(false); l.adapter.b.setRequiresGrad(false); }
-  }
+  freeze(): void { freezeAll(this, this.loraLayers()); }
 
   parameterDelta(target: readonly Part[]): StateDelta {
-    return noGrad(() => ({
-      entries: target.flatMap((p) => {
-        const { module, prefix } = this.part(p);
-        return module.namedParameters(prefix).map(([name, t]) => ({ kind: 'set' as const, name, value: keep(t.clone()) }));
-      }),
-    }));
+    return copiesDelta(target.flatMap((p) => this.part(p).module.namedParameters(this.part(p).prefix)));
   }
 
   applyDelta(delta: StateDelta): void {
