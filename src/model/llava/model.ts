@@ -16,6 +16,7 @@ import { outOfMemory } from './memory.ts';
 import { LlavaBatch, LlavaPiece, encodeRows, type BatchLayout, type TokenRow } from './batch.ts';
 import { clipPixels, type ClipConfig } from './preprocess.ts';
 import { letterQuestion, userTurn } from './prompt.ts';
+import { firstVisibleCharacters } from './greedy.ts';
 import { WeightSource } from './source.ts';
 import type { LlavaConfig } from './config.ts';
 import type { LlavaTokenizer } from './tokenizer.ts';
@@ -171,9 +172,9 @@ export class LlavaModel extends LlavaNet implements PulseModel {
     });
   }
 
-  /** Next-token logits [B, V] at the end of each question's multiple-choice prompt. */
-  #letterLogits(questions: readonly ScoredQuestion[]): Tensor {
-    const piece = encodeRows(questions.map((q) => this.#row(letterQuestion(q), '', q.image)), this.layout);
+  /** Next-token logits [B, V] at the end of each row's prompt. */
+  #nextLogits(rows: readonly TokenRow[]): Tensor {
+    const piece = encodeRows(rows, this.layout);
     try {
       const hidden = this.hidden(piece.inputs);
       const last = tensor(piece.promptEnd, [piece.promptEnd.length], 'int64', this.runtime.device);
@@ -183,16 +184,23 @@ export class LlavaModel extends LlavaNet implements PulseModel {
     }
   }
 
-  /** MLLMU-Bench's rule: the greedy answer's first character, right only if it is an offered letter. */
+  #letterRows(questions: readonly ScoredQuestion[]): TokenRow[] {
+    return questions.map((q) => this.#row(letterQuestion(q), '', q.image));
+  }
+
+  /** MLLMU-Bench's rule: the greedy answer's first character (after whitespace), right only if it is an offered letter. */
   #byLetter(questions: readonly ScoredQuestion[], batchSize: number): (Letter | null)[] {
     const out: (Letter | null)[] = [];
     for (let s = 0; s < questions.length; s += batchSize) {
       const group = questions.slice(s, s + batchSize);
-      const next = noGrad(() => scope(() => this.#letterLogits(group).argmax(1).toArray()));
+      const rows = this.#letterRows(group);
+      const greedy = (pending: readonly number[], generated: readonly (readonly number[])[]) => noGrad(() => scope(() => this.#nextLogits(
+        pending.map((k) => ({ ...rows[k]!, prompt: [...rows[k]!.prompt, ...generated[k]!] })),
+      ).argmax(1).toArray()));
+      const firsts = firstVisibleCharacters(group.length, greedy, (ids) => this.tokenizer.decode(ids), this.tokenizer.eosId);
       group.forEach((q, k) => {
-        const first = this.tokenizer.decode([next[k]!]).trimStart().charAt(0);
         const offered = LETTERS.slice(0, q.options.length) as readonly string[];
-        out.push(offered.includes(first) ? (first as Letter) : null);
+        out.push(offered.includes(firsts[k]!) ? (firsts[k] as Letter) : null);
       });
     }
     return out;
@@ -203,7 +211,7 @@ export class LlavaModel extends LlavaNet implements PulseModel {
     const wasTraining = this.training;
     this.eval();
     try {
-      const row = noGrad(() => scope(() => this.#letterLogits([question]).logSoftmax(-1).toFloat32Array()));
+      const row = noGrad(() => scope(() => this.#nextLogits(this.#letterRows([question])).logSoftmax(-1).toFloat32Array()));
       return topTokens(row, count, (id) => this.tokenizer.decode([id]));
     } finally {
       this.train(wasTraining);
