@@ -1,5 +1,6 @@
 import { Linear, Tensor, zeros, linear, keep, noGrad, type Module } from '../torch/index.ts';
-import type { ModelBatch, ReferenceModel, StateDelta } from './model.ts';
+import { PulseError } from '../errors.ts';
+import type { LoraSpec, ModelBatch, ReferenceModel, StateDelta } from './model.ts';
 
 export interface LoraOptions {
   rank: number;
@@ -77,6 +78,20 @@ export class LoraLinear extends Linear {
     if (input.dtype === adapter.a.dtype) return base.add(linear(linear(input, adapter.a), adapter.b), adapter.scale);
     return base.add(linear(linear(input.to(adapter.a.dtype), adapter.a), adapter.b).mul(adapter.scale).to(base.dtype));
   }
+}
+
+/**
+ * Attaches adapters to the layers whose last name component is in spec.layers (all when it is
+ * empty); returns how many. Naming no layer the model has is bad input, said with the names it has.
+ */
+export function attachByName(layers: readonly [string, LoraLinear][], spec: LoraSpec): number {
+  const chosen = layers.filter(([name]) => spec.layers.length === 0 || spec.layers.includes(name.split('.').pop()!));
+  if (chosen.length === 0) {
+    const known = [...new Set(layers.map(([name]) => name.split('.').pop()!))].join(', ');
+    throw new PulseError(`lora.layers [${spec.layers.join(', ')}] names no linear layer of ${spec.parts.join('+')} (its layers: ${known || 'none'})`);
+  }
+  for (const [, layer] of chosen) layer.attach(spec);
+  return chosen.length;
 }
 
 /** Takes every attached adapter out of its layer, folded into the weight or not: the delta of an adapter update. */

@@ -82,3 +82,10 @@ test('LoRA dropout with gradient checkpointing is refused: the recomputation wou
   assert.throws(() => model.attachLora({ rank: 2, alpha: 4, dropout: 0.1, parts: ['llm'], layers: [] }), /lora\.dropout 0\.1 with model\.gradient_checkpointing/);
   model.dispose();
 });
+
+test('LoRA layer names the model does not have are one line listing the names it has', async () => {
+  const model = await tinyLlava('tiny-hub');
+  assert.throws(() => model.attachLora({ rank: 2, alpha: 4, dropout: 0, parts: ['llm'], layers: ['qkv'] }),
+    (e: unknown) => e instanceof PulseError && /^lora\.layers \[qkv\] names no linear layer of llm \(its layers: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, lm_head\)$/.test(e.message));
+  model.dispose();
+});

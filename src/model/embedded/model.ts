@@ -6,7 +6,7 @@ import { LETTERS, multipleChoiceText, type Letter } from '../../text/multiple-ch
 import { fileSha256, shortJsonHash } from '../../hash.ts';
 import { PulseError } from '../../errors.ts';
 import { applyStateDelta, readDelta, writeDelta } from '../delta.ts';
-import { LoraLinear, adaptersOffReference, takeAdapters } from '../lora.ts';
+import { LoraLinear, adaptersOffReference, attachByName, takeAdapters } from '../lora.ts';
 import { chooseTrainable, copiesDelta, freezeAll } from '../trainable.ts';
 import {
   PARTS, topTokens, type LoraSpec, type NextToken, type ModelBatch, type ModelInfo, type Part, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta,
@@ -245,16 +245,7 @@ export class EmbeddedModel extends Module implements PulseModel {
     return parts.flatMap((p) => this.part(p).namedModules(`${p}.`).filter((e): e is [string, LoraLinear] => e[1] instanceof LoraLinear));
   }
 
-  attachLora(spec: LoraSpec): number {
-    let count = 0;
-    for (const [name, layer] of this.loraLayers(spec.parts)) {
-      if (spec.layers.length && !spec.layers.includes(name.split('.').pop()!)) continue;
-      layer.attach(spec);
-      count++;
-    }
-    if (count === 0) throw new RangeError(`no linear layer matched LoRA layers [${spec.layers.join(', ')}] in ${spec.parts.join('+')}`);
-    return count;
-  }
+  attachLora(spec: LoraSpec): number { return attachByName(this.loraLayers(spec.parts), spec); }
   get hasLora(): boolean { return this.loraLayers().some(([, l]) => l.adapter !== null); }
 
   mergeLora(): StateDelta {

@@ -5,7 +5,7 @@ import type { Example, ScoredQuestion } from '../../data/records.ts';
 import { LETTERS, type Letter } from '../../text/multiple-choice.ts';
 import { PulseError } from '../../errors.ts';
 import { applyStateDelta, readDelta, writeDelta } from '../delta.ts';
-import { LoraLinear, adaptersOffReference, takeAdapters } from '../lora.ts';
+import { LoraLinear, adaptersOffReference, attachByName, takeAdapters } from '../lora.ts';
 import { chooseTrainable, copiesDelta, freezeAll } from '../trainable.ts';
 import {
   PARTS, topTokens, type LoraSpec, type NextToken, type ModelBatch, type ModelInfo, type Part, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta,
@@ -242,14 +242,7 @@ export class LlavaModel extends LlavaNet implements PulseModel {
       throw new PulseError(`lora.dropout ${spec.dropout} with model.gradient_checkpointing: the recomputed layers would draw other dropout masks; `
         + 'set the dropout to 0 or turn checkpointing off');
     }
-    let count = 0;
-    for (const [name, layer] of this.loraLayers(spec.parts)) {
-      if (spec.layers.length && !spec.layers.includes(name.split('.').pop()!)) continue;
-      layer.attach(spec);
-      count++;
-    }
-    if (count === 0) throw new PulseError(`no linear layer matched LoRA layers [${spec.layers.join(', ')}] in ${spec.parts.join('+')}`);
-    return count;
+    return attachByName(this.loraLayers(spec.parts), spec);
   }
 
   mergeLora(): StateDelta {
