@@ -73,6 +73,11 @@ export const RunConfig = z.object({
   sustainability: z.object({ requests: z.number().int().positive() }).strict(),
   unlearn: Optimisation,
   method_settings: z.record(z.string(), MethodSettings).default({}),
+  /**
+   * Per-scenario optimisation (all optional): over `unlearn` and over method_settings, since a
+   * scenario's regime (e.g. a full update where no fine-tuning happened) holds for every method.
+   */
+  scenario_settings: z.record(z.string(), Optimisation.partial().strict()).default({}),
   eval: z.object({
     batch_size: z.number().int().positive(),
     /** general-benchmark questions scored after every request (null = all) */
@@ -101,6 +106,8 @@ const PAPER: RunConfig = {
   sustainability: { requests: 5 },
   unlearn: { lr: 3e-4, epochs: 5, batch_size: 25, lora: LORA_DEFAULT, clip_norm: 1 },
   method_settings: { ga_klr: { hyperparameters: { lambda: 1 } }, npo: { hyperparameters: { beta: 0.1 } } },
+  // PROTOCOL.md: LoRA where a fine-tune happened; a full update of the target in the pre-trained scenario.
+  scenario_settings: { pre_trained: { lora: null } },
   eval: { batch_size: 256, general_items: null },
 };
 
@@ -151,6 +158,7 @@ function checkNames(config: RunConfig): string | null {
     firstUnknown(config.ablation ? [config.ablation.method] : [], methods, () => 'ablation.method', 'unlearning method'),
     firstUnknown(Object.keys(config.method_settings), methods, (name) => `method_settings.${name}`, 'unlearning method'),
     firstUnknown(config.scenarios, SCENARIO_NAMES, (_, i) => `scenarios.${i}`, 'scenario'),
+    firstUnknown(Object.keys(config.scenario_settings), SCENARIO_NAMES, (name) => `scenario_settings.${name}`, 'scenario'),
     ...Object.entries(config.method_settings).map(([method, settings]) => firstUnknown(Object.keys(settings.hyperparameters),
       Object.keys(METHODS.get(method)?.defaults ?? {}), (name) => `method_settings.${method}.hyperparameters.${name}`, 'hyperparameter')),
   ];

@@ -247,7 +247,7 @@ async function beginScenario(session: Session, scenario: Scenario, pool: PersonR
   log(`${scenario.name}: scoring the starting model (${sets.unlearn.length + sets.retain.length + sets.general.length} questions)`);
   const before = await session.timed(`${scenario.name}: evaluate before`, () => evaluateSets(model, sets, session.scoring, config.eval.batch_size));
   const methods = methodEntries(config, scenario).map(({ method, target }): MethodResult => ({
-    method, update_target: target, status: 'pending', hyperparameters: hyperparameterRecord(settingsFor(config, method, target, 0)), requests: [],
+    method, update_target: target, status: 'pending', hyperparameters: hyperparameterRecord(settingsFor(config, scenario.name, method, target, 0)), requests: [],
   }));
   const record: ScenarioResult = {
     scenario: scenario.name, title: scenario.title, status: 'partial', update_target: config.update_target, splits, ...(selection ? { selection } : {}), before, methods,
@@ -281,7 +281,7 @@ async function runMethod(session: Session, scenario: Scenario, record: ScenarioR
       const t0 = performance.now();
       const ids = requests[k - 1]!;
       const forget = byId(data.pool, ids, scenario.name).flatMap((p) => p.training);
-      const settings = settingsFor(config, entry.method, entry.update_target, deriveSeed(config.seed, key, k));
+      const settings = settingsFor(config, scenario.name, entry.method, entry.update_target, deriveSeed(config.seed, key, k));
       const progressLabel = `${label} ${k}/${requests.length}`;
       const outcome = await unlearnRequest(model, method, forget, data.retainExamples, settings, session.progress, progressLabel);
       let after;
@@ -326,15 +326,22 @@ function methodEntries(config: RunConfig, scenario: Scenario): { method: string;
   return [...main, ...targets.filter((t) => t !== config.update_target).map((target) => ({ method, target }))];
 }
 
-/** A method's settings: its own entry in method_settings, else `unlearn`; its hyperparameters over its defaults. */
-export function settingsFor(config: RunConfig, method: string, target: string, seed: number): UnlearnSettings {
+/**
+ * A request's settings, each key from the most specific layer that sets it:
+ * scenario_settings.<scenario>, then method_settings.<method>, then unlearn. The method's
+ * hyperparameters over its defaults. `lora: null` in a layer means a full update.
+ */
+export function settingsFor(config: RunConfig, scenario: string, method: string, target: string, seed: number): UnlearnSettings {
   const own = config.method_settings[method] ?? { hyperparameters: {} };
-  const lora = own.lora === undefined ? config.unlearn.lora : own.lora;
+  const layers = [config.scenario_settings[scenario] ?? {}, own, config.unlearn];
+  const pick = <K extends keyof RunConfig['unlearn']>(key: K): RunConfig['unlearn'][K] =>
+    layers.find((l) => l[key] !== undefined)![key] as RunConfig['unlearn'][K];
+  const lora = pick('lora');
   return {
-    lr: own.lr ?? config.unlearn.lr,
-    epochs: own.epochs ?? config.unlearn.epochs,
-    batchSize: own.batch_size ?? config.unlearn.batch_size,
-    clipNorm: own.clip_norm ?? config.unlearn.clip_norm,
+    lr: pick('lr'),
+    epochs: pick('epochs'),
+    batchSize: pick('batch_size'),
+    clipNorm: pick('clip_norm'),
     lora: lora ? { rank: lora.rank, alpha: lora.alpha, dropout: lora.dropout, layers: lora.layers } : null,
     target: parseTarget(target),
     hyperparameters: { ...getMethod(method).defaults, ...(own.hyperparameters ?? {}) },

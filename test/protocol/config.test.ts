@@ -37,5 +37,28 @@ test('the shipped LLaVA configs are valid: LoRA r16 on the seven Llama projectio
     assert.equal(config.fine_tune.lora.rank, 16);
     assert.deepEqual([config.fine_tune.people, config.fine_tuned.unlearn, config.pre_trained.keep, config.sustainability.requests], [100, 50, 45, 5]);
     assert.ok(config.data && config.fine_tune.replay === 0);
+    assert.equal(config.scenario_settings.pre_trained?.lora?.rank, 16, 'LoRA in the pre-trained scenario too: a full update does not fit one GPU');
   }
+});
+
+test('scenario_settings override method_settings, which override unlearn, key by key; the paper preset updates the pre-trained scenario in full', async () => {
+  const { settingsFor } = await import('../../src/protocol/runner.ts');
+  const config = resolveConfig({ preset: 'paper', overrides: {
+    unlearn: { lr: 1, epochs: 1 },
+    method_settings: { npo: { lr: 2, epochs: 7 } },
+    scenario_settings: { pre_trained: { lr: 3 }, sustainability: { batch_size: 5 } },
+  } });
+  const s = (scenario: string, method: string) => settingsFor(config, scenario, method, 'projector+llm', 0);
+  assert.deepEqual([s('pre_trained', 'npo').lr, s('pre_trained', 'npo').epochs], [3, 7], 'scenario lr, method epochs');
+  assert.deepEqual([s('fine_tuned', 'npo').lr, s('fine_tuned', 'ga').lr, s('fine_tuned', 'ga').epochs], [2, 1, 1]);
+  assert.equal(s('sustainability', 'ga').batchSize, 5);
+  assert.equal(s('fine_tuned', 'ga').batchSize, PRESETS.paper.unlearn.batch_size);
+  assert.equal(s('pre_trained', 'ga').lora, null, 'the paper: a full update where no fine-tuning happened');
+  assert.deepEqual(s('fine_tuned', 'ga').lora, { rank: 8, alpha: 16, dropout: 0, layers: [] });
+  assert.deepEqual(s('sustainability', 'npo').lora, { rank: 8, alpha: 16, dropout: 0, layers: [] });
+  assert.deepEqual(s('pre_trained', 'ga').target, ['projector', 'llm']);
+  assert.throws(() => resolveConfig({ preset: 'paper', overrides: { scenario_settings: { pretrained: { lr: 1 } } } }),
+    /scenario_settings\.pretrained: unknown scenario 'pretrained' \(known: fine_tuned, pre_trained, sustainability\)/);
+  assert.throws(() => resolveConfig({ preset: 'paper', overrides: { scenario_settings: { pre_trained: { hyperparameters: {} } } } }),
+    /unknown key 'scenario_settings\.pre_trained\.hyperparameters'/);
 });
