@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { PulseError, describeZodError } from '../../errors.ts';
+import { readFolderJson } from './files.ts';
 
 /**
  * A LLaVA folder's config.json, read as transformers reads it: a field missing from
@@ -149,12 +149,5 @@ export function parseLlavaConfig(json: unknown, where: string): LlavaConfig {
 /** Reads `<folder>/config.json`. */
 export function readLlavaConfig(folder: string): LlavaConfig {
   const path = join(folder, 'config.json');
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file (is this a Hugging Face model folder?)' : (e as Error).message;
-    throw new PulseError(`${path}: ${why}`);
-  }
-  return parseLlavaConfig(json, path);
+  return parseLlavaConfig(readFolderJson(path, 'no such file (is this a Hugging Face model folder?)'), path);
 }

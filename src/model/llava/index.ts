@@ -12,6 +12,7 @@ import { parseClipConfig } from './preprocess.ts';
 import { WeightSource } from './source.ts';
 import { LlavaTokenizer } from './tokenizer.ts';
 import { CheckpointWeights } from './weights.ts';
+import { readFolderText } from './files.ts';
 
 const LlavaSpec = z.object({
   kind: z.literal('llava'),
@@ -40,14 +41,6 @@ function fingerprint(folder: string, weights: CheckpointWeights): string {
   return hash.digest('hex');
 }
 
-function readText(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new PulseError(`${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
-}
-
 /** Everything of a LLaVA folder but its weights, checked against each other. */
 function readFolder(folder: string) {
   if (!existsSync(folder) || !statSync(folder).isDirectory()) throw new PulseError(`model.path: ${folder} is not a folder (a LLaVA is a Hugging Face model folder)`);
@@ -60,7 +53,7 @@ function readFolder(folder: string) {
     throw new PulseError(`${tokenizer.path}: <image> is token ${tokenizer.id('<image>')}, but config.json says image_token_index ${config.imageTokenId}`);
   }
   const preprocessorPath = join(folder, 'preprocessor_config.json');
-  const preprocessor = parseClipConfig(readText(preprocessorPath), preprocessorPath);
+  const preprocessor = parseClipConfig(readFolderText(preprocessorPath), preprocessorPath);
   const crop = preprocessor.crop;
   if (!crop || crop.height !== config.vision.imageSize || crop.width !== config.vision.imageSize) {
     throw new PulseError(`${preprocessorPath}: crop_size must be ${config.vision.imageSize}x${config.vision.imageSize}, the vision tower's image_size`);

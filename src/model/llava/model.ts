@@ -296,7 +296,7 @@ export class LlavaModel extends LlavaNet implements PulseModel {
     const layers = this.loraLayers().filter(([, l]) => l.adapter !== null).map(([, l]) => l);
     if (this.#adaptersOnly && layers.length > 0) return adaptersOffReference(this, layers);
     const copied = new Set(this.#trainedInFull);
-    const source = WeightSource.sharing(this.stateDict(), copied, this.runtime.dtype, this.runtime.device);
+    const source = WeightSource.sharing(this.stateDict(), copied);
     const copy = new LlavaModel(source, this.config, this.tokenizer, this.preprocessor, { ...this.origin, weights: null }, this.runtime);
     copy.freeze();
     return {

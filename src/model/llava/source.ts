@@ -8,15 +8,10 @@ import type { CheckpointWeights } from './weights.ts';
  * so a tensor missing from a checkpoint, or of the wrong shape, is an error naming it.
  */
 export class WeightSource {
-  private constructor(
-    private readonly read: (name: string, shape: readonly number[]) => Tensor,
-    readonly dtype: Dtype,
-    readonly device: string,
-    private readonly prefix = '',
-  ) {}
+  private constructor(private readonly read: (name: string, shape: readonly number[]) => Tensor, private readonly prefix = '') {}
 
   static checkpoint(weights: CheckpointWeights, dtype: Dtype, device: string): WeightSource {
-    return new WeightSource((name, shape) => weights.read(name, shape, dtype, device), dtype, device);
+    return new WeightSource((name, shape) => weights.read(name, shape, dtype, device));
   }
 
   /** N(0, 0.02²) matrices (the init transformers uses), ones for norm scales, zeros for biases. */
@@ -31,24 +26,24 @@ export class WeightSource {
       t.dispose();
       return out;
     };
-    return new WeightSource(make, dtype, device);
+    return new WeightSource(make);
   }
 
   /**
    * A model's current tensors, shared (not copied) except those named in `copied`, which are
    * cloned: a frozen reference that costs only the tensors an update changes in full.
    */
-  static sharing(state: ReadonlyMap<string, Tensor>, copied: ReadonlySet<string>, dtype: Dtype, device: string): WeightSource {
+  static sharing(state: ReadonlyMap<string, Tensor>, copied: ReadonlySet<string>): WeightSource {
     return new WeightSource((name) => {
       const t = state.get(name);
       if (!t) throw new Error(`no tensor ${name} to share`);
       return copied.has(name) ? keep(t.detach().clone()) : t;
-    }, dtype, device);
+    });
   }
 
   /** The same source, with names relative to `prefix`. */
   at(prefix: string): WeightSource {
-    return new WeightSource(this.read, this.dtype, this.device, this.#name(prefix));
+    return new WeightSource(this.read, this.#name(prefix));
   }
 
   tensor(name: string, shape: readonly number[]): Tensor { return this.read(this.#name(name), shape); }

@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { PulseError } from '../../errors.ts';
+import { readFolderJson } from './files.ts';
 
 /**
  * A Hugging Face folder's tokenizer (`tokenizer.json` + `tokenizer_config.json`), through
@@ -21,8 +21,8 @@ export class LlavaTokenizer {
 
   static load(folder: string): LlavaTokenizer {
     const path = join(folder, 'tokenizer.json');
-    const json = readJson(path) as { model?: { vocab?: Record<string, number> }; added_tokens?: { id: number; content: string }[] };
-    const config = readJson(join(folder, 'tokenizer_config.json'));
+    const json = readFolderJson(path) as { model?: { vocab?: Record<string, number> }; added_tokens?: { id: number; content: string }[] };
+    const config = readFolderJson(join(folder, 'tokenizer_config.json'));
     const vocab = new Map<string, number>(Object.entries(json.model?.vocab ?? {}));
     for (const t of json.added_tokens ?? []) vocab.set(t.content, t.id);
     if (vocab.size === 0) throw new PulseError(`${path}: no vocabulary (model.vocab is empty)`);
@@ -52,14 +52,5 @@ export class LlavaTokenizer {
 
   decode(ids: readonly number[]): string {
     return this.inner.decode([...ids], { skip_special_tokens: false });
-  }
-}
-
-function readJson(path: string): unknown {
-  try {
-    return JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message;
-    throw new PulseError(`${path}: ${why}`);
   }
 }

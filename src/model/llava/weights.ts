@@ -1,7 +1,8 @@
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { PulseError, describeZodError } from '../../errors.ts';
+import { readFolderJson } from './files.ts';
 import { fromBytes, keep, type Dtype, type Tensor } from '../../torch/index.ts';
 import { headerSize, parseSafetensorsHeader, type SafetensorsDtype, type TensorEntry } from '../../torch/safetensors-format.ts';
 
@@ -118,13 +119,7 @@ function fail(message: string): never {
 }
 
 function readIndex(path: string, folder: string): Map<string, string[]> {
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    fail(`${path}: ${(e as Error).message}`);
-  }
-  const parsed = Index.safeParse(json);
+  const parsed = Index.safeParse(readFolderJson(path));
   if (!parsed.success) fail(`${path}: ${describeZodError(parsed.error)}`);
   const files = new Map<string, string[]>();
   for (const [name, file] of Object.entries(parsed.data.weight_map)) {
