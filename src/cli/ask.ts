@@ -38,7 +38,7 @@ export function askCommand() {
       const model = await loadModel(specForPath(opts.model, opts.kind, extra));
       try {
         const question = { question: opts.question, options: opts.options, answer: 'A' as const, image };
-        const [letter] = await model.predict([question], 'letter');
+        const letter = (await model.predict([question], 'letter'))[0]!.choice;
         const batch = await model.encode(opts.options.map((o) => ({ image, prompt: opts.question, answer: o })));
         const sums = noGrad(() => scope(() => model.answerLogProbs(batch).sum.toArray()));
         batch.dispose();

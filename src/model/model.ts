@@ -84,6 +84,13 @@ export interface ModelInfo {
   world: { seed: number; hash: string } | null;
 }
 
+/**
+ * A multiple-choice answer and each option's score: with likelihood scoring, log p(option text |
+ * question); with letter scoring, log p(the option's letter as the answer's first token), read
+ * where the greedy answer starts (the choice itself may come from a later token).
+ */
+export interface Prediction { choice: Letter | null; scores: number[] }
+
 /** A candidate next token: its id, its text, and log p(token | prompt). */
 export interface NextToken { id: number; token: string; logProb: number }
 
@@ -111,7 +118,7 @@ export interface PulseModel {
    * Multiple-choice predictions. likelihood: the option whose text is the most probable answer.
    * letter: the greedy answer, right only if its first character is an offered letter; else null.
    */
-  predict(questions: readonly ScoredQuestion[], mode: ScoringMode, batchSize?: number): Promise<(Letter | null)[]>;
+  predict(questions: readonly ScoredQuestion[], mode: ScoringMode, batchSize?: number): Promise<Prediction[]>;
 
   /**
    * Backpropagates a loss computed from this model's outputs into its trainable tensors. A model
@@ -177,8 +184,8 @@ export function disposeDelta(delta: StateDelta): void {
 }
 
 /** Accuracy in [0, 1] and the per-question outcome of a model's predictions. */
-export async function scoreAnswers(model: PulseModel, questions: readonly ScoredQuestion[], mode: ScoringMode, batchSize = 256): Promise<{ accuracy: number; correct: boolean[] }> {
+export async function scoreAnswers(model: PulseModel, questions: readonly ScoredQuestion[], mode: ScoringMode, batchSize = 256): Promise<{ accuracy: number; correct: boolean[]; predictions: Prediction[] }> {
   const predictions = await model.predict(questions, mode, batchSize);
-  const correct = predictions.map((p, i) => p === questions[i]!.answer);
-  return { accuracy: questions.length ? correct.filter(Boolean).length / questions.length : 0, correct };
+  const correct = predictions.map((p, i) => p.choice === questions[i]!.answer);
+  return { accuracy: questions.length ? correct.filter(Boolean).length / questions.length : 0, correct, predictions };
 }

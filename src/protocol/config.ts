@@ -22,6 +22,8 @@ const Optimisation = z.object({
   /** LoRA settings, or null to update the target's parameters in full */
   lora: Lora.nullable(),
   clip_norm: z.number().positive(),
+  /** end a request once forgotten % on D_unlearn reaches this level at an evaluation point (null = run every epoch) */
+  stop_at_forgotten: z.number().min(0).max(100).nullable(),
 }).strict();
 
 /** Per-method settings: optimisation (all optional, falling back to `unlearn`) plus the method's own λ, β, ... */
@@ -30,8 +32,13 @@ const MethodSettings = Optimisation.partial().extend({
 }).strict();
 
 export const RunConfig = z.object({
-  /** master seed: splits, fine-tuning, unlearning and tie-breaks derive from it */
+  /** master seed: what every seed shares (the fine-tune, the general subset, selection tie-breaks) derives from it */
   seed: z.number().int().nonnegative(),
+  /**
+   * The protocol runs once per seed (null = once, with `seed`): each seed draws its own split of
+   * people, request order, batch order and adapter initialisation.
+   */
+  seeds: z.array(z.number().int().nonnegative()).min(1).nullable(),
   world: z.object({
     seed: z.number().int().nonnegative(),
     /** where the generated world lives (generated on first use) */
@@ -82,6 +89,15 @@ export const RunConfig = z.object({
     batch_size: z.number().int().positive(),
     /** general-benchmark questions scored after every request (null = all) */
     general_items: z.number().int().positive().nullable(),
+    /**
+     * Scoring points inside each request besides its end: 'request' (the end only), 'epoch', or
+     * every N optimisation steps. They make the trajectories and the matched-forgetting table.
+     */
+    every: z.union([z.enum(['request', 'epoch']), z.number().int().positive()]),
+    /** score the retain oracle (the base model fine-tuned on D_retain's people only) in the fine-tuned scenarios */
+    oracle: z.boolean(),
+    /** bootstrap resamples of people for the within-seed intervals */
+    bootstrap: z.number().int().min(0),
   }).strict(),
 }).strict();
 export type RunConfig = z.infer<typeof RunConfig>;
@@ -91,6 +107,7 @@ const LORA_DEFAULT = { rank: 8, alpha: 16, dropout: 0, layers: [] as string[] };
 /** The protocol's sizes (PROTOCOL.md): 100 fine-tuned people split 50/50, 45 known celebrities split 20/25, 5 requests of 10. */
 const PAPER: RunConfig = {
   seed: 0,
+  seeds: [0, 1, 2],
   world: { seed: 0, dir: '.cache/pulse/world-0' },
   data: null,
   model: { kind: 'embedded', path: 'assets/base.safetensors' },
@@ -104,11 +121,11 @@ const PAPER: RunConfig = {
   fine_tuned: { unlearn: 50, retain: 50 },
   pre_trained: { keep: 45, threshold: 80, unlearn: 20, retain: 25 },
   sustainability: { requests: 5 },
-  unlearn: { lr: 3e-4, epochs: 5, batch_size: 25, lora: LORA_DEFAULT, clip_norm: 1 },
+  unlearn: { lr: 3e-4, epochs: 5, batch_size: 25, lora: LORA_DEFAULT, clip_norm: 1, stop_at_forgotten: null },
   method_settings: { ga_klr: { hyperparameters: { lambda: 1 } }, npo: { hyperparameters: { beta: 0.1 } } },
   // PROTOCOL.md: LoRA where a fine-tune happened; a full update of the target in the pre-trained scenario.
   scenario_settings: { pre_trained: { lora: null } },
-  eval: { batch_size: 256, general_items: null },
+  eval: { batch_size: 256, general_items: null, every: 'epoch', oracle: true, bootstrap: 1000 },
 };
 
 /** Small and fast (tests, smoke runs): the paper preset's shape with fewer people and steps. */
@@ -119,7 +136,8 @@ const QUICK: RunConfig = {
   pre_trained: { keep: 6, threshold: 0, unlearn: 3, retain: 3 },
   sustainability: { requests: 3 },
   unlearn: { ...PAPER.unlearn, epochs: 1, batch_size: 8, lora: { ...LORA_DEFAULT, rank: 4, alpha: 8 } },
-  eval: { batch_size: 256, general_items: 40 },
+  seeds: null,
+  eval: { batch_size: 256, general_items: 40, every: 'request', oracle: false, bootstrap: 200 },
 };
 
 export const PRESETS: Record<'paper' | 'quick', RunConfig> = { paper: PAPER, quick: QUICK };
@@ -165,6 +183,17 @@ function checkNames(config: RunConfig): string | null {
   return problems.find((p) => p !== null) ?? null;
 }
 
+/** Every stop_at_forgotten level a layer of the unlearning settings sets. */
+function stopLevels(config: RunConfig): (number | null)[] {
+  const layers = [config.unlearn, ...Object.values(config.method_settings), ...Object.values(config.scenario_settings)];
+  return layers.map((l) => l.stop_at_forgotten ?? null);
+}
+
+/** The seeds the protocol runs with, in order. */
+export function seedList(config: RunConfig): number[] {
+  return config.seeds ?? [config.seed];
+}
+
 /** Validates a config, turning the first problem into one error that names the key. */
 export function validateConfig(raw: unknown, source: string): RunConfig {
   const result = RunConfig.safeParse(raw);
@@ -182,6 +211,9 @@ export function validateConfig(raw: unknown, source: string): RunConfig {
     [config.pre_trained.unlearn + config.pre_trained.retain <= config.pre_trained.keep, 'pre_trained.unlearn + pre_trained.retain must not exceed pre_trained.keep'],
     [config.fine_tuned.unlearn % config.sustainability.requests === 0, 'fine_tuned.unlearn must split evenly into sustainability.requests'],
     [config.data === null || config.fine_tune.replay === 0, 'fine_tune.replay must be 0 with data: (real datasets have no pre-training corpus to replay)'],
+    [new Set(config.seeds ?? []).size === (config.seeds ?? []).length, 'seeds must not repeat a seed'],
+    [config.eval.every !== 'request' || stopLevels(config).every((l) => l === null),
+      'unlearn.stop_at_forgotten needs scoring inside requests: set eval.every to epoch or a number of steps'],
   ] as const;
   for (const [ok, message] of sizes) if (!ok) throw new PulseError(`invalid config (${source}): ${message}`);
   return config;

@@ -30,13 +30,14 @@ export function fineTunePeople(data: ProtocolData, config: RunConfig): string[] 
 }
 
 /**
- * The base model LoRA-fine-tuned on the chosen fictitious people, kept as its adapters (a state
+ * The base model LoRA-fine-tuned on the chosen fictitious people (or on `people`, e.g. a retain
+ * oracle's), kept as its adapters (a state
  * delta of a few MB even for a 13B model), built once and cached under a hash of everything that
  * produced it: base weights, world, settings, seed, people. The model is left as it was (the
  * base weights); every scenario that starts from the fine-tune applies the delta.
  */
-export async function ensureFineTuned(model: PulseModel, data: ProtocolData, config: RunConfig, cacheDir: string, progress: ProgressFactory): Promise<FineTune> {
-  const people = fineTunePeople(data, config);
+export async function ensureFineTuned(model: PulseModel, data: ProtocolData, config: RunConfig, cacheDir: string, progress: ProgressFactory,
+  people = fineTunePeople(data, config)): Promise<FineTune> {
   const key = shortJsonHash({ RECIPE_VERSION, baseSha: model.info.sha256, world: data.world, fine_tune: config.fine_tune, seed: config.seed, people });
   mkdirSync(cacheDir, { recursive: true });
   const path = join(cacheDir, `fine-tune-${key}.safetensors`);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { RelativeScores, SetScores } from '../metrics/scores.ts';
+import { Accuracy, RelativeScores, SetScores } from '../metrics/scores.ts';
+import { Summary } from './summary-schema.ts';
 
 /**
  * results.json: the machine-readable record of one `pulse run`. The report layer reads only this
@@ -8,7 +9,16 @@ import { RelativeScores, SetScores } from '../metrics/scores.ts';
  *
  * Scores (accuracy by modality, relative scores) are the metrics layer's types.
  */
-export const RESULTS_SCHEMA_VERSION = 1;
+export const RESULTS_SCHEMA_VERSION = 2;
+
+/** A scoring point inside a request (eval.every): its step, and the scores there. */
+export const TrajectoryPoint = z.object({
+  /** optimisation steps into the request */
+  step: z.number().int().nonnegative(),
+  after: SetScores,
+  relative: RelativeScores,
+});
+export type TrajectoryPoint = z.infer<typeof TrajectoryPoint>;
 
 export const RequestResult = z.object({
   /** 1-based position in the scenario's request sequence */
@@ -17,6 +27,13 @@ export const RequestResult = z.object({
   people: z.array(z.string()),
   after: SetScores,
   relative: RelativeScores,
+  /** accuracy on each request's people of D_unlearn (index j = request j + 1), after this request */
+  by_request: z.array(Accuracy),
+  /** optimisation steps run, and whether unlearn.stop_at_forgotten ended the request before its last epoch */
+  steps: z.number().int().nonnegative(),
+  stopped_early: z.boolean(),
+  /** scoring points inside the request (eval.every), in step order; the request's end is `after` */
+  trajectory: z.array(TrajectoryPoint),
   /** mean training loss over the first and the last optimisation step of this request */
   loss: z.object({ first: z.number().nullable(), last: z.number().nullable() }),
   seconds: z.number().nonnegative(),
@@ -52,6 +69,8 @@ export type SelectionRecord = z.infer<typeof SelectionRecord>;
 export const ScenarioResult = z.object({
   /** a name from the scenario table (protocol/scenarios.ts) */
   scenario: z.string().min(1),
+  /** the seed of this repetition: its split, request order, batch order and adapter initialisation */
+  seed: z.number().int().nonnegative(),
   /** the table's title for it, so that a report needs no table (absent in runs of pulse <= 0.1.0) */
   title: z.string().optional(),
   /** complete: every method finished; partial: some failed or are pending; skipped: not run (see note) */
@@ -69,6 +88,10 @@ export const ScenarioResult = z.object({
   selection: SelectionRecord.optional(),
   /** scores of the model every method starts from, before its first request */
   before: SetScores.nullable(),
+  /** the start model's accuracy on each request's people of D_unlearn */
+  before_by_request: z.array(Accuracy),
+  /** the retain oracle (the base model fine-tuned on D_retain's people only): complete forgetting, for reference */
+  oracle: SetScores.nullable(),
   methods: z.array(MethodResult),
 });
 export type ScenarioResult = z.infer<typeof ScenarioResult>;
@@ -86,10 +109,14 @@ export const Results = z.object({
     scoring: z.enum(['letter', 'likelihood']),
     model: z.object({ kind: z.string().optional(), name: z.string(), path: z.string(), sha256: z.string() }),
     seeds: z.record(z.string(), z.number().int()),
+    /** the seeds the protocol ran with, in order (`scenarios` holds one entry per scenario and seed) */
+    seed_list: z.array(z.number().int().nonnegative()).min(1),
     /** the resolved configuration, as validated */
     config: z.record(z.string(), z.unknown()),
   }),
   scenarios: z.array(ScenarioResult),
+  /** intervals, matched forgetting and paired differences across seeds; written when the run finishes */
+  summary: Summary.nullable(),
 });
 export type Results = z.infer<typeof Results>;
 

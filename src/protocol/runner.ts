@@ -4,21 +4,24 @@ import { stringify as toYaml } from 'yaml';
 import { setNumThreads, defaultThreads } from '../torch/index.ts';
 import { loadModel } from '../model/registry.ts';
 import { assertSameWorld, disposeDelta, parseTarget, type PulseModel, type ScoringMode, type StateDelta } from '../model/model.ts';
-import { byId, questionsOf, type PersonRecord, type ProtocolData, type ProtocolQuestion } from '../data/records.ts';
+import { byId, type PersonRecord, type ProtocolData } from '../data/records.ts';
 import { shortJsonHash } from '../hash.ts';
 import { getMethod } from '../unlearn/registry.ts';
-import { unlearnRequest, DivergenceError, type UnlearnSettings } from '../unlearn/unlearn.ts';
+import { unlearnRequest, DivergenceError, type Probe, type UnlearnSettings } from '../unlearn/unlearn.ts';
 import { relativeScores } from '../metrics/accuracy.ts';
 import { deriveSeed, rng, shuffled } from '../random.ts';
 import { PulseError, describeZodError } from '../errors.ts';
 import { silentProgress, type ProgressFactory } from '../progress.ts';
 import { PULSE_VERSION } from '../version.ts';
-import type { RunConfig } from './config.ts';
-import { evaluateSets, type EvalSets } from './evaluate.ts';
+import { seedList, type RunConfig } from './config.ts';
+import { evaluateSets, generalQuestions, personQuestions, type EvalSets, type Evaluation, type SetQuestion } from './evaluate.ts';
+import { accuracyByRequest, sampleRows, type EvaluationPoint } from './outcomes.ts';
+import { mergeSampleParts, readSamples, writeSamplePart, type SampleRow } from './samples-file.ts';
+import { summarise } from './summary.ts';
 import { ensureFineTuned, fineTunePeople, type FineTune } from './finetune.ts';
 import { splitPeople } from './splits.ts';
 import { SCENARIOS, type Scenario, type ScenarioContext } from './scenarios.ts';
-import { Results, RESULTS_SCHEMA_VERSION, type MethodResult, type ScenarioResult } from './results-schema.ts';
+import { Results, RESULTS_SCHEMA_VERSION, type MethodResult, type ScenarioResult, type TrajectoryPoint } from './results-schema.ts';
 import { lockRunDir, readJson, writeJsonAtomic } from './run-dir.ts';
 import { writeFileAtomicSync } from '../atomic-file.ts';
 
@@ -63,9 +66,13 @@ interface Session {
   context: ScenarioContext;
   fineTune: FineTune | null;
   results: Results;
-  general: ProtocolQuestion[];
+  general: SetQuestion[];
   phases: Phase[];
   checkpoints: CheckpointRecord[];
+  /** fine-tunes and retain oracles are cached here across runs */
+  cacheDir: string;
+  /** per-question records, one Parquet part per evaluation batch, merged into samples.parquet at the end */
+  samplesDir: string;
   progress: ProgressFactory;
   log: (line: string) => void;
   save(): void;
@@ -120,12 +127,11 @@ export async function runProtocol(options: RunOptions): Promise<RunOutcome> {
       }
       const session = await openSession(options, { outDir, model, data, scoring, results, phases, timed }, scenarios);
       try {
-        for (const scenario of scenarios) await runScenario(session, scenario);
+        for (const seed of seedList(config)) for (const scenario of scenarios) await runScenario(session, scenario, seed);
       } finally {
         if (session.fineTune) disposeDelta(session.fineTune.delta);
       }
-      results.run.finished_at = new Date().toISOString();
-      session.save();
+      await timed('summary', () => finishRun(session));
       writeFileSync(join(outDir, 'phases.json'), `${JSON.stringify(phases, null, 2)}\n`);
       return { resultsPath, results, phases, alreadyFinished: false, checkpoints: session.checkpoints };
     } finally {
@@ -163,10 +169,11 @@ function newResults(options: RunOptions, outDir: string, model: PulseModel, scor
     version: RESULTS_SCHEMA_VERSION,
     run: {
       id: basename(outDir), created_at: new Date().toISOString(), finished_at: null, pulse_version: PULSE_VERSION, preset: options.preset,
-      scoring, model: { kind, name, path, sha256 }, seeds: { master: config.seed, world: config.world.seed },
+      scoring, model: { kind, name, path, sha256 }, seeds: { master: config.seed, world: config.world.seed }, seed_list: seedList(config),
       config: config as unknown as Record<string, unknown>,
     },
     scenarios: [],
+    summary: null,
   };
 }
 
@@ -182,13 +189,15 @@ async function openSession(options: RunOptions, loaded: Loaded, scenarios: reado
     ? await loaded.timed('fine-tune (or cache)', () => ensureFineTuned(model, data, config, options.cacheDir, progress))
     : null;
   if (fineTune) log(fineTune.built ? `fine-tuned model built in ${fineTune.seconds.toFixed(1)} s: ${fineTune.path}` : `fine-tuned model from cache: ${fineTune.path}`);
-  // The general benchmark subset scored after every request: a seeded, fixed choice.
-  const general = config.eval.general_items === null || config.eval.general_items >= data.general.length
-    ? data.general
-    : shuffled(data.general, rng(deriveSeed(config.seed, 'general subset'))).slice(0, config.eval.general_items);
+  // The general benchmark subset scored after every request: a seeded choice every seed shares.
+  const positions = data.general.map((_, i) => i);
+  const general = generalQuestions(data.general, config.eval.general_items === null || config.eval.general_items >= data.general.length
+    ? positions
+    : shuffled(positions, rng(deriveSeed(config.seed, 'general subset'))).slice(0, config.eval.general_items));
   const context: ScenarioContext = { config, data, fineTunedPeople: fineTunePeople(data, config), scoring: loaded.scoring };
   const save = () => writeJsonAtomic(join(loaded.outDir, 'results.json'), loaded.results);
-  return { ...loaded, config, context, fineTune, general, checkpoints: [], progress, log, save };
+  const samplesDir = join(loaded.outDir, 'samples');
+  return { ...loaded, config, context, fineTune, general, checkpoints: [], cacheDir: options.cacheDir, samplesDir, progress, log, save };
 }
 
 /** Puts the model in the state every method of a scenario starts from. */
@@ -197,9 +206,14 @@ async function startState(session: Session, scenario: Scenario): Promise<void> {
   if (scenario.start === 'fine_tuned') session.model.applyDelta(session.fineTune!.delta);
 }
 
-async function runScenario(session: Session, scenario: Scenario): Promise<void> {
+/** The record of a scenario in one seed, once it has begun. */
+function scenarioRecord(session: Session, name: string, seed: number): ScenarioResult | undefined {
+  return session.results.scenarios.find((s) => s.scenario === name && s.seed === seed);
+}
+
+async function runScenario(session: Session, scenario: Scenario, seed: number): Promise<void> {
   const pool = scenario.people.people(session.context);
-  const record = session.results.scenarios.find((s) => s.scenario === scenario.name) ?? await beginScenario(session, scenario, pool);
+  const record = scenarioRecord(session, scenario.name, seed) ?? await beginScenario(session, scenario, pool, seed);
   if (record.status === 'skipped') return;
   const sets = evalSets(session, pool, record.splits, scenario);
   const retainExamples = byId(pool, record.splits.retain, scenario.name).flatMap((p) => p.training);
@@ -212,28 +226,42 @@ async function runScenario(session: Session, scenario: Scenario): Promise<void> 
 
 function evalSets(session: Session, pool: readonly PersonRecord[], splits: { unlearn: string[]; retain: string[] }, scenario: Scenario): EvalSets {
   return {
-    unlearn: questionsOf(byId(pool, splits.unlearn, scenario.name)),
-    retain: questionsOf(byId(pool, splits.retain, scenario.name)),
+    unlearn: personQuestions(byId(pool, splits.unlearn, scenario.name)),
+    retain: personQuestions(byId(pool, splits.retain, scenario.name)),
     general: session.general,
   };
 }
 
-/** Selection (when the scenario has a rule), the split, and the start model's scores: the scenario's record. */
-async function beginScenario(session: Session, scenario: Scenario, pool: PersonRecord[]): Promise<ScenarioResult> {
+/** Scores the model on the sets and writes its per-question records as a part of samples.parquet. */
+async function evaluatePoint(session: Session, sets: EvalSets, point: EvaluationPoint): Promise<{ evaluation: Evaluation; rows: SampleRow[] }> {
+  const evaluation = await evaluateSets(session.model, sets, session.scoring, session.config.eval.batch_size);
+  return { evaluation, rows: sampleRows(point, evaluation.outcomes) };
+}
+
+const partName = (seed: number, key: string) => `s${seed}--${key}`;
+
+/**
+ * Selection (when the scenario has a rule; every seed shares it), the seed's split, the start
+ * model's scores and the retain oracle's: the scenario's record for that seed.
+ */
+async function beginScenario(session: Session, scenario: Scenario, pool: PersonRecord[], seed: number): Promise<ScenarioResult> {
   const { config, model, log } = session;
   await startState(session, scenario);
   const sizes = scenario.sizes(config);
+  const head = { scenario: scenario.name, seed, title: scenario.title, update_target: config.update_target, oracle: null };
   let ids = pool.map((p) => p.id);
   let selection: ScenarioResult['selection'];
   if (scenario.selection) {
-    log(`${scenario.name}: ${scenario.selection.description}, over ${pool.length} candidates`);
-    selection = await session.timed(`${scenario.name}: selection`, () => scenario.selection!.select(model, pool, session.context));
+    selection = session.results.scenarios.find((s) => s.scenario === scenario.name && s.selection)?.selection;
+    if (!selection) {
+      log(`${scenario.name}: ${scenario.selection.description}, over ${pool.length} candidates`);
+      selection = await session.timed(`${scenario.name}: selection`, () => scenario.selection!.select(model, pool, session.context));
+    }
     const needed = sizes.unlearn + sizes.retain;
     if (selection.kept.length < needed) {
       const note = `behaviour-based selection kept ${selection.kept.length} people at a ${selection.threshold}% threshold; ${needed} are needed`;
       const skipped: ScenarioResult = {
-        scenario: scenario.name, title: scenario.title, status: 'skipped', note, update_target: config.update_target,
-        splits: { unlearn: [], retain: [], requests: [] }, selection, before: null, methods: [],
+        ...head, status: 'skipped', note, splits: { unlearn: [], retain: [], requests: [] }, selection, before: null, before_by_request: [], methods: [],
       };
       session.results.scenarios.push(skipped);
       session.save();
@@ -242,34 +270,60 @@ async function beginScenario(session: Session, scenario: Scenario, pool: PersonR
     }
     ids = selection.kept.map((k) => k.id);
   }
-  const splits = splitPeople(ids, sizes, config.seed, scenario.splitLabel);
+  const splits = splitPeople(ids, sizes, seed, scenario.splitLabel);
   const sets = evalSets(session, pool, splits, scenario);
-  log(`${scenario.name}: scoring the starting model (${sets.unlearn.length + sets.retain.length + sets.general.length} questions)`);
-  const before = await session.timed(`${scenario.name}: evaluate before`, () => evaluateSets(model, sets, session.scoring, config.eval.batch_size));
+  log(`${scenario.name}${seedTag(session, seed)}: scoring the starting model (${sets.unlearn.length + sets.retain.length + sets.general.length} questions)`);
+  const start = { seed, scenario: scenario.name, method: '', target: '', request: 0, step: 0 };
+  const before = await session.timed(`${scenario.name}: evaluate before`, () => evaluatePoint(session, sets, start));
+  await writeSamplePart(session.samplesDir, partName(seed, `${scenario.name}--before`), before.rows);
+  const oracle = scenario.start === 'fine_tuned' && config.eval.oracle ? await scoreOracle(session, scenario, sets, splits.retain, seed) : null;
   const methods = methodEntries(config, scenario).map(({ method, target }): MethodResult => ({
     method, update_target: target, status: 'pending', hyperparameters: hyperparameterRecord(settingsFor(config, scenario.name, method, target, 0)), requests: [],
   }));
   const record: ScenarioResult = {
-    scenario: scenario.name, title: scenario.title, status: 'partial', update_target: config.update_target, splits, ...(selection ? { selection } : {}), before, methods,
+    ...head, status: 'partial', splits, ...(selection ? { selection } : {}), before: before.evaluation.scores,
+    before_by_request: accuracyByRequest(before.evaluation.outcomes, splits.requests), oracle, methods,
   };
   session.results.scenarios.push(record);
   session.save();
   return record;
 }
 
+/**
+ * The retain oracle: the base model fine-tuned with the fine-tune's recipe on D_retain's people
+ * only, so it never saw D_unlearn. Cached like the fine-tune; scenarios with the same split share it.
+ */
+async function scoreOracle(session: Session, scenario: Scenario, sets: EvalSets, retain: string[], seed: number): Promise<ScenarioResult['oracle']> {
+  const { model, config } = session;
+  const oracle = await session.timed(`${scenario.name}: retain oracle`, () => ensureFineTuned(model, session.data, config, session.cacheDir, session.progress, retain));
+  if (oracle.built) session.log(`retain oracle built in ${oracle.seconds.toFixed(1)} s: ${oracle.path}`);
+  try {
+    await model.reset();
+    model.applyDelta(oracle.delta);
+    const point = { seed, scenario: scenario.name, method: 'oracle', target: '', request: 0, step: 0 };
+    const scored = await evaluatePoint(session, sets, point);
+    await writeSamplePart(session.samplesDir, partName(seed, `${scenario.name}--oracle`), scored.rows);
+    return scored.evaluation.scores;
+  } finally {
+    disposeDelta(oracle.delta);
+    await startState(session, scenario);
+  }
+}
+
 interface ScenarioData { pool: PersonRecord[]; sets: EvalSets; retainExamples: PersonRecord['training'] }
+
+const seedTag = (session: Session, seed: number) => (seedList(session.config).length > 1 ? ` seed ${seed}` : '');
 
 /**
  * The requests of one method on one scenario still to run. The model starts from the scenario's
  * start state plus the saved deltas of the requests already done.
  */
 async function runMethod(session: Session, scenario: Scenario, record: ScenarioResult, entry: MethodResult, data: ScenarioData): Promise<void> {
-  const { config, model, log } = session;
-  const method = getMethod(entry.method);
+  const { model, log } = session;
   const key = `${scenario.name}--${entry.method}--${entry.update_target.replace(/\+/g, '-')}`;
-  const checkpoint = (k: number) => join(session.outDir, 'checkpoints', `${key}--r${k}.safetensors`);
+  const checkpoint = (k: number) => join(session.outDir, 'checkpoints', `${partName(record.seed, key)}--r${k}.safetensors`);
   const requests = record.splits.requests;
-  const label = `${scenario.name} ${entry.method}${entry.update_target === record.update_target ? '' : ` [${entry.update_target}]`}`;
+  const label = `${scenario.name}${seedTag(session, record.seed)} ${entry.method}${entry.update_target === record.update_target ? '' : ` [${entry.update_target}]`}`;
   try {
     await startState(session, scenario);
     for (let k = 1; k <= entry.requests.length; k++) {
@@ -279,25 +333,14 @@ async function runMethod(session: Session, scenario: Scenario, record: ScenarioR
     }
     for (let k = entry.requests.length + 1; k <= requests.length; k++) {
       const t0 = performance.now();
-      const ids = requests[k - 1]!;
-      const forget = byId(data.pool, ids, scenario.name).flatMap((p) => p.training);
-      const settings = settingsFor(config, scenario.name, entry.method, entry.update_target, deriveSeed(config.seed, key, k));
-      const progressLabel = `${label} ${k}/${requests.length}`;
-      const outcome = await unlearnRequest(model, method, forget, data.retainExamples, settings, session.progress, progressLabel);
-      let after;
-      try {
-        after = await evaluateSets(model, data.sets, session.scoring, config.eval.batch_size);
-        if (k < requests.length) await saveCheckpoint(session, checkpoint(k), outcome.delta);
-      } finally {
-        disposeDelta(outcome.delta);
-      }
+      const result = await runRequest(session, scenario, record, entry, data, { key, k, label: `${label} ${k}/${requests.length}`, checkpoint: checkpoint(k) });
       const seconds = (performance.now() - t0) / 1000;
-      entry.requests.push({ request: k, people: ids, after, relative: relativeScores(record.before!, after), loss: outcome.loss, seconds });
+      entry.requests.push({ ...result, seconds });
       session.save();
       const f = (v: number | null) => (v === null ? '—' : v.toFixed(1));
-      const change = (set: keyof EvalSets) => `${f(record.before![set].overall)} -> ${f(after[set].overall)}`;
-      log(`${scenario.name} ${entry.method} [${entry.update_target}] request ${k}/${requests.length}: `
-        + `D_unlearn ${change('unlearn')}, D_retain ${change('retain')}, general ${change('general')}`);
+      const change = (set: keyof EvalSets) => `${f(record.before![set].overall)} -> ${f(result.after[set].overall)}`;
+      log(`${label} [${entry.update_target}] request ${k}/${requests.length}: `
+        + `D_unlearn ${change('unlearn')}, D_retain ${change('retain')}, general ${change('general')}${result.stopped_early ? ` (stopped at step ${result.steps})` : ''}`);
       session.phases.push({ name: `${scenario.name}: ${entry.method} [${entry.update_target}] request ${k}`, seconds });
     }
     entry.status = 'complete';
@@ -305,10 +348,72 @@ async function runMethod(session: Session, scenario: Scenario, record: ScenarioR
     if (!(error instanceof DivergenceError)) throw error;
     entry.status = 'failed';
     entry.error = error.message;
-    log(`${scenario.name} ${entry.method}: failed: ${error.message}`);
+    log(`${label}: failed: ${error.message}`);
   }
   for (let k = 1; k < requests.length; k++) rmSync(checkpoint(k), { force: true });
   session.save();
+}
+
+type RequestRecord = Omit<MethodResult['requests'][number], 'seconds'>;
+
+/**
+ * One request: unlearning with its scoring points (eval.every), the scores at its end, its
+ * per-question records (written before the results that count them) and, unless it is the last,
+ * its delta for a resumed run.
+ */
+async function runRequest(session: Session, scenario: Scenario, record: ScenarioResult, entry: MethodResult, data: ScenarioData,
+  at: { key: string; k: number; label: string; checkpoint: string }): Promise<RequestRecord> {
+  const { config, model } = session;
+  const ids = record.splits.requests[at.k - 1]!;
+  const forget = byId(data.pool, ids, scenario.name).flatMap((p) => p.training);
+  const settings = settingsFor(config, scenario.name, entry.method, entry.update_target, deriveSeed(record.seed, at.key, at.k));
+  const point = (step: number): EvaluationPoint => ({ seed: record.seed, scenario: scenario.name, method: entry.method, target: entry.update_target, request: at.k, step });
+  const rows: SampleRow[] = [];
+  const trajectory: TrajectoryPoint[] = [];
+  const stopAt = stopLevel(config, scenario.name, entry.method);
+  const probe: Probe | undefined = config.eval.every === 'request' ? undefined : {
+    every: config.eval.every,
+    score: async (step) => {
+      const scored = await evaluatePoint(session, data.sets, point(step));
+      rows.push(...scored.rows);
+      const relative = relativeScores(record.before!, scored.evaluation.scores);
+      trajectory.push({ step, after: scored.evaluation.scores, relative });
+      return stopAt !== null && (relative.forgotten_unlearn.overall ?? -Infinity) >= stopAt;
+    },
+  };
+  const outcome = await unlearnRequest(model, getMethod(entry.method), forget, data.retainExamples, settings, session.progress, at.label, probe);
+  try {
+    const scored = await evaluatePoint(session, data.sets, point(outcome.steps));
+    rows.push(...scored.rows);
+    await writeSamplePart(session.samplesDir, partName(record.seed, `${at.key}--r${at.k}`), rows);
+    if (at.k < record.splits.requests.length) await saveCheckpoint(session, at.checkpoint, outcome.delta);
+    const after = scored.evaluation.scores;
+    return {
+      request: at.k, people: ids, after, relative: relativeScores(record.before!, after),
+      by_request: accuracyByRequest(scored.evaluation.outcomes, record.splits.requests),
+      steps: outcome.steps, stopped_early: outcome.stoppedEarly, trajectory, loss: outcome.loss,
+    };
+  } finally {
+    disposeDelta(outcome.delta);
+  }
+}
+
+/** unlearn.stop_at_forgotten from the most specific layer that sets it (as settingsFor reads every key). */
+function stopLevel(config: RunConfig, scenario: string, method: string): number | null {
+  const layers = [config.scenario_settings[scenario] ?? {}, config.method_settings[method] ?? {}, config.unlearn];
+  return layers.find((l) => l.stop_at_forgotten !== undefined)?.stop_at_forgotten ?? null;
+}
+
+/** samples.parquet from the parts, then the summary across seeds; the run counts as finished only after both. */
+async function finishRun(session: Session): Promise<void> {
+  const samplesPath = join(session.outDir, 'samples.parquet');
+  await mergeSampleParts(session.samplesDir, samplesPath);
+  session.results.summary = summarise(session.results, await readSamples(samplesPath), {
+    resamples: session.config.eval.bootstrap, seed: session.config.seed,
+  });
+  session.results.run.finished_at = new Date().toISOString();
+  session.save();
+  rmSync(session.samplesDir, { recursive: true, force: true });
 }
 
 async function saveCheckpoint(session: Session, path: string, delta: StateDelta): Promise<void> {

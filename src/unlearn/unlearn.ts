@@ -23,9 +23,18 @@ export class DivergenceError extends Error {
   override name = 'DivergenceError';
 }
 
+/**
+ * Scoring points inside a request (the trajectory): after every epoch but the last, or every N
+ * steps before the end. `score` sees the model mid-request (adapters attached, not merged) and
+ * returns true to end the request there.
+ */
+export interface Probe { every: 'epoch' | number; score(step: number): Promise<boolean> }
+
 export interface RequestOutcome {
   loss: { first: number | null; last: number | null };
   steps: number;
+  /** the probe ended the request before its last epoch */
+  stoppedEarly: boolean;
   /** what the request changed: the merged adapters, or the target's new values after a full update */
   delta: StateDelta;
 }
@@ -37,7 +46,7 @@ export interface RequestOutcome {
  * merged at the end so that the next request starts from plain weights. On a divergence the
  * model is left with the partial update (the caller resets it).
  */
-export async function unlearnRequest(model: PulseModel, method: UnlearningMethod, forget: readonly Example[], retain: readonly Example[], settings: UnlearnSettings, progress: ProgressFactory = silentProgress, label = method.name): Promise<RequestOutcome> {
+export async function unlearnRequest(model: PulseModel, method: UnlearningMethod, forget: readonly Example[], retain: readonly Example[], settings: UnlearnSettings, progress: ProgressFactory = silentProgress, label = method.name, probe?: Probe): Promise<RequestOutcome> {
   manualSeed(settings.seed);
   const random = rng(deriveSeed(settings.seed, 'batches'));
   if (settings.lora) model.attachLora({ ...settings.lora, parts: settings.target });
@@ -52,10 +61,13 @@ export async function unlearnRequest(model: PulseModel, method: UnlearningMethod
   const retainStream = endlessShuffle(retain, random);
   const nextRetain = (n: number): Example[] => (retain.length > 0 ? Array.from({ length: n }, retainStream) : []);
   let finished = false;
+  let stoppedEarly = false;
   let delta: StateDelta;
+  const probeDue = (step: number, epochEnd: boolean) => probe !== undefined && step < total
+    && (probe.every === 'epoch' ? epochEnd : step % probe.every === 0);
   model.setTraining(true);
   try {
-    for (let epoch = 0; epoch < settings.epochs; epoch++) {
+    training: for (let epoch = 0; epoch < settings.epochs; epoch++) {
       const order = shuffled(forget, random);
       for (let b = 0; b < batchesPerEpoch; b++) {
         const forgetBatch = order.slice(b * settings.batchSize, (b + 1) * settings.batchSize);
@@ -67,6 +79,10 @@ export async function unlearnRequest(model: PulseModel, method: UnlearningMethod
         optimizer.step();
         losses.push(loss);
         bar.update(losses.length, `loss ${loss.toFixed(3)}`);
+        if (probeDue(losses.length, b === batchesPerEpoch - 1) && await probe!.score(losses.length)) {
+          stoppedEarly = true;
+          break training;
+        }
       }
     }
     bar.finish(`loss ${losses.at(-1)?.toFixed(3) ?? '-'}`);
@@ -80,7 +96,7 @@ export async function unlearnRequest(model: PulseModel, method: UnlearningMethod
     reference?.dispose();
     if (!finished) disposeDelta(delta);
   }
-  return { loss: { first: losses[0] ?? null, last: losses.at(-1) ?? null }, steps: losses.length, delta };
+  return { loss: { first: losses[0] ?? null, last: losses.at(-1) ?? null }, steps: losses.length, stoppedEarly, delta };
 }
 
 /**

@@ -130,9 +130,9 @@ test('letter scoring takes the first character of the greedy token, and a non-le
   const model = new AlwaysSays(base.config, base.tokenizer);
   const q = QUESTIONS[0]!; // answer B
   model.word = 'B';
-  assert.deepEqual(await model.predict([q], 'letter'), ['B']);
+  assert.deepEqual((await model.predict([q], 'letter')).map((p) => p.choice), ['B']);
   model.word = 'baker';
-  assert.deepEqual(await model.predict([q], 'letter'), [null], "'baker' starts with a lower-case b: not a letter answer");
+  assert.deepEqual((await model.predict([q], 'letter')).map((p) => p.choice), [null], "'baker' starts with a lower-case b: not a letter answer");
   model.word = 'A';
   assert.deepEqual((await scoreAnswers(model, [q], 'letter')).correct, [false]);
   base.dispose();

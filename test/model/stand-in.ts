@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { Embedding, Linear, Module, crossEntropy, disposeAll, keep, manualSeed, noGrad, scope, tensor, type Tensor } from '../../src/torch/index.ts';
 import { LoraLinear, adaptersOffReference, takeAdapters } from '../../src/model/lora.ts';
 import { readDelta, writeDelta } from '../../src/model/delta.ts';
-import { PARTS, topTokens, type NextToken, type LoraSpec, type ModelBatch, type ModelInfo, type Part, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta } from '../../src/model/model.ts';
+import { PARTS, topTokens, type NextToken, type LoraSpec, type ModelBatch, type ModelInfo, type Part, type Prediction, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta } from '../../src/model/model.ts';
 import type { ModelKind, ModelSpec } from '../../src/model/registry.ts';
 import { squareRgb, type ImageInput } from '../../src/data/images.ts';
 import type { Example, ScoredQuestion } from '../../src/data/records.ts';
@@ -119,8 +119,8 @@ export class StandInModel extends Module implements PulseModel {
     return this.logits(batch).reshape(-1, VOCAB).indexSelect(0, (batch as StandInBatch).t.answerIndex);
   }
 
-  async predict(questions: readonly ScoredQuestion[], mode: ScoringMode): Promise<(Letter | null)[]> {
-    const out: (Letter | null)[] = [];
+  async predict(questions: readonly ScoredQuestion[], mode: ScoringMode): Promise<Prediction[]> {
+    const out: Prediction[] = [];
     const wasTraining = this.training;
     this.eval();
     try {
@@ -147,14 +147,17 @@ export class StandInModel extends Module implements PulseModel {
     }
   }
 
-  #bestOption(batch: ModelBatch): Letter {
-    const sums = this.answerLogProbs(batch).sum.toArray();
-    return LETTERS[sums.indexOf(Math.max(...sums))]!;
+  #bestOption(batch: ModelBatch): Prediction {
+    const sums = Array.from(this.answerLogProbs(batch).sum.toArray());
+    return { choice: LETTERS[sums.indexOf(Math.max(...sums))]!, scores: sums };
   }
 
-  #letter(batch: ModelBatch, offered: number): Letter | null {
-    const next = this.answerLogits(batch).argmax(1).toArray()[0]!;
-    return LETTERS.slice(0, offered).find((l) => tokenId(l) === next) ?? null;
+  #letter(batch: ModelBatch, offered: number): Prediction {
+    const logits = this.answerLogits(batch);
+    const next = logits.argmax(1).toArray()[0]!;
+    const logProbs = logits.logSoftmax(-1).toArray();
+    const letters = LETTERS.slice(0, offered);
+    return { choice: letters.find((l) => tokenId(l) === next) ?? null, scores: letters.map((l) => logProbs[tokenId(l)]!) };
   }
 
   backward(loss: Tensor): void { loss.backward(); }

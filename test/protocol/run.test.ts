@@ -100,7 +100,7 @@ test('a sequence stopped after a request resumes from its saved state deltas and
     return silentProgress(label, total);
   };
   await assert.rejects(runProtocol({ ...options, progress: stopAtSecond }), /stopped before request 2/);
-  assert.deepEqual(readdirSync(join(out, 'checkpoints')), ['sustainability--ga_klr--projector-llm--r1.safetensors'], 'request 1 is saved as a state delta');
+  assert.deepEqual(readdirSync(join(out, 'checkpoints')), ['s0--sustainability--ga_klr--projector-llm--r1.safetensors'], 'request 1 is saved as a state delta');
   const { results } = await runProtocol(options);
   const requests = (r: Results) => r.scenarios.find((s) => s.scenario === 'sustainability')!.methods.find((m) => m.method === 'ga_klr')!
     .requests.map(({ seconds: _, ...rest }) => rest);

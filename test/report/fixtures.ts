@@ -11,7 +11,10 @@ const scores = (u: [number, number], r: [number, number], g: number): SetScores 
 function method(name: string, target: string, before: SetScores, afters: SetScores[], extra: Partial<MethodResult> = {}): MethodResult {
   return {
     method: name, update_target: target, status: 'complete', hyperparameters: { lr: 0.001, epochs: 5 },
-    requests: afters.map((after, k) => ({ request: k + 1, people: [`p${k}`], after, relative: relativeScores(before, after), loss: { first: -1, last: -3 }, seconds: 1 })),
+    requests: afters.map((after, k) => ({
+      request: k + 1, people: [`p${k}`], after, relative: relativeScores(before, after), by_request: [], steps: 10, stopped_early: false, trajectory: [],
+      loss: { first: -1, last: -3 }, seconds: 1,
+    })),
     ...extra,
   };
 }
@@ -20,7 +23,7 @@ function scenario(name: string, requests: number, methods: (before: SetScores) =
   const before = scores([78, 77], [76, 79], 82);
   const ids = Array.from({ length: requests * 2 }, (_, i) => `f${i}`);
   return {
-    scenario: name, status: 'complete', update_target: 'projector+llm',
+    scenario: name, seed: 0, status: 'complete', update_target: 'projector+llm', before_by_request: [], oracle: null,
     splits: { unlearn: ids.slice(0, requests), retain: ids.slice(requests), requests: ids.slice(0, requests).map((id) => [id]) },
     before, methods: methods(before), ...extra,
   };
@@ -35,9 +38,9 @@ export function completeResults(id = 'paper-test', methodName = 'ga'): Results {
   ];
   const five = (start: number) => Array.from({ length: 5 }, (_, k) => scores([start - 10 * k, start - 12 * k], [75 - 5 * k, 77 - 6 * k], 80 - 3 * k));
   return {
-    schema: 'pulse.results', version: 1,
+    schema: 'pulse.results', version: 2, summary: null,
     run: { id, created_at: '2026-11-24T00:00:00Z', finished_at: '2026-11-24T00:09:00Z', pulse_version: '0.1.0', preset: 'paper', scoring: 'likelihood',
-      model: { name: 'base.safetensors', path: 'assets/base.safetensors', sha256: 'ab'.repeat(32) }, seeds: { master: 0, world: 0 }, config: { seed: 0 } },
+      model: { name: 'base.safetensors', path: 'assets/base.safetensors', sha256: 'ab'.repeat(32) }, seeds: { master: 0, world: 0 }, seed_list: [0], config: { seed: 0 } },
     scenarios: [
       scenario('fine_tuned', 1, (b) => [...one(b), method('ga', 'llm', b, [scores([40, 25], [60, 50], 70)])]),
       scenario('pre_trained', 1, one, { selection: { threshold: 80, candidates: 153, kept: [{ id: 'c001', multimodal: 100, text_only: 100 }] } }),

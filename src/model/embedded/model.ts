@@ -9,7 +9,7 @@ import { applyStateDelta, readDelta, writeDelta } from '../delta.ts';
 import { LoraLinear, adaptersOffReference, attachByName, takeAdapters } from '../lora.ts';
 import { chooseTrainable, copiesDelta, freezeAll } from '../trainable.ts';
 import {
-  PARTS, topTokens, type LoraSpec, type NextToken, type ModelBatch, type ModelInfo, type Part, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta,
+  PARTS, topTokens, type LoraSpec, type NextToken, type ModelBatch, type ModelInfo, type Part, type Prediction, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta,
 } from '../model.ts';
 import type { ModelConfig } from './config.ts';
 import { Transformer } from './transformer.ts';
@@ -133,7 +133,7 @@ export class EmbeddedModel extends Module implements PulseModel {
 
   // --- multiple-choice scoring ---
 
-  async predict(questions: readonly ScoredQuestion[], mode: ScoringMode, batchSize = 256): Promise<(Letter | null)[]> {
+  async predict(questions: readonly ScoredQuestion[], mode: ScoringMode, batchSize = 256): Promise<Prediction[]> {
     await this.#prepareImages(questions);
     const prepared = questions.map((q) => this.#withPixels(q));
     const wasTraining = this.training;
@@ -173,8 +173,8 @@ export class EmbeddedModel extends Module implements PulseModel {
     for (const group of byModality(items)) for (let s = 0; s < group.length; s += batchSize) run(group.slice(s, s + batchSize));
   }
 
-  #predictByLikelihood(questions: readonly PixelQuestion[], batchSize: number): (Letter | null)[] {
-    const out: (Letter | null)[] = new Array(questions.length).fill(null);
+  #predictByLikelihood(questions: readonly PixelQuestion[], batchSize: number): Prediction[] {
+    const out: Prediction[] = new Array(questions.length);
     // a packed row holds about four sequences' worth of tokens
     this.#forEachBatch(questions, Math.max(1, Math.floor(batchSize / 4)), (indices) => {
       const items = indices.map((i) => ({ image: questions[i]!.image, prompt: questions[i]!.question, options: questions[i]!.options }));
@@ -183,11 +183,8 @@ export class EmbeddedModel extends Module implements PulseModel {
         const logProbs = this.packedOptionLogProbs(batch);
         let at = 0;
         indices.forEach((i) => {
-          const n = questions[i]!.options.length;
-          let best = 0;
-          for (let o = 1; o < n; o++) if (logProbs[at + o]! > logProbs[at + best]!) best = o;
-          out[i] = LETTERS[best]!;
-          at += n;
+          const scores = Array.from(logProbs.subarray(at, (at += questions[i]!.options.length)));
+          out[i] = { choice: LETTERS[scores.indexOf(Math.max(...scores))]!, scores };
         });
       } finally {
         disposeAll([batch.images, batch.ids, batch.positions, batch.mask, batch.source, batch.target]);
@@ -196,20 +193,28 @@ export class EmbeddedModel extends Module implements PulseModel {
     return out;
   }
 
-  #predictByLetter(questions: readonly PixelQuestion[], batchSize: number): (Letter | null)[] {
-    const out: (Letter | null)[] = new Array(questions.length).fill(null);
-    this.#forEachBatch(questions, batchSize, (indices) => scope(() => {
-      const batch = this.encodePixels(indices.map((i) => ({ image: questions[i]!.image, prompt: multipleChoiceText(questions[i]!), answer: '' })));
-      const logits = this.textLogits(batch);
-      const length = batch.ids.size(1);
-      const rows = batch.promptEnd.map((end, b) => b * length + end);
-      const next = logits.reshape(-1, logits.size(2)).indexSelect(0, tensor(rows, [rows.length], 'int64')).argmax(1).toArray();
-      indices.forEach((i, k) => {
-        const first = (this.tokenizer.words[next[k]!] ?? '').charAt(0);
-        const offered = LETTERS.slice(0, questions[i]!.options.length) as readonly string[];
-        out[i] = offered.includes(first) ? (first as Letter) : null;
-      });
-    }));
+  #predictByLetter(questions: readonly PixelQuestion[], batchSize: number): Prediction[] {
+    const out: Prediction[] = new Array(questions.length);
+    const letterIds = tensor(LETTERS.map((l) => this.tokenizer.id(l)), [LETTERS.length], 'int64');
+    try {
+      this.#forEachBatch(questions, batchSize, (indices) => scope(() => {
+        const batch = this.encodePixels(indices.map((i) => ({ image: questions[i]!.image, prompt: multipleChoiceText(questions[i]!), answer: '' })));
+        const logits = this.textLogits(batch);
+        const length = batch.ids.size(1);
+        const rows = batch.promptEnd.map((end, b) => b * length + end);
+        const nextLogits = logits.reshape(-1, logits.size(2)).indexSelect(0, tensor(rows, [rows.length], 'int64'));
+        const next = nextLogits.argmax(1).toArray();
+        const letterScores = nextLogits.logSoftmax(-1).indexSelect(1, letterIds).toArray();
+        indices.forEach((i, k) => {
+          const first = (this.tokenizer.words[next[k]!] ?? '').charAt(0);
+          const offered = LETTERS.slice(0, questions[i]!.options.length) as readonly string[];
+          const scores = Array.from(letterScores.slice(k * LETTERS.length, k * LETTERS.length + offered.length));
+          out[i] = { choice: offered.includes(first) ? (first as Letter) : null, scores };
+        });
+      }));
+    } finally {
+      letterIds.dispose();
+    }
     return out;
   }
 

@@ -8,7 +8,7 @@ import { applyStateDelta, readDelta, writeDelta } from '../delta.ts';
 import { LoraLinear, adaptersOffReference, attachByName, takeAdapters } from '../lora.ts';
 import { chooseTrainable, copiesDelta, freezeAll } from '../trainable.ts';
 import {
-  PARTS, topTokens, type LoraSpec, type NextToken, type ModelBatch, type ModelInfo, type Part, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta,
+  PARTS, topTokens, type LoraSpec, type NextToken, type ModelBatch, type ModelInfo, type Part, type Prediction, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta,
 } from '../model.ts';
 import type { Module } from '../../torch/index.ts';
 import { LlavaNet, type LlavaInputs } from './llava.ts';
@@ -142,7 +142,7 @@ export class LlavaModel extends LlavaNet implements PulseModel {
     return cat(piecesOf(batch).map((p) => this.logits(this.#answerHidden(p)).float()));
   }
 
-  async predict(questions: readonly ScoredQuestion[], mode: ScoringMode, batchSize = 8): Promise<(Letter | null)[]> {
+  async predict(questions: readonly ScoredQuestion[], mode: ScoringMode, batchSize = 8): Promise<Prediction[]> {
     await this.#prepareImages(questions);
     const wasTraining = this.training;
     this.eval();
@@ -154,7 +154,7 @@ export class LlavaModel extends LlavaNet implements PulseModel {
   }
 
   /** The option whose text, as the answer, has the highest summed log-probability. */
-  #byLikelihood(questions: readonly ScoredQuestion[], batchSize: number): (Letter | null)[] {
+  #byLikelihood(questions: readonly ScoredQuestion[], batchSize: number): Prediction[] {
     const rows = questions.flatMap((q) => q.options.map((o) => this.#row(q.question, o, q.image)));
     const scores: number[] = [];
     for (let s = 0; s < rows.length; s += batchSize) {
@@ -168,7 +168,7 @@ export class LlavaModel extends LlavaNet implements PulseModel {
     let at = 0;
     return questions.map((q) => {
       const own = scores.slice(at, (at += q.options.length));
-      return LETTERS[own.indexOf(Math.max(...own))]!;
+      return { choice: LETTERS[own.indexOf(Math.max(...own))]!, scores: own };
     });
   }
 
@@ -189,18 +189,27 @@ export class LlavaModel extends LlavaNet implements PulseModel {
   }
 
   /** MLLMU-Bench's rule: the greedy answer's first character (after whitespace), right only if it is an offered letter. */
-  #byLetter(questions: readonly ScoredQuestion[], batchSize: number): (Letter | null)[] {
-    const out: (Letter | null)[] = [];
+  #byLetter(questions: readonly ScoredQuestion[], batchSize: number): Prediction[] {
+    const out: Prediction[] = [];
+    // the first token of each letter as an answer, as training on the answer "A" would score it
+    const letterIds = LETTERS.map((l) => this.#row('', l, undefined).answer[0]!);
     for (let s = 0; s < questions.length; s += batchSize) {
       const group = questions.slice(s, s + batchSize);
       const rows = this.#letterRows(group);
-      const greedy = (pending: readonly number[], generated: readonly (readonly number[])[]) => noGrad(() => scope(() => this.#nextLogits(
-        pending.map((k) => ({ ...rows[k]!, prompt: [...rows[k]!.prompt, ...generated[k]!] })),
-      ).argmax(1).toArray()));
+      let letterScores: number[] = [];
+      const greedy = (pending: readonly number[], generated: readonly (readonly number[])[]) => noGrad(() => scope(() => {
+        const logits = this.#nextLogits(pending.map((k) => ({ ...rows[k]!, prompt: [...rows[k]!.prompt, ...generated[k]!] })));
+        if (letterScores.length === 0) {
+          const ids = tensor(letterIds, [letterIds.length], 'int64', this.runtime.device);
+          letterScores = Array.from(logits.logSoftmax(-1).indexSelect(1, ids).toArray());
+        }
+        return logits.argmax(1).toArray();
+      }));
       const firsts = firstVisibleCharacters(group.length, greedy, (ids) => this.tokenizer.decode(ids), this.tokenizer.eosId);
       group.forEach((q, k) => {
         const offered = LETTERS.slice(0, q.options.length) as readonly string[];
-        out.push(offered.includes(firsts[k]!) ? (firsts[k] as Letter) : null);
+        const scores = letterScores.slice(k * LETTERS.length, k * LETTERS.length + offered.length);
+        out.push({ choice: offered.includes(firsts[k]!) ? (firsts[k] as Letter) : null, scores });
       });
     }
     return out;

@@ -1,0 +1,5 @@
+// jstat ships no types; declare only what stats.ts uses.
+declare module 'jstat' {
+  const jStat: { studentt: { inv(p: number, dof: number): number } };
+  export default jStat;
+}
