@@ -7,7 +7,7 @@ import type { SampleRow } from './samples-file.ts';
 export interface EvaluationPoint {
   seed: number;
   scenario: string;
-  /** '' for the start model, 'oracle' for the retain oracle */
+  /** 'start' for the start model, 'oracle' for the retain oracle */
   method: string;
   target: string;
   /** 0 before the first request */

@@ -17,6 +17,7 @@ export const TrajectoryPoint = z.object({
   step: z.number().int().nonnegative(),
   after: SetScores,
   relative: RelativeScores,
+  by_request: z.array(Accuracy),
 });
 export type TrajectoryPoint = z.infer<typeof TrajectoryPoint>;
 

@@ -18,6 +18,7 @@ import { evaluateSets, generalQuestions, personQuestions, type EvalSets, type Ev
 import { accuracyByRequest, sampleRows, type EvaluationPoint } from './outcomes.ts';
 import { mergeSampleParts, readSamples, writeSamplePart, type SampleRow } from './samples-file.ts';
 import { summarise } from './summary.ts';
+import { writeResultsCsv } from './results-csv.ts';
 import { ensureFineTuned, fineTunePeople, type FineTune } from './finetune.ts';
 import { splitPeople } from './splits.ts';
 import { SCENARIOS, type Scenario, type ScenarioContext } from './scenarios.ts';
@@ -50,6 +51,8 @@ export interface RunOutcome {
   /** the run folder held a finished run: nothing was run and no file was touched */
   alreadyFinished: boolean;
   checkpoints: CheckpointRecord[];
+  /** seconds spent scoring models (every evaluation point), a part of the phases' time */
+  scoringSeconds: number;
 }
 
 export function configHash(config: RunConfig): string {
@@ -71,6 +74,8 @@ interface Session {
   checkpoints: CheckpointRecord[];
   /** fine-tunes and retain oracles are cached here across runs */
   cacheDir: string;
+  /** time spent in evaluatePoint, for the benchmark's share of scoring */
+  scoringTime: { seconds: number };
   /** per-question records, one Parquet part per evaluation batch, merged into samples.parquet at the end */
   samplesDir: string;
   progress: ProgressFactory;
@@ -98,7 +103,7 @@ export async function runProtocol(options: RunOptions): Promise<RunOutcome> {
   const outDir = resolve(options.outDir);
   const resultsPath = join(outDir, 'results.json');
   const existing = readExistingRun(outDir, configHash(config));
-  if (existing?.run.finished_at) return { resultsPath, results: existing, phases: [], alreadyFinished: true, checkpoints: [] };
+  if (existing?.run.finished_at) return { resultsPath, results: existing, phases: [], alreadyFinished: true, checkpoints: [], scoringSeconds: 0 };
 
   const phases: Phase[] = [];
   const timed = async <T>(name: string, fn: () => Promise<T> | T): Promise<T> => {
@@ -133,7 +138,7 @@ export async function runProtocol(options: RunOptions): Promise<RunOutcome> {
       }
       await timed('summary', () => finishRun(session));
       writeFileSync(join(outDir, 'phases.json'), `${JSON.stringify(phases, null, 2)}\n`);
-      return { resultsPath, results, phases, alreadyFinished: false, checkpoints: session.checkpoints };
+      return { resultsPath, results, phases, alreadyFinished: false, checkpoints: session.checkpoints, scoringSeconds: session.scoringTime.seconds };
     } finally {
       unlock();
     }
@@ -197,7 +202,7 @@ async function openSession(options: RunOptions, loaded: Loaded, scenarios: reado
   const context: ScenarioContext = { config, data, fineTunedPeople: fineTunePeople(data, config), scoring: loaded.scoring };
   const save = () => writeJsonAtomic(join(loaded.outDir, 'results.json'), loaded.results);
   const samplesDir = join(loaded.outDir, 'samples');
-  return { ...loaded, config, context, fineTune, general, checkpoints: [], cacheDir: options.cacheDir, samplesDir, progress, log, save };
+  return { ...loaded, config, context, fineTune, general, checkpoints: [], cacheDir: options.cacheDir, scoringTime: { seconds: 0 }, samplesDir, progress, log, save };
 }
 
 /** Puts the model in the state every method of a scenario starts from. */
@@ -234,7 +239,9 @@ function evalSets(session: Session, pool: readonly PersonRecord[], splits: { unl
 
 /** Scores the model on the sets and writes its per-question records as a part of samples.parquet. */
 async function evaluatePoint(session: Session, sets: EvalSets, point: EvaluationPoint): Promise<{ evaluation: Evaluation; rows: SampleRow[] }> {
+  const t0 = performance.now();
   const evaluation = await evaluateSets(session.model, sets, session.scoring, session.config.eval.batch_size);
+  session.scoringTime.seconds += (performance.now() - t0) / 1000;
   return { evaluation, rows: sampleRows(point, evaluation.outcomes) };
 }
 
@@ -273,7 +280,7 @@ async function beginScenario(session: Session, scenario: Scenario, pool: PersonR
   const splits = splitPeople(ids, sizes, seed, scenario.splitLabel);
   const sets = evalSets(session, pool, splits, scenario);
   log(`${scenario.name}${seedTag(session, seed)}: scoring the starting model (${sets.unlearn.length + sets.retain.length + sets.general.length} questions)`);
-  const start = { seed, scenario: scenario.name, method: '', target: '', request: 0, step: 0 };
+  const start = { seed, scenario: scenario.name, method: 'start', target: '', request: 0, step: 0 };
   const before = await session.timed(`${scenario.name}: evaluate before`, () => evaluatePoint(session, sets, start));
   await writeSamplePart(session.samplesDir, partName(seed, `${scenario.name}--before`), before.rows);
   const oracle = scenario.start === 'fine_tuned' && config.eval.oracle ? await scoreOracle(session, scenario, sets, splits.retain, seed) : null;
@@ -339,7 +346,7 @@ async function runMethod(session: Session, scenario: Scenario, record: ScenarioR
       session.save();
       const f = (v: number | null) => (v === null ? '—' : v.toFixed(1));
       const change = (set: keyof EvalSets) => `${f(record.before![set].overall)} -> ${f(result.after[set].overall)}`;
-      log(`${label} [${entry.update_target}] request ${k}/${requests.length}: `
+      log(`${scenario.name}${seedTag(session, record.seed)} ${entry.method} [${entry.update_target}] request ${k}/${requests.length}: `
         + `D_unlearn ${change('unlearn')}, D_retain ${change('retain')}, general ${change('general')}${result.stopped_early ? ` (stopped at step ${result.steps})` : ''}`);
       session.phases.push({ name: `${scenario.name}: ${entry.method} [${entry.update_target}] request ${k}`, seconds });
     }
@@ -368,24 +375,26 @@ async function runRequest(session: Session, scenario: Scenario, record: Scenario
   const forget = byId(data.pool, ids, scenario.name).flatMap((p) => p.training);
   const settings = settingsFor(config, scenario.name, entry.method, entry.update_target, deriveSeed(record.seed, at.key, at.k));
   const point = (step: number): EvaluationPoint => ({ seed: record.seed, scenario: scenario.name, method: entry.method, target: entry.update_target, request: at.k, step });
-  const rows: SampleRow[] = [];
+  const rows: SampleRow[][] = [];
   const trajectory: TrajectoryPoint[] = [];
   const stopAt = stopLevel(config, scenario.name, entry.method);
   const probe: Probe | undefined = config.eval.every === 'request' ? undefined : {
     every: config.eval.every,
     score: async (step) => {
       const scored = await evaluatePoint(session, data.sets, point(step));
-      rows.push(...scored.rows);
+      rows.push(scored.rows);
       const relative = relativeScores(record.before!, scored.evaluation.scores);
-      trajectory.push({ step, after: scored.evaluation.scores, relative });
+      trajectory.push({ step, after: scored.evaluation.scores, relative, by_request: accuracyByRequest(scored.evaluation.outcomes, record.splits.requests) });
       return stopAt !== null && (relative.forgotten_unlearn.overall ?? -Infinity) >= stopAt;
     },
   };
   const outcome = await unlearnRequest(model, getMethod(entry.method), forget, data.retainExamples, settings, session.progress, at.label, probe);
   try {
+    // A request that stopped ends at the point that stopped it: scored again below, once its update is merged.
+    if (outcome.stoppedEarly) { trajectory.pop(); rows.pop(); }
     const scored = await evaluatePoint(session, data.sets, point(outcome.steps));
-    rows.push(...scored.rows);
-    await writeSamplePart(session.samplesDir, partName(record.seed, `${at.key}--r${at.k}`), rows);
+    rows.push(scored.rows);
+    await writeSamplePart(session.samplesDir, partName(record.seed, `${at.key}--r${at.k}`), rows.flat());
     if (at.k < record.splits.requests.length) await saveCheckpoint(session, at.checkpoint, outcome.delta);
     const after = scored.evaluation.scores;
     return {
@@ -412,6 +421,7 @@ async function finishRun(session: Session): Promise<void> {
     resamples: session.config.eval.bootstrap, seed: session.config.seed,
   });
   session.results.run.finished_at = new Date().toISOString();
+  await writeResultsCsv(session.outDir, session.results);
   session.save();
   rmSync(session.samplesDir, { recursive: true, force: true });
 }

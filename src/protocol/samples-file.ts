@@ -9,19 +9,29 @@ import { PulseError, errorExcerpt, excerpt } from '../errors.ts';
 
 /** One scored question at one evaluation point of a run. */
 export interface SampleRow {
-  seed: number;            // int
+  seed: number;
   scenario: string;
-  method: string;          // '' for the start model (before any request) and for reference models
-  target: string;          // update target e.g. 'projector+llm'; '' when method is ''
-  request: number;         // int, 0 = before the first request
-  step: number;            // int, optimisation steps into the request (0 = start of request)
-  set: string;             // 'unlearn' | 'retain' | 'general' | others later (e.g. 'oracle')
-  person: string | null;   // null for general-benchmark questions
-  question: string;        // question id, stable across evaluation points
-  modality: string;        // 'multimodal' | 'text'
+  /** a method's name, 'start' for the start model (request 0) or 'oracle' for the retain oracle */
+  method: string;
+  /** the update target, e.g. 'projector+llm'; '' for the start model and the oracle */
+  target: string;
+  /** 0 before the first request */
+  request: number;
+  /** optimisation steps into the request */
+  step: number;
+  /** 'unlearn' | 'retain' | 'general' */
+  set: string;
+  /** null on the general benchmark */
+  person: string | null;
+  /** stable across evaluation points: `<person>/<index>` or `general/<index>` */
+  question: string;
+  /** 'multimodal' | 'text' */
+  modality: string;
   correct: boolean;
-  chosen: string | null;   // letter chosen, null when the answer was not an offered letter
-  scores: number[];        // one score per option (log-probabilities), length 2..4
+  /** the letter chosen; null when the answer was not an offered letter */
+  chosen: string | null;
+  /** one score per option (log-probabilities, see model.ts Prediction) */
+  scores: number[];
 }
 
 export const SAMPLE_COLUMNS: readonly (keyof SampleRow)[] = [

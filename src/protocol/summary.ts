@@ -1,5 +1,5 @@
 import { forgotten, retained } from '../metrics/accuracy.ts';
-import type { Accuracy } from '../metrics/scores.ts';
+import type { Accuracy, SetScores } from '../metrics/scores.ts';
 import { bootstrapInterval, normalisedArea, pairedDifference, tInterval, valueAtLevel, type Interval } from '../metrics/stats.ts';
 import { deriveSeed } from '../random.ts';
 import type { MethodResult, Results, ScenarioResult } from './results-schema.ts';
@@ -82,16 +82,18 @@ export function towardOracle(before: number | null, after: number | null, oracle
 /** Normalised area under accuracy after request 0..K (metrics/stats normalisedArea): a sequence's mean accuracy. */
 function sequenceReaders(requests: number): Record<string, Reader> {
   if (requests < 2) return {};
-  const curve = (t: Trial, pick: (a: { after: ScenarioResult['before'] & object; byRequest: Accuracy[] }) => Accuracy) =>
-    [{ after: t.scenario.before!, byRequest: t.scenario.before_by_request }, ...t.method.requests.map((r) => ({ after: r.after, byRequest: r.by_request }))]
-      .map((p, x) => ({ x, p: pick(p) }));
-  const area = (t: Trial, m: Modality, pick: Parameters<typeof curve>[1]) => normalisedArea(curve(t, pick).map(({ x, p }) => ({ x, y: p[m] })));
+  type Point = { after: SetScores; byRequest: readonly Accuracy[] };
+  const curve = (t: Trial): Point[] => [
+    { after: t.scenario.before!, byRequest: t.scenario.before_by_request },
+    ...t.method.requests.map((r) => ({ after: r.after, byRequest: r.by_request })),
+  ];
+  const area = (t: Trial, m: Modality, pick: (p: Point) => Accuracy | undefined) => normalisedArea(curve(t).map((p, x) => ({ x, y: pick(p)?.[m] ?? null })));
   const readers: Record<string, Reader> = {
     auc_unlearn: (t, m) => area(t, m, (p) => p.after.unlearn),
     auc_retain: (t, m) => area(t, m, (p) => p.after.retain),
     auc_general: (t, m) => area(t, m, (p) => p.after.general),
   };
-  for (let j = 0; j < requests; j++) readers[`auc_request_${j + 1}`] = (t, m) => area(t, m, (p) => p.byRequest[j]!);
+  for (let j = 0; j < requests; j++) readers[`auc_request_${j + 1}`] = (t, m) => area(t, m, (p) => p.byRequest[j]);
   return readers;
 }
 
@@ -136,7 +138,7 @@ function personBootstrap(t: Trial, metric: string, modality: Modality, index: Ma
       clusters.set(id, c);
     }
   };
-  add(rows('', '', 0, 0), 'before');
+  add(rows('start', '', 0, 0), 'before');
   add(rows(t.method.method, t.method.update_target, end.request, end.steps), 'after');
   add(rows('oracle', '', 0, 0), 'oracle');
   const statistic = (draw: readonly Cluster[]) => {

@@ -1,5 +1,6 @@
 import type { Accuracy } from '../metrics/scores.ts';
 import { lastScores, type Series } from './series.ts';
+import { intervalOf, summaryCell, withInterval } from './intervals.ts';
 
 export const MISSING = '—';
 
@@ -17,12 +18,13 @@ export const TABLE_HEADER = [
   'method', 'update target',
   'D_unlearn multimodal', 'D_unlearn text-only',
   'D_retain multimodal', 'D_retain text-only',
-  'general', 'forgotten %', 'retained % (D_retain)', 'retained % (general)', 'status',
+  'general', 'forgotten %', 'toward oracle %', 'retained % (D_retain)', 'retained % (general)', 'status',
 ];
 
 /**
  * Accuracy by modality and update target, before → after the last request, per method of one
- * scenario. A method without results shows — and its status says why.
+ * scenario (means across seeds), and the relative scores with their intervals. A method without
+ * results shows — and its status says why.
  */
 export function modalityTable(series: readonly Series[]): string[][] {
   return series.map((s) => {
@@ -37,7 +39,10 @@ export function modalityTable(series: readonly Series[]): string[][] {
       pair('unlearn', 'multimodal'), pair('unlearn', 'text_only'),
       pair('retain', 'multimodal'), pair('retain', 'text_only'),
       pair('general', 'overall'),
-      pct(last?.relative.forgotten_unlearn.overall), pct(last?.relative.retained_retain.overall), pct(last?.relative.retained_general.overall),
+      withInterval(last?.relative.forgotten_unlearn.overall, intervalOf(s, 'forgotten_unlearn')),
+      withInterval(summaryCell(s, 'toward_oracle')?.across_seeds?.estimate, intervalOf(s, 'toward_oracle')),
+      withInterval(last?.relative.retained_retain.overall, intervalOf(s, 'retained_retain')),
+      withInterval(last?.relative.retained_general.overall, intervalOf(s, 'retained_general')),
       status,
     ];
   });

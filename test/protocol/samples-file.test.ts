@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { SAMPLE_COLUMNS, mergeSampleParts, readSamples, samplesParquet, writeSamplePart, type SampleRow } from '../../src/protocol/samples-file.ts';
-import { toCsv, writeCsvAtomic } from '../../src/report/csv-file.ts';
+import { toCsv, writeCsvAtomic } from '../../src/csv-file.ts';
 import { writeFileAtomic } from '../../src/atomic-file.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'pulse-samples-'));

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { relativeScores } from '../../src/metrics/accuracy.ts';
 import type { MethodResult, Results, ScenarioResult } from '../../src/protocol/results-schema.ts';
-import type { SetScores } from '../../src/metrics/scores.ts';
+import type { Accuracy, SetScores } from '../../src/metrics/scores.ts';
+import { summarise } from '../../src/protocol/summary.ts';
 
 const acc = (mm: number, text: number | null, n = 100) => ({ overall: text === null ? mm : (mm + text) / 2, multimodal: mm, text_only: text, n });
 const scores = (u: [number, number], r: [number, number], g: number): SetScores => ({ unlearn: acc(...u), retain: acc(...r), general: acc(g, null) });
@@ -62,6 +63,26 @@ export function partialResults(): Results {
   sus.methods[2] = { ...sus.methods[2]!, status: 'pending', requests: sus.methods[2]!.requests.slice(0, 2) };
   r.scenarios[1] = { ...r.scenarios[1]!, status: 'skipped', note: 'behaviour-based selection kept 30 celebrities at a 80% threshold; 45 are needed', before: null, methods: [] };
   r.run.finished_at = null;
+  return r;
+}
+
+/**
+ * completeResults over three seeds: seed k's accuracies after each request are seed 0's shifted by
+ * `shift[k]` points, and the summary is computed as a run computes it (without samples, so without
+ * bootstrap intervals).
+ */
+export function seededResults(shift = [0, 2, -1]): Results {
+  const r = completeResults('seeded');
+  const moved = (a: Accuracy, d: number): Accuracy => ({ ...a, overall: a.overall === null ? null : a.overall + d, multimodal: a.multimodal === null ? null : a.multimodal + d, text_only: a.text_only === null ? null : a.text_only + d });
+  r.scenarios = shift.flatMap((d, seed) => r.scenarios.map((s) => ({
+    ...s, seed,
+    methods: s.methods.map((m) => ({ ...m, requests: m.requests.map((q) => {
+      const after = { unlearn: moved(q.after.unlearn, d), retain: moved(q.after.retain, d), general: moved(q.after.general, d) };
+      return { ...q, after, relative: relativeScores(s.before!, after) };
+    }) })),
+  })));
+  r.run.seed_list = shift.map((_, seed) => seed);
+  r.summary = summarise(r, [], { resamples: 0, seed: 0 });
   return r;
 }
 

@@ -4,7 +4,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeReport } from '../../src/report/index.ts';
 import { PulseError } from '../../src/errors.ts';
-import { completeResults, partialResults, writeRun } from './fixtures.ts';
+import { completeResults, partialResults, seededResults, writeRun } from './fixtures.ts';
 
 const PNG = [0x89, 0x50, 0x4e, 0x47];
 
@@ -12,7 +12,8 @@ test('a report is built from results.json alone: markdown, self-contained HTML, 
   const dir = writeRun(completeResults());
   const files = await writeReport(dir);
   const names = files.charts.map((f) => f.split('/').pop());
-  assert.deepEqual(names, ['radar-fine_tuned.svg', 'radar-fine_tuned.png', 'radar-pre_trained.svg', 'radar-pre_trained.png', 'radar-sustainability.svg', 'radar-sustainability.png', 'sustainability-lines.svg', 'sustainability-lines.png']);
+  const charts = ['radar-fine_tuned', 'fine_tuned-tradeoff', 'radar-pre_trained', 'pre_trained-tradeoff', 'radar-sustainability', 'sustainability-tradeoff', 'sustainability-lines', 'sustainability-per-request'];
+  assert.deepEqual(names, charts.flatMap((c) => [`${c}.svg`, `${c}.png`]));
   for (const f of files.charts) {
     const bytes = readFileSync(f);
     if (f.endsWith('.png')) assert.deepEqual([...bytes.subarray(0, 4)], PNG);
@@ -26,7 +27,20 @@ test('a report is built from results.json alone: markdown, self-contained HTML, 
   assert.match(md, /!\[sustainability-lines\]\(charts\/sustainability-lines\.png\)/);
   const html = readFileSync(files.html, 'utf8');
   assert.ok(!/<script|<link|src="http|href="http/.test(html), 'no scripts and no external resources');
-  assert.equal((html.match(/<svg/g) ?? []).length, 4);
+  assert.equal((html.match(/<svg/g) ?? []).length, 8);
+});
+
+test('with several seeds the tables show means with t intervals, matched forgetting and paired differences', async () => {
+  const dir = writeRun(seededResults([0, 2, -1]));
+  const md = readFileSync((await writeReport(dir)).markdown, 'utf8');
+  // fine-tuned GA, D_unlearn overall 77.5 before; after 22.5 + (0, 2, -1): forgotten 70.97, 68.39, 72.26
+  // mean 70.54, s = 1.971, t(0.975, 2) = 4.3027: half-width 4.896 -> [65.6, 75.4]
+  assert.match(md, /\| ga \| projector\+llm \| 78\.0 → 20\.3 \| 77\.0 → 25\.3 \| 76\.0 → 40\.3 \| 79\.0 → 45\.3 \| 82\.0 → 60\.3 \| 70\.5 \[65\.6, 75\.4\] \|/);
+  assert.match(md, /### Matched forgetting/);
+  assert.match(md, /### Paired differences/);
+  assert.match(md, /95% t interval of the mean across 3 seeds/);
+  assert.match(md, /### Between scenarios \(same method, paired by seed\)/);
+  assert.match(md, /\| ga_klr: fine_tuned − pre_trained \|/);
 });
 
 test('a partial run gets a report that says what is missing', async () => {

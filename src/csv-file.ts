@@ -1,5 +1,5 @@
 import { csvFormat } from 'd3-dsv';
-import { writeFileAtomic } from '../atomic-file.ts';
+import { writeFileAtomic } from './atomic-file.ts';
 
 export type CsvValue = string | number | boolean | null;
 
