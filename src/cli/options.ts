@@ -17,3 +17,12 @@ export function list(allowed?: readonly string[]) {
     return items;
   };
 }
+
+/** "0,1,2": distinct non-negative integers. */
+export function integerList() {
+  return (value: string): number[] => {
+    const items = list()(value).map((item) => integer(0)(item));
+    if (new Set(items).size !== items.length) throw new InvalidArgumentError(`a seed appears twice in '${value}'`);
+    return items;
+  };
+}

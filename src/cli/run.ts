@@ -1,14 +1,15 @@
 import { Command, Option } from '@commander-js/extra-typings';
-import { list, integer } from './options.ts';
+import { list, integer, integerList } from './options.ts';
 import { SCENARIO_NAMES } from '../protocol/scenarios.ts';
 
 export function runCommand() {
   return new Command('run')
-    .description('Run the PULSE protocol: for each scenario (fine-tuned, pre-trained, sustainability) and each unlearning method, unlearn and score D_unlearn, D_retain and the general benchmark by modality, before and after every request. Interrupted runs continue where they stopped when the same command is run again; a finished run is left as it is.')
+    .description('Run the PULSE protocol: for each seed, scenario (fine-tuned, pre-trained, sustainability) and unlearning method, unlearn and score D_unlearn, D_retain and the general benchmark by modality, before, during (eval.every) and after every request. Writes results.json (with intervals across seeds), results.csv, samples.parquet (every scored question) and the report. Interrupted runs continue where they stopped when the same command is run again; a finished run is left as it is.')
     .option('--config <file>', 'YAML config; its keys override the preset (see README, "Configuration")')
     .addOption(new Option('--preset <name>', 'starting configuration').choices(['paper', 'quick'] as const).default('paper' as const))
     .option('--methods <list>', 'comma-separated unlearning methods (ga, ga_klr, npo)', list())
     .option('--scenarios <list>', `comma-separated scenarios (${SCENARIO_NAMES.join(', ')})`, list(SCENARIO_NAMES))
+    .option('--seeds <list>', 'comma-separated seeds, e.g. 0,1,2: the protocol runs once per seed (own split, request and batch order, adapter init) into the same run folder', integerList())
     .option('--out <dir>', 'run folder (default: runs/<preset>-<date>)')
     .option('--threads <n>', 'CPU threads for libtorch (default: all cores)', integer(1))
     .option('--no-report', 'do not write the report (report.md, report.html, charts/) at the end')
@@ -21,6 +22,7 @@ export function runCommand() {
       if (opts.methods) overrides.methods = opts.methods;
       if (opts.scenarios) overrides.scenarios = opts.scenarios;
       if (opts.threads) overrides.threads = opts.threads;
+      if (opts.seeds) overrides.seeds = opts.seeds;
       const config = resolveConfig({ preset: opts.preset, file: opts.config, overrides });
       const outDir = opts.out ?? `runs/${opts.preset}-${new Date().toISOString().slice(0, 10)}`;
       const log = (line: string) => process.stderr.write(`[pulse] ${line}\n`);

@@ -37,7 +37,7 @@ export function fineTunePeople(data: ProtocolData, config: RunConfig): string[] 
  * base weights); every scenario that starts from the fine-tune applies the delta.
  */
 export async function ensureFineTuned(model: PulseModel, data: ProtocolData, config: RunConfig, cacheDir: string, progress: ProgressFactory,
-  people = fineTunePeople(data, config)): Promise<FineTune> {
+  people = fineTunePeople(data, config), label = 'fine-tune'): Promise<FineTune> {
   const key = shortJsonHash({ RECIPE_VERSION, baseSha: model.info.sha256, world: data.world, fine_tune: config.fine_tune, seed: config.seed, people });
   mkdirSync(cacheDir, { recursive: true });
   const path = join(cacheDir, `fine-tune-${key}.safetensors`);
@@ -60,7 +60,7 @@ export async function ensureFineTuned(model: PulseModel, data: ProtocolData, con
     const next = endlessShuffle(pool, random);
     const nextBatch = (): Example[] => [...Array.from({ length: settings.batch_size - replayCount }, next), ...replay(replayCount)];
     await trainAnswerNll(model, params, nextBatch, {
-      label: 'fine-tune', steps: settings.steps, lr: settings.lr, warmupSteps: Math.min(50, Math.ceil(settings.steps / 10)),
+      label, steps: settings.steps, lr: settings.lr, warmupSteps: Math.min(50, Math.ceil(settings.steps / 10)),
       finalLrFraction: 0.1, weightDecay: 0, clipNorm: 1, progress,
     });
   } catch (error) {

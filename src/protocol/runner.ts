@@ -302,7 +302,7 @@ async function beginScenario(session: Session, scenario: Scenario, pool: PersonR
  */
 async function scoreOracle(session: Session, scenario: Scenario, sets: EvalSets, retain: string[], seed: number): Promise<ScenarioResult['oracle']> {
   const { model, config } = session;
-  const oracle = await session.timed(`${scenario.name}: retain oracle`, () => ensureFineTuned(model, session.data, config, session.cacheDir, session.progress, retain));
+  const oracle = await session.timed(`${scenario.name}: retain oracle`, () => ensureFineTuned(model, session.data, config, session.cacheDir, session.progress, retain, `${scenario.name} seed ${seed}: retain oracle`));
   if (oracle.built) session.log(`retain oracle built in ${oracle.seconds.toFixed(1)} s: ${oracle.path}`);
   try {
     await model.reset();
