@@ -2,6 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { manualSeed } from '../torch/index.ts';
 import { shortJsonHash } from '../hash.ts';
+import { PulseError } from '../errors.ts';
 import { disposeDelta, parseTarget, type PulseModel, type StateDelta } from '../model/model.ts';
 import type { Example, ProtocolData } from '../data/records.ts';
 import { trainAnswerNll } from '../train/loop.ts';
@@ -54,6 +55,7 @@ export async function ensureFineTuned(model: PulseModel, data: ProtocolData, con
     const params = model.trainableParameters(target);
     const chosen = new Set(people);
     const pool = data.fictitious.filter((p) => chosen.has(p.id)).flatMap((p) => p.training);
+    if (pool.length === 0) throw new PulseError(`${label}: none of its ${people.length} people is a fictitious person of the data (only those can be fine-tuned on)`);
     const random = rng(deriveSeed(seed, 'batches'));
     const replay = data.replay(deriveSeed(seed, 'replay'));
     const replayCount = Math.round(settings.batch_size * settings.replay);

@@ -237,7 +237,7 @@ function evalSets(session: Session, pool: readonly PersonRecord[], splits: { unl
   };
 }
 
-/** Scores the model on the sets and writes its per-question records as a part of samples.parquet. */
+/** Scores the model on the sets: the accuracies, and the per-question records for samples.parquet. */
 async function evaluatePoint(session: Session, sets: EvalSets, point: EvaluationPoint): Promise<{ evaluation: Evaluation; rows: SampleRow[] }> {
   const t0 = performance.now();
   const evaluation = await evaluateSets(session.model, sets, session.scoring, session.config.eval.batch_size);
@@ -302,7 +302,9 @@ async function beginScenario(session: Session, scenario: Scenario, pool: PersonR
  */
 async function scoreOracle(session: Session, scenario: Scenario, sets: EvalSets, retain: string[], seed: number): Promise<ScenarioResult['oracle']> {
   const { model, config } = session;
-  const oracle = await session.timed(`${scenario.name}: retain oracle`, () => ensureFineTuned(model, session.data, config, session.cacheDir, session.progress, retain, `${scenario.name} seed ${seed}: retain oracle`));
+  const label = `${scenario.name} seed ${seed}: retain oracle`;
+  const oracle = await session.timed(`${scenario.name}: retain oracle`,
+    () => ensureFineTuned(model, session.data, config, session.cacheDir, session.progress, retain, label));
   if (oracle.built) session.log(`retain oracle built in ${oracle.seconds.toFixed(1)} s: ${oracle.path}`);
   try {
     await model.reset();

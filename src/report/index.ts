@@ -4,7 +4,7 @@ import { PulseError } from '../errors.ts';
 import { loadRun, type LoadedRun } from './load.ts';
 import { radarSpec } from './radar.ts';
 import { perRequestSpec, sustainabilitySpec } from './lines.ts';
-import { tradeOffSpec } from './tradeoff.ts';
+import { matchedSpec, tradeOffSpec } from './tradeoff.ts';
 import { DIFFERENCE_HEADER, MATCHED_HEADER, differenceTable, intervalNote, matchedTable } from './intervals.ts';
 import { crossModalLeakage, questionFlips } from './leakage.ts';
 import { readSamples, type SampleRow } from '../protocol/samples-file.ts';
@@ -54,6 +54,10 @@ async function chartsFor(scenario: string, title: string, series: readonly Serie
     { name: `radar-${scenario}`, caption: `Forgotten % on D_unlearn and retained % on D_retain and the general benchmark after the ${sequential ? 'last request' : 'request'}, one polygon per method (further out is better on every axis).`, svg: await vegaToSvg(radarSpec(title, series)) },
     { name: `${scenario}-tradeoff`, caption: 'Trade-off as the requests proceed: forgotten % on D_unlearn against retained % at every scoring point (eval.every), one line per method and seed, from the start (0, 100). Dashed: the forgetting of the retain oracle and of chance.', svg: await vegaLiteToSvg(tradeOffSpec('Forgetting against what is kept', series)) },
   ];
+  const matched = matchedSpec('Retained at matched forgetting', series);
+  if (matched) {
+    charts.push({ name: `${scenario}-matched`, caption: 'Retained % where forgotten % on D_unlearn first reaches 25, 50 and 75% (mean across the seeds that got there; bars: 95% t interval); a method without a point never got there.', svg: await vegaLiteToSvg(matched) });
+  }
   if (sequential) {
     charts.push(
       { name: `${scenario}-lines`, caption: 'Accuracy on D_unlearn (lower is better), D_retain and the general benchmark after each request (mean across seeds; band: 95% t interval); request 0 is the model before unlearning. Dashed: chance and the retain oracle.', svg: await vegaLiteToSvg(sustainabilitySpec('Accuracy after each request', series)) },

@@ -66,3 +66,31 @@ export function tradeOffSpec(title: string, series: readonly Series[]): TopLevel
     config: { font: FONT },
   } as TopLevelSpec;
 }
+
+/** Retained % at matched forgetting per method (mean and interval across seeds), one panel per retained set. */
+export function matchedSpec(title: string, series: readonly Series[]): TopLevelSpec | null {
+  const rows = series.flatMap((s) => (s.summary?.matched ?? [])
+    .filter((m) => m.scenario === s.scenario.scenario && m.method === s.method.method && m.update_target === s.method.update_target && m.across_seeds)
+    .map((m) => ({
+      method: s.label, level: `${m.level}%`, panel: m.metric === 'retained_retain' ? 'retained % (D_retain)' : 'retained % (general)',
+      retained: m.across_seeds!.estimate, low: m.across_seeds!.low, high: m.across_seeds!.high,
+    })));
+  if (rows.length === 0) return null;
+  const x = { field: 'level', type: 'ordinal', title: 'at forgotten % (D_unlearn)', sort: ['25%', '50%', '75%'] };
+  const xOffset = { field: 'method', type: 'nominal' };
+  const color = { field: 'method', type: 'nominal', title: 'method' };
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: { text: title, font: FONT },
+    data: { values: rows },
+    facet: { column: { field: 'panel', type: 'nominal', title: null, header: { labelFont: FONT, labelFontSize: 12 } } },
+    spec: {
+      width: 240, height: 200,
+      layer: [
+        { mark: { type: 'rule', strokeWidth: 1.5 }, encoding: { x, xOffset, y: { field: 'low', type: 'quantitative', title: 'retained %', scale: { domain: [0, 120], clamp: true } }, y2: { field: 'high' }, color } },
+        { mark: { type: 'point', filled: true, size: 50 }, encoding: { x, xOffset, y: { field: 'retained', type: 'quantitative' }, color } },
+      ],
+    },
+    config: { font: FONT },
+  } as TopLevelSpec;
+}

@@ -76,6 +76,18 @@ test('samples.parquet and results.csv are read back by DuckDB with the expected 
   assert.deepEqual(start, { accuracy: results.scenarios[2]!.before!.retain.overall, relative: 100 });
 });
 
+test('pulse export rebuilds results.csv from results.json alone', async () => {
+  const csv = join(reference, 'results.csv');
+  const written = readFileSync(csv, 'utf8');
+  rmSync(csv);
+  const exported = await pulse(['export', reference]);
+  assert.equal(exported.code, 0, exported.stderr);
+  assert.equal(readFileSync(csv, 'utf8'), written);
+  const missing = await pulse(['export', join(fixture.dir, 'no-such-run')]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /^pulse: cannot read .*no-such-run\/results\.json/);
+});
+
 function pulse(args: string[], killWhen?: RegExp): Promise<{ code: number | null; signal: string | null; stderr: string }> {
   return new Promise((done) => {
     const child = spawn(process.execPath, [PULSE, ...args], { cwd: fixture.dir, stdio: ['ignore', 'ignore', 'pipe'] });
