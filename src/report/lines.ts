@@ -48,9 +48,9 @@ export function sustainabilitySpec(title: string, series: readonly Series[]): To
       width: 220, height: 200,
       layer: [
         { transform: [{ filter: "datum.kind === 'series' && datum.low !== null" }], mark: { type: 'area', opacity: 0.15 },
-          encoding: { x, y: { field: 'low', type: 'quantitative' }, y2: { field: 'high' }, color: { ...color, legend: null } } },
+          encoding: { x, y: { field: 'low', type: 'quantitative' }, y2: { field: 'high' }, color } },
         { transform: [{ filter: "datum.kind === 'series'" }], mark: { type: 'line', point: true, strokeWidth: 2 },
-          encoding: { x, y, color, strokeDash: { field: 'method', type: 'nominal' } } },
+          encoding: { x, y, color } },
         { transform: [{ filter: "datum.kind === 'reference'" }], mark: { type: 'rule', strokeDash: [4, 3], color: '#777' }, encoding: { y } },
         { transform: [{ filter: "datum.kind === 'reference'" }], mark: { type: 'text', align: 'left', dx: 2, dy: -5, fontSize: 9, color: '#555' },
           encoding: { x: { datum: 0, type: 'quantitative' }, y, text: { field: 'name' } } },

@@ -199,3 +199,32 @@ test('a full update\'s reference keeps the weights from before the update', asyn
   reference.dispose();
   model.dispose();
 });
+
+test('scoring reuses vision features only while the vision weights stay as they are', async () => {
+  const model = tinyModel();
+  const fresh = tinyModel();
+  const images = QUESTIONS.filter((q) => q.image);
+  const scores = async (m: EmbeddedModel, mode: 'likelihood' | 'letter') => (await m.predict(images, mode)).map((p) => p.scores);
+  const first = await scores(model, 'likelihood');
+  assert.deepEqual(await scores(model, 'likelihood'), first, 'a cached batch scores as before');
+  // a vision update from a delta: the cached features must not survive it
+  const params = model.trainableParameters(parseTarget('vision'));
+  await trainAnswerNll(model, params, () => [examples[1]!], { label: 'test', steps: 3, lr: 5e-2, warmupSteps: 1, finalLrFraction: 1, weightDecay: 0, clipNorm: 1 });
+  model.freeze();
+  const trained = model.parameterDelta(['vision']);
+  fresh.applyDelta(trained);
+  for (const mode of ['likelihood', 'letter'] as const) assert.deepEqual(await scores(model, mode), await scores(fresh, mode), `${mode}: the trained vision weights are used`);
+  assert.notDeepEqual(await scores(model, 'likelihood'), first);
+  // while vision trains, every step changes it: scoring in the middle sees the current weights
+  const again = model.trainableParameters(parseTarget('vision'));
+  await trainAnswerNll(model, again, () => [examples[1]!], { label: 'test', steps: 2, lr: 5e-2, warmupSteps: 1, finalLrFraction: 1, weightDecay: 0, clipNorm: 1 });
+  const mid = await scores(model, 'likelihood');
+  const now = model.parameterDelta(['vision']);
+  fresh.applyDelta(now);
+  assert.deepEqual(mid, await scores(fresh, 'likelihood'));
+  model.freeze();
+  disposeDelta(trained);
+  disposeDelta(now);
+  model.dispose();
+  fresh.dispose();
+});

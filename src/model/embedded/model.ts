@@ -13,6 +13,7 @@ import {
 } from '../model.ts';
 import type { ModelConfig } from './config.ts';
 import { Transformer } from './transformer.ts';
+import { VisualCache } from './visual-cache.ts';
 import { VisionEncoder, Projector } from './vision.ts';
 import { encodeBatch, encodePackedOptions, IGNORE, type EncodedBatch, type PackedOptionsBatch, type PixelExample } from './batch.ts';
 import type { Tokenizer } from './tokenizer.ts';
@@ -60,6 +61,8 @@ export class EmbeddedModel extends Module implements PulseModel {
   readonly #dirty = new Set<string>();
   /** whether the last trainableParameters() chose adapters only (the base weights stay as they are) */
   #adaptersOnly = false;
+  /** vision features reused across scoring points while the vision weights stay as they are */
+  readonly #visual = new VisualCache();
 
   constructor(readonly config: ModelConfig, readonly tokenizer: Tokenizer, readonly source: WeightsSource | null = null) {
     super();
@@ -105,11 +108,11 @@ export class EmbeddedModel extends Module implements PulseModel {
     return encodeBatch(examples, this.tokenizer, this.config.imageSize, this.maxTextLength);
   }
 
-  /** Next-token logits over the text positions: [B, L, V]. Visual tokens come first (LLaVA). */
-  textLogits(batch: EncodedBatch): Tensor {
+  /** Next-token logits over the text positions: [B, L, V]. Visual tokens come first (LLaVA). `images` lets scoring reuse vision features. */
+  textLogits(batch: EncodedBatch, images?: readonly Uint8Array[]): Tensor {
     const text = this.lm.embed(batch.ids);
     if (!batch.images) return this.lm.forwardEmbeddings(text);
-    const visual = this.projector.forward(this.vision.forward(batch.images));
+    const visual = this.projector.forward(this.#visionFeatures(batch.images, images));
     const logits = this.lm.forwardEmbeddings(cat([visual, text], 1));
     return logits.narrow(1, this.visualTokens, batch.ids.size(1));
   }
@@ -150,13 +153,13 @@ export class EmbeddedModel extends Module implements PulseModel {
    * encodePackedOptions), in row-then-option order. Same numbers as scoring each option as its
    * own sequence.
    */
-  packedOptionLogProbs(batch: PackedOptionsBatch): Float64Array {
+  packedOptionLogProbs(batch: PackedOptionsBatch, images?: readonly Uint8Array[]): Float64Array {
     return scope(() => {
       const text = this.lm.embed(batch.ids);
       const layout = { positions: batch.positions, mask: batch.mask };
       let logits: Tensor;
       if (batch.images) {
-        const visual = this.projector.forward(this.vision.forward(batch.images));
+        const visual = this.projector.forward(this.#visionFeatures(batch.images, images));
         logits = this.lm.forwardEmbeddings(cat([visual, text], 1), layout).narrow(1, this.visualTokens, batch.ids.size(1));
       } else {
         logits = this.lm.forwardEmbeddings(text, layout);
@@ -167,6 +170,17 @@ export class EmbeddedModel extends Module implements PulseModel {
       batch.owner.forEach((o, k) => { sums[o]! += scored[k]!; });
       return sums;
     });
+  }
+
+  /**
+   * The vision encoder's output for a batch of images; from the cache when scoring names the
+   * batch's images and no vision weight trains (a trained one changes with every step).
+   */
+  #visionFeatures(pixels: Tensor, images: readonly Uint8Array[] | undefined): Tensor {
+    const training = this.vision.parameters().some((p) => p.requiresGrad);
+    if (training) this.#visual.clear();
+    if (!images || training) return this.vision.forward(pixels);
+    return this.#visual.get(this.#visual.key(images), () => this.vision.forward(pixels));
   }
 
   #forEachBatch(items: readonly { image?: Uint8Array | undefined }[], batchSize: number, run: (indices: number[]) => void): void {
@@ -180,7 +194,7 @@ export class EmbeddedModel extends Module implements PulseModel {
       const items = indices.map((i) => ({ image: questions[i]!.image, prompt: questions[i]!.question, options: questions[i]!.options }));
       const batch = encodePackedOptions(items, this.tokenizer, this.config.imageSize, this.visualTokens, this.config.lm.maxSeq);
       try {
-        const logProbs = this.packedOptionLogProbs(batch);
+        const logProbs = this.packedOptionLogProbs(batch, imagesOf(questions, indices));
         let at = 0;
         indices.forEach((i) => {
           const scores = Array.from(logProbs.subarray(at, (at += questions[i]!.options.length)));
@@ -199,7 +213,7 @@ export class EmbeddedModel extends Module implements PulseModel {
     try {
       this.#forEachBatch(questions, batchSize, (indices) => scope(() => {
         const batch = this.encodePixels(indices.map((i) => ({ image: questions[i]!.image, prompt: multipleChoiceText(questions[i]!), answer: '' })));
-        const logits = this.textLogits(batch);
+        const logits = this.textLogits(batch, imagesOf(questions, indices));
         const length = batch.ids.size(1);
         const rows = batch.promptEnd.map((end, b) => b * length + end);
         const nextLogits = logits.reshape(-1, logits.size(2)).indexSelect(0, tensor(rows, [rows.length], 'int64'));
@@ -250,16 +264,23 @@ export class EmbeddedModel extends Module implements PulseModel {
     return parts.flatMap((p) => this.part(p).namedModules(`${p}.`).filter((e): e is [string, LoraLinear] => e[1] instanceof LoraLinear));
   }
 
-  attachLora(spec: LoraSpec): number { return attachByName(this.loraLayers(spec.parts), spec); }
+  attachLora(spec: LoraSpec): number {
+    this.#visual.clear();
+    return attachByName(this.loraLayers(spec.parts), spec);
+  }
   get hasLora(): boolean { return this.loraLayers().some(([, l]) => l.adapter !== null); }
 
   mergeLora(): StateDelta {
+    this.#visual.clear();
     const delta = takeAdapters(this.loraLayers(), true);
     for (const e of delta.entries) if (e.kind === 'lora') this.#dirty.add(`${e.layer}.weight`);
     return delta;
   }
 
-  detachLora(): StateDelta { return takeAdapters(this.loraLayers(), false); }
+  detachLora(): StateDelta {
+    this.#visual.clear();
+    return takeAdapters(this.loraLayers(), false);
+  }
 
   /** Adapter tensors by name ("llm.blocks.0.attn.qkv.lora_a"): the live ones, for inspection. */
   loraState(): Map<string, Tensor> {
@@ -269,6 +290,7 @@ export class EmbeddedModel extends Module implements PulseModel {
   }
 
   trainableParameters(target: readonly Part[]): Tensor[] {
+    this.#visual.clear();
     const chosen = chooseTrainable(this, target, (p) => ({ module: this.part(p), prefix: `${p}.` }), (p) => this.loraLayers([p]), (name) => this.#dirty.add(name));
     this.#adaptersOnly = chosen.adaptersOnly;
     return chosen.params;
@@ -281,10 +303,12 @@ export class EmbeddedModel extends Module implements PulseModel {
   }
 
   applyDelta(delta: StateDelta): void {
+    this.#visual.clear();
     applyStateDelta(delta, new Map(this.loraLayers()), this.stateDict(), (name) => this.#dirty.add(name));
   }
 
   async reset(): Promise<void> {
+    this.#visual.clear();
     if (this.#dirty.size === 0) return;
     if (!this.source) throw new Error('reset() needs a model loaded from a file');
     const { path, sha256 } = this.source;
@@ -338,6 +362,7 @@ export class EmbeddedModel extends Module implements PulseModel {
   }
 
   override dispose(): void {
+    this.#visual.clear();
     for (const [, l] of this.loraLayers()) l.detach();
     super.dispose();
   }
@@ -349,6 +374,12 @@ type PixelQuestion = Omit<ScoredQuestion, 'image'> & { image: Uint8Array | undef
 function byModality(items: readonly { image?: unknown }[]): [number[], number[]] {
   const indices = items.map((_, i) => i);
   return [indices.filter((i) => items[i]!.image !== undefined), indices.filter((i) => items[i]!.image === undefined)];
+}
+
+/** The images of a scoring batch of multimodal questions, which name its vision features in the cache. */
+function imagesOf(questions: readonly PixelQuestion[], indices: readonly number[]): Uint8Array[] | undefined {
+  const images = indices.map((i) => questions[i]!.image);
+  return images.every((image) => image !== undefined) ? images as Uint8Array[] : undefined;
 }
 
 /** Batch tensors outlive the scope they were made in: the batch owns them until dispose(). */
