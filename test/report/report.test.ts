@@ -4,6 +4,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeReport } from '../../src/report/index.ts';
 import { PulseError } from '../../src/errors.ts';
+import type { Results } from '../../src/protocol/results-schema.ts';
 import { completeResults, partialResults, seededResults, writeRun } from './fixtures.ts';
 
 const PNG = [0x89, 0x50, 0x4e, 0x47];
@@ -64,6 +65,20 @@ test('two runs are compared with both runs\' series', async () => {
   assert.match(md, /\| npo \(run-a\) \|/);
   assert.match(md, /\| npo \(run-b\) \|/);
   assert.ok(readFileSync(join(a, 'compare-run-a-vs-run-b', 'charts', 'sustainability-lines.svg'), 'utf8').includes('ga_klr (run-b)'));
+});
+
+test('a results.json of pulse 0.1 (version 1) still gets a report', async () => {
+  const v1 = JSON.parse(JSON.stringify(completeResults('old'))) as Record<string, any>;
+  v1.version = 1;
+  delete v1.summary;
+  delete v1.run.seed_list;
+  for (const s of v1.scenarios) {
+    delete s.seed; delete s.before_by_request; delete s.oracle;
+    for (const m of s.methods) for (const r of m.requests) { delete r.by_request; delete r.steps; delete r.stopped_early; delete r.trajectory; }
+  }
+  const dir = writeRun(v1 as Results);
+  const md = readFileSync((await writeReport(dir)).markdown, 'utf8');
+  assert.match(md, /\| ga \| projector\+llm \| 78\.0 → 20\.0 \|/);
 });
 
 test('an invalid or unknown-version results.json is a clear error naming the file and the field', async () => {
