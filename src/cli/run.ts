@@ -7,17 +7,21 @@ export function runCommand() {
     .description('Run the PULSE protocol: for each seed, scenario (fine-tuned, pre-trained, sustainability) and unlearning method, unlearn and score D_unlearn, D_retain and the general benchmark by modality, before, during (eval.every) and after every request. Writes results.json (with intervals across seeds), results.csv, samples.parquet (every scored question) and the report. Interrupted runs continue where they stopped when the same command is run again; a finished run is left as it is.')
     .option('--config <file>', 'YAML config; its keys override the preset (see README, "Configuration")')
     .addOption(new Option('--preset <name>', 'starting configuration').choices(['paper', 'quick'] as const).default('paper' as const))
-    .option('--methods <list>', 'comma-separated unlearning methods (ga, ga_klr, npo)', list())
+    .option('--methods <list>', 'comma-separated unlearning methods (ga, ga_klr, npo, grad_diff, kl_min, npo_rt, simnpo, or a plug-in\'s)', list())
     .option('--scenarios <list>', `comma-separated scenarios (${SCENARIO_NAMES.join(', ')})`, list(SCENARIO_NAMES))
     .option('--seeds <list>', 'comma-separated seeds, e.g. 0,1,2: the protocol runs once per seed (own split, request and batch order, adapter init) into the same run folder', integerList())
     .option('--out <dir>', 'run folder (default: runs/<preset>-<date>)')
     .option('--threads <n>', 'CPU threads for libtorch (default: all cores)', integer(1))
+    .option('--plugin <file>', 'a .ts or .js module exporting unlearning methods (see README, "Extending pulse"); repeatable', (file: string, files: string[]) => [...files, file], [] as string[])
     .option('--no-report', 'do not write the report (report.md, report.html, charts/) at the end')
     .action(async (opts) => {
       const { resolveConfig } = await import('../protocol/config.ts');
       const { runProtocol } = await import('../protocol/runner.ts');
       const { loadProtocolData, loadDatasetFiles } = await import('../data/protocol-data.ts');
       const { consoleProgress } = await import('../progress.ts');
+      const { loadPlugins } = await import('../unlearn/plugins.ts');
+      // before the config: its method names are checked against the registry the plug-ins add to
+      const plugins = await loadPlugins(opts.plugin);
       const overrides: Record<string, unknown> = {};
       if (opts.methods) overrides.methods = opts.methods;
       if (opts.scenarios) overrides.scenarios = opts.scenarios;
@@ -27,8 +31,9 @@ export function runCommand() {
       const outDir = opts.out ?? `runs/${opts.preset}-${new Date().toISOString().slice(0, 10)}`;
       const log = (line: string) => process.stderr.write(`[pulse] ${line}\n`);
       log(`run folder: ${outDir}`);
+      for (const p of plugins) log(`plug-in ${p.path} (sha256 ${p.sha256.slice(0, 12)}): ${p.methods.join(', ')}`);
       const outcome = await runProtocol({
-        config, outDir, preset: opts.preset, cacheDir: '.cache/pulse', progress: consoleProgress, log,
+        config, outDir, preset: opts.preset, cacheDir: '.cache/pulse', progress: consoleProgress, log, plugins,
         loadData: (c) => (c.data ? loadDatasetFiles(c.data, log) : loadProtocolData(c.world, log)),
       });
       if (outcome.alreadyFinished) {

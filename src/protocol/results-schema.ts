@@ -114,6 +114,8 @@ export const Results = z.object({
     seed_list: z.array(z.number().int().nonnegative()).min(1),
     /** the resolved configuration, as validated */
     config: z.record(z.string(), z.unknown()),
+    /** plug-in files (`pulse run --plugin`), their sha256 and the methods each registered */
+    plugins: z.array(z.object({ path: z.string(), sha256: z.string(), methods: z.array(z.string()) })).optional(),
   }),
   scenarios: z.array(ScenarioResult),
   /** intervals, matched forgetting and paired differences across seeds; written when the run finishes */

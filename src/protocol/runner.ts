@@ -7,6 +7,7 @@ import { assertSameWorld, disposeDelta, parseTarget, type PulseModel, type Scori
 import { byId, type PersonRecord, type ProtocolData } from '../data/records.ts';
 import { shortJsonHash } from '../hash.ts';
 import { getMethod } from '../unlearn/registry.ts';
+import type { PluginRecord } from '../unlearn/plugins.ts';
 import { unlearnRequest, DivergenceError, type Probe, type UnlearnSettings } from '../unlearn/unlearn.ts';
 import { relativeScores } from '../metrics/accuracy.ts';
 import { deriveSeed, rng, shuffled } from '../random.ts';
@@ -35,8 +36,10 @@ export interface RunOptions {
   loadData: (config: RunConfig) => Promise<ProtocolData>;
   progress?: ProgressFactory;
   log?: (line: string) => void;
-  /** the scenario table config.scenarios names its scenarios from (default: the protocol's) */
+  /** the table config.scenarios names its scenarios from (default: the protocol's) */
   scenarios?: readonly Scenario[];
+  /** plug-ins whose methods are registered (loadPlugins): recorded, and part of the run's identity */
+  plugins?: readonly PluginRecord[];
 }
 
 interface Phase { name: string; seconds: number }
@@ -55,8 +58,9 @@ export interface RunOutcome {
   scoringSeconds: number;
 }
 
-export function configHash(config: RunConfig): string {
-  return shortJsonHash(config);
+/** A run folder's identity: its configuration and the exact plug-in files whose methods it runs. */
+export function configHash(config: RunConfig, plugins: readonly PluginRecord[] = []): string {
+  return plugins.length === 0 ? shortJsonHash(config) : shortJsonHash({ config, plugins: plugins.map((p) => p.sha256) });
 }
 
 /** Everything one invocation works with, once the inputs are loaded and the run folder is taken. */
@@ -102,7 +106,8 @@ export async function runProtocol(options: RunOptions): Promise<RunOutcome> {
   });
   const outDir = resolve(options.outDir);
   const resultsPath = join(outDir, 'results.json');
-  const existing = readExistingRun(outDir, configHash(config));
+  const hash = configHash(config, options.plugins);
+  const existing = readExistingRun(outDir, hash);
   if (existing?.run.finished_at) return { resultsPath, results: existing, phases: [], alreadyFinished: true, checkpoints: [], scoringSeconds: 0 };
 
   const phases: Phase[] = [];
@@ -124,7 +129,7 @@ export async function runProtocol(options: RunOptions): Promise<RunOutcome> {
       const scoring = config.scoring === 'model' ? model.info.defaultScoring : config.scoring;
       const results = existing ?? newResults(options, outDir, model, scoring);
       if (!existing) {
-        const runInfo = { config_hash: configHash(config), created_at: results.run.created_at, pulse_version: PULSE_VERSION };
+        const runInfo = { config_hash: hash, created_at: results.run.created_at, pulse_version: PULSE_VERSION };
         writeJsonAtomic(join(outDir, 'run.json'), runInfo);
         writeFileAtomicSync(join(outDir, 'config.yaml'), toYaml(config));
       } else {
@@ -176,6 +181,7 @@ function newResults(options: RunOptions, outDir: string, model: PulseModel, scor
       id: basename(outDir), created_at: new Date().toISOString(), finished_at: null, pulse_version: PULSE_VERSION, preset: options.preset,
       scoring, model: { kind, name, path, sha256 }, seeds: { master: config.seed, world: config.world.seed }, seed_list: seedList(config),
       config: config as unknown as Record<string, unknown>,
+      ...(options.plugins?.length ? { plugins: [...options.plugins] } : {}),
     },
     scenarios: [],
     summary: null,

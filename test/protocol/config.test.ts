@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveConfig, PRESETS } from '../../src/protocol/config.ts';
 import { PulseError } from '../../src/errors.ts';
+import { METHODS } from '../../src/unlearn/registry.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'pulse-config-'));
 const file = (name: string, text: string) => { const p = join(dir, name); writeFileSync(p, text); return p; };
@@ -61,4 +62,10 @@ test('scenario_settings override method_settings, which override unlearn, key by
     /scenario_settings\.pretrained: unknown scenario 'pretrained' \(known: fine_tuned, pre_trained, sustainability\)/);
   assert.throws(() => resolveConfig({ preset: 'paper', overrides: { scenario_settings: { pre_trained: { hyperparameters: {} } } } }),
     /unknown key 'scenario_settings\.pre_trained\.hyperparameters'/);
+});
+
+test('configs/baselines.yaml runs every built-in method on the paper preset', () => {
+  const config = resolveConfig({ file: 'configs/baselines.yaml' });
+  assert.deepEqual(config.methods, [...METHODS.keys()]);
+  assert.deepEqual(config.seeds, [0, 1, 2]);
 });

@@ -96,7 +96,10 @@ test('one step of each method lowers the likelihood of the forget answers', asyn
     const retain = method.needsRetain ? await model.encode([{ prompt: 'Where does Ada Stone live?', answer: 'Paris' }]) : null;
     const nll = () => scope(() => tokenAveragedNll(model, forget).item());
     const before = nll();
-    scope(() => method.loss({ model, reference, forget, retain, hyperparameters: { ...method.defaults } }).backward());
+    // SimNPO's forget term saturates on answers the untrained model finds unlikely (β·ln V ≈ 16 at β = 4.5): its
+    // gradient is ~1e-7 and the retain term, on the same prompt, would decide the step. Its forget term alone here.
+    const own: Record<string, number> = method.name === 'simnpo' ? { alpha: 0 } : {};
+    scope(() => method.loss({ model, reference, forget, retain, hyperparameters: { ...method.defaults, ...own } }).backward());
     optimizer.step();
     assert.ok(nll() > before, `${method.name}: NLL(forget) ${before} -> ${nll()}`);
     forget.dispose();
@@ -108,6 +111,6 @@ test('one step of each method lowers the likelihood of the forget answers', asyn
 });
 
 test('the registry names every method and rejects unknown ones', () => {
-  assert.deepEqual([...METHODS.keys()], ['ga', 'ga_klr', 'npo']);
-  assert.throws(() => getMethod('rmu'), /unknown unlearning method 'rmu' \(known: ga, ga_klr, npo\)/);
+  assert.deepEqual([...METHODS.keys()], ['ga', 'ga_klr', 'npo', 'grad_diff', 'kl_min', 'npo_rt', 'simnpo']);
+  assert.throws(() => getMethod('rmu'), /unknown unlearning method 'rmu' \(known: ga, ga_klr, npo, grad_diff, kl_min, npo_rt, simnpo\)/);
 });
