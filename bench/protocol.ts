@@ -1,10 +1,11 @@
 /**
- * npm run bench:protocol [-- --preset paper|quick --seeds N --keep-cache]
+ * npm run bench:protocol [-- --preset paper|quick --seeds N --attacks all --keep-cache]
  * Runs the paper preset (3 scenarios x 3 methods + the update-target ablation, its seeds, scoring
  * every epoch, the retain oracle) on the shipped model into a fresh run folder and prints the
  * total wall time, the time per phase, the share of time spent scoring, the peak RSS, and the size
  * of each request checkpoint (a state delta) against the parameters it holds. `--seeds N` runs
- * seeds 0..N-1. The fine-tuned model and the oracles are built from scratch unless --keep-cache.
+ * seeds 0..N-1; `--attacks all` (or a list) adds the attack battery and prints its share. The
+ * fine-tuned model and the oracles are built from scratch unless --keep-cache.
  * Target on a 2-core machine: <= 20 minutes with several seeds, <= 10 with one.
  */
 import { parseArgs } from 'node:util';
@@ -18,7 +19,10 @@ import { writeReport } from '../src/report/index.ts';
 import { consoleProgress } from '../src/progress.ts';
 
 const { values } = parseArgs({
-  options: { preset: { type: 'string', default: 'paper' }, 'keep-cache': { type: 'boolean', default: false }, out: { type: 'string' }, seeds: { type: 'string' } },
+  options: {
+    preset: { type: 'string', default: 'paper' }, 'keep-cache': { type: 'boolean', default: false }, out: { type: 'string' }, seeds: { type: 'string' },
+    attacks: { type: 'string' },
+  },
 });
 const preset = values.preset as PresetName;
 const seedCount = values.seeds === undefined ? null : Number(values.seeds);
@@ -26,10 +30,13 @@ if (seedCount !== null && !(Number.isInteger(seedCount) && seedCount > 0)) throw
 const dir = mkdtempSync(join(tmpdir(), 'pulse-bench-protocol-'));
 const outDir = values.out ?? join(dir, 'run');
 const cacheDir = values['keep-cache'] ? '.cache/pulse' : join(dir, 'cache');
-const config = resolveConfig({ preset, overrides: seedCount === null ? {} : { seeds: Array.from({ length: seedCount }, (_, i) => i) } });
+const overrides: Record<string, unknown> = {};
+if (seedCount !== null) overrides.seeds = Array.from({ length: seedCount }, (_, i) => i);
+if (values.attacks) overrides.attacks = values.attacks.split(',');
+const config = resolveConfig({ preset, overrides });
 const target = preset === 'paper' && (config.seeds?.length ?? 1) > 1 ? 20 : 10;
 const t0 = performance.now();
-const { phases, resultsPath, checkpoints, scoringSeconds } = await runProtocol({ config, outDir, preset, cacheDir, progress: consoleProgress, loadData: (c) => loadProtocolData(c.world), log: (l) => console.error(`[pulse] ${l}`) });
+const { phases, resultsPath, checkpoints, scoringSeconds, attackSeconds } = await runProtocol({ config, outDir, preset, cacheDir, progress: consoleProgress, loadData: (c) => loadProtocolData(c.world), log: (l) => console.error(`[pulse] ${l}`) });
 const total = (performance.now() - t0) / 1000;
 await writeReport(outDir);
 console.log(`\nphase times (s):`);
@@ -37,6 +44,7 @@ for (const p of phases) console.log(`  ${p.seconds.toFixed(1).padStart(7)}  ${p.
 console.log(`seeds: ${(config.seeds ?? [config.seed]).join(', ')}; eval.every: ${config.eval.every}; retain oracle: ${config.eval.oracle ? 'yes' : 'no'}`);
 console.log(`total wall time: ${(total / 60).toFixed(2)} min (target <= ${target} min)${values['keep-cache'] ? ' [fine-tuned model from cache]' : ''}`);
 console.log(`scoring: ${(scoringSeconds / 60).toFixed(2)} min, ${((100 * scoringSeconds) / total).toFixed(0)}% of the total`);
+if (config.attacks.length) console.log(`attacks (${config.attacks.join(', ')}): ${(attackSeconds / 60).toFixed(2)} min, ${((100 * attackSeconds) / total).toFixed(0)}% of the total`);
 console.log(`peak RSS: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
 const modelBytes = statSync(String(config.model.path)).size;
 console.log(`request checkpoints (state deltas; the whole model file is ${(modelBytes / 1024).toFixed(0)} KiB):`);

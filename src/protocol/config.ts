@@ -5,6 +5,7 @@ import { PulseError, describeZodError, errorExcerpt } from '../errors.ts';
 import { UpdateTarget } from './results-schema.ts';
 import { SCENARIO_NAMES } from './scenarios.ts';
 import { METHODS } from '../unlearn/registry.ts';
+import { ATTACKS } from '../attacks/registry.ts';
 import { parseModelSpec, type ModelSpec } from '../model/registry.ts';
 
 const Lora = z.object({
@@ -85,6 +86,12 @@ export const RunConfig = z.object({
    * scenario's regime (e.g. a full update where no fine-tuning happened) holds for every method.
    */
   scenario_settings: z.record(z.string(), Optimisation.partial().strict()).default({}),
+  /** attacks run after every request (src/attacks/registry.ts; `all` = every one); [] = none */
+  attacks: z.array(z.string()),
+  attack_settings: z.object({
+    /** relearning: LoRA on the request's target, `steps` of answer NLL at `lr` */
+    relearn: z.object({ steps: z.number().int().positive(), lr: z.number().positive(), batch_size: z.number().int().positive(), lora: Lora }).strict(),
+  }).strict(),
   eval: z.object({
     batch_size: z.number().int().positive(),
     /** general-benchmark questions scored after every request (null = all) */
@@ -126,6 +133,8 @@ const PAPER: RunConfig = {
   // PROTOCOL.md: LoRA where a fine-tune happened; a full update of the target in the pre-trained scenario.
   scenario_settings: { pre_trained: { lora: null } },
   eval: { batch_size: 256, general_items: null, every: 'epoch', oracle: true, bootstrap: 1000 },
+  attacks: [],
+  attack_settings: { relearn: { steps: 20, lr: 3e-3, batch_size: 16, lora: { ...LORA_DEFAULT, rank: 8, alpha: 16 } } },
 };
 
 /** Small and fast (tests, smoke runs): the paper preset's shape with fewer people and steps. */
@@ -177,6 +186,7 @@ function checkNames(config: RunConfig): string | null {
     firstUnknown(Object.keys(config.method_settings), methods, (name) => `method_settings.${name}`, 'unlearning method'),
     firstUnknown(config.scenarios, SCENARIO_NAMES, (_, i) => `scenarios.${i}`, 'scenario'),
     firstUnknown(Object.keys(config.scenario_settings), SCENARIO_NAMES, (name) => `scenario_settings.${name}`, 'scenario'),
+    firstUnknown(config.attacks, ['all', ...ATTACKS.keys()], (_, i) => `attacks.${i}`, 'attack'),
     ...Object.entries(config.method_settings).map(([method, settings]) => firstUnknown(Object.keys(settings.hyperparameters),
       Object.keys(METHODS.get(method)?.defaults ?? {}), (name) => `method_settings.${method}.hyperparameters.${name}`, 'hyperparameter')),
   ];

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Accuracy, RelativeScores, SetScores } from '../metrics/scores.ts';
+import { Accuracy, ByModality, RelativeScores, SetScores } from '../metrics/scores.ts';
 import { Summary } from './summary-schema.ts';
 
 /**
@@ -35,6 +35,8 @@ export const RequestResult = z.object({
   stopped_early: z.boolean(),
   /** scoring points inside the request (eval.every), in step order; the request's end is `after` */
   trajectory: z.array(TrajectoryPoint),
+  /** the attacks' numbers after the request (config `attacks`), by attack, metric and modality */
+  attacks: z.record(z.string(), z.record(z.string(), ByModality)).optional(),
   /** mean training loss over the first and the last optimisation step of this request */
   loss: z.object({ first: z.number().nullable(), last: z.number().nullable() }),
   seconds: z.number().nonnegative(),

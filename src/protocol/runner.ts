@@ -3,10 +3,12 @@ import { basename, join, resolve } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { setNumThreads, defaultThreads } from '../torch/index.ts';
 import { loadModel } from '../model/registry.ts';
-import { assertSameWorld, disposeDelta, parseTarget, type PulseModel, type ScoringMode, type StateDelta } from '../model/model.ts';
+import { assertSameWorld, disposeDelta, parseTarget, type Part, type PulseModel, type ScoringMode, type StateDelta } from '../model/model.ts';
 import { byId, type PersonRecord, type ProtocolData } from '../data/records.ts';
 import { shortJsonHash } from '../hash.ts';
 import { getMethod } from '../unlearn/registry.ts';
+import { attacksNamed } from '../attacks/registry.ts';
+import type { AttackContext, AttackScores } from '../attacks/attack.ts';
 import type { PluginRecord } from '../unlearn/plugins.ts';
 import { unlearnRequest, DivergenceError, type Probe, type UnlearnSettings } from '../unlearn/unlearn.ts';
 import { relativeScores } from '../metrics/accuracy.ts';
@@ -56,6 +58,8 @@ export interface RunOutcome {
   checkpoints: CheckpointRecord[];
   /** seconds spent scoring models (every evaluation point), a part of the phases' time */
   scoringSeconds: number;
+  /** seconds spent in attacks (config `attacks`), a part of the phases' time */
+  attackSeconds: number;
 }
 
 /** A run folder's identity: its configuration and the exact plug-in files whose methods it runs. */
@@ -78,8 +82,9 @@ interface Session {
   checkpoints: CheckpointRecord[];
   /** fine-tunes and retain oracles are cached here across runs */
   cacheDir: string;
-  /** time spent in evaluatePoint, for the benchmark's share of scoring */
+  /** time spent in evaluatePoint and in attacks, for the benchmark's breakdown */
   scoringTime: { seconds: number };
+  attackTime: { seconds: number };
   /** per-question records, one Parquet part per evaluation batch, merged into samples.parquet at the end */
   samplesDir: string;
   progress: ProgressFactory;
@@ -108,7 +113,7 @@ export async function runProtocol(options: RunOptions): Promise<RunOutcome> {
   const resultsPath = join(outDir, 'results.json');
   const hash = configHash(config, options.plugins);
   const existing = readExistingRun(outDir, hash);
-  if (existing?.run.finished_at) return { resultsPath, results: existing, phases: [], alreadyFinished: true, checkpoints: [], scoringSeconds: 0 };
+  if (existing?.run.finished_at) return { resultsPath, results: existing, phases: [], alreadyFinished: true, checkpoints: [], scoringSeconds: 0, attackSeconds: 0 };
 
   const phases: Phase[] = [];
   const timed = async <T>(name: string, fn: () => Promise<T> | T): Promise<T> => {
@@ -143,7 +148,7 @@ export async function runProtocol(options: RunOptions): Promise<RunOutcome> {
       }
       await timed('summary', () => finishRun(session));
       writeFileSync(join(outDir, 'phases.json'), `${JSON.stringify(phases, null, 2)}\n`);
-      return { resultsPath, results, phases, alreadyFinished: false, checkpoints: session.checkpoints, scoringSeconds: session.scoringTime.seconds };
+      return { resultsPath, results, phases, alreadyFinished: false, checkpoints: session.checkpoints, scoringSeconds: session.scoringTime.seconds, attackSeconds: session.attackTime.seconds };
     } finally {
       unlock();
     }
@@ -208,7 +213,7 @@ async function openSession(options: RunOptions, loaded: Loaded, scenarios: reado
   const context: ScenarioContext = { config, data, fineTunedPeople: fineTunePeople(data, config), scoring: loaded.scoring };
   const save = () => writeJsonAtomic(join(loaded.outDir, 'results.json'), loaded.results);
   const samplesDir = join(loaded.outDir, 'samples');
-  return { ...loaded, config, context, fineTune, general, checkpoints: [], cacheDir: options.cacheDir, scoringTime: { seconds: 0 }, samplesDir, progress, log, save };
+  return { ...loaded, config, context, fineTune, general, checkpoints: [], cacheDir: options.cacheDir, scoringTime: { seconds: 0 }, attackTime: { seconds: 0 }, samplesDir, progress, log, save };
 }
 
 /** Puts the model in the state every method of a scenario starts from. */
@@ -227,9 +232,11 @@ async function runScenario(session: Session, scenario: Scenario, seed: number): 
   const record = scenarioRecord(session, scenario.name, seed) ?? await beginScenario(session, scenario, pool, seed);
   if (record.status === 'skipped') return;
   const sets = evalSets(session, pool, record.splits, scenario);
-  const retainExamples = byId(pool, record.splits.retain, scenario.name).flatMap((p) => p.training);
+  const people = { unlearn: byId(pool, record.splits.unlearn, scenario.name), retain: byId(pool, record.splits.retain, scenario.name) };
+  const retainExamples = people.retain.flatMap((p) => p.training);
+  const data: ScenarioData = { pool, sets, retainExamples, people: { ...people, unseen: unseenPeople(session, people.unlearn.length, seed) } };
   for (const entry of record.methods) {
-    if (entry.status === 'pending') await runMethod(session, scenario, record, entry, { pool, sets, retainExamples });
+    if (entry.status === 'pending') await runMethod(session, scenario, record, entry, data);
   }
   record.status = record.methods.every((e: MethodResult) => e.status === 'complete') ? 'complete' : 'partial';
   session.save();
@@ -325,7 +332,19 @@ async function scoreOracle(session: Session, scenario: Scenario, sets: EvalSets,
   }
 }
 
-interface ScenarioData { pool: PersonRecord[]; sets: EvalSets; retainExamples: PersonRecord['training'] }
+interface ScenarioData {
+  pool: PersonRecord[];
+  sets: EvalSets;
+  retainExamples: PersonRecord['training'];
+  people: { unlearn: PersonRecord[]; retain: PersonRecord[]; unseen: PersonRecord[] };
+}
+
+/** As many fictitious people as D_unlearn has that the fine-tune never saw (seeded): membership inference's non-members. */
+function unseenPeople(session: Session, count: number, seed: number): PersonRecord[] {
+  const taught = new Set(session.context.fineTunedPeople);
+  const candidates = session.data.fictitious.filter((p) => !taught.has(p.id)).sort((a, b) => (a.id < b.id ? -1 : 1));
+  return shuffled(candidates, rng(deriveSeed(seed, 'unseen people'))).slice(0, count);
+}
 
 const seedTag = (session: Session, seed: number) => (seedList(session.config).length > 1 ? ` seed ${seed}` : '');
 
@@ -402,17 +421,33 @@ async function runRequest(session: Session, scenario: Scenario, record: Scenario
     if (outcome.stoppedEarly) { trajectory.pop(); rows.pop(); }
     const scored = await evaluatePoint(session, data.sets, point(outcome.steps));
     rows.push(scored.rows);
+    const attacks = await runAttacks(session, data, settings.target, { splitSeed: record.seed, seed: deriveSeed(record.seed, at.key, at.k, 'attacks') });
     await writeSamplePart(session.samplesDir, partName(record.seed, `${at.key}--r${at.k}`), rows.flat());
     if (at.k < record.splits.requests.length) await saveCheckpoint(session, at.checkpoint, outcome.delta);
     const after = scored.evaluation.scores;
     return {
       request: at.k, people: ids, after, relative: relativeScores(record.before!, after),
       by_request: accuracyByRequest(scored.evaluation.outcomes, record.splits.requests),
-      steps: outcome.steps, stopped_early: outcome.stoppedEarly, trajectory, loss: outcome.loss,
+      steps: outcome.steps, stopped_early: outcome.stoppedEarly, trajectory, loss: outcome.loss, ...(attacks ? { attacks } : {}),
     };
   } finally {
     disposeDelta(outcome.delta);
   }
+}
+
+/** The configured attacks on the model as the request left it; they leave it as they found it. */
+async function runAttacks(session: Session, data: ScenarioData, target: Part[], seeds: { splitSeed: number; seed: number }): Promise<Record<string, AttackScores> | null> {
+  const { config } = session;
+  if (config.attacks.length === 0) return null;
+  const context: AttackContext = {
+    model: session.model, target, scoring: session.scoring, batchSize: config.eval.batch_size, ...data.people,
+    relearn: config.attack_settings.relearn, ...seeds, progress: session.progress,
+  };
+  const out: Record<string, AttackScores> = {};
+  const t0 = performance.now();
+  for (const attack of attacksNamed(config.attacks)) out[attack.name] = await attack.run(context);
+  session.attackTime.seconds += (performance.now() - t0) / 1000;
+  return out;
 }
 
 /** unlearn.stop_at_forgotten from the most specific layer that sets it (as settingsFor reads every key). */

@@ -1,0 +1,39 @@
+import type { PersonRecord } from '../data/records.ts';
+import type { ByModality } from '../metrics/scores.ts';
+import type { LoraSpec, PulseModel, ScoringMode } from '../model/model.ts';
+import type { ProgressFactory } from '../progress.ts';
+
+/** Relearning's optimisation: LoRA on the request's update target, k steps of answer NLL. */
+export interface RelearnSettings { steps: number; lr: number; batch_size: number; lora: Omit<LoraSpec, 'parts'> }
+
+/** What an attack sees after a request: the unlearned model and the people of the scenario. */
+export interface AttackContext {
+  model: PulseModel;
+  /** the parts the request updated: where relearning puts its adapters */
+  target: LoraSpec['parts'];
+  scoring: ScoringMode;
+  batchSize: number;
+  unlearn: readonly PersonRecord[];
+  retain: readonly PersonRecord[];
+  /** people no model of the run was trained on: membership inference's non-members */
+  unseen: readonly PersonRecord[];
+  relearn: RelearnSettings;
+  /** the scenario's seed: choices every method of the scenario shares (relearning's halves) */
+  splitSeed: number;
+  /** this request's seed: adapter initialisation and batch order */
+  seed: number;
+  progress: ProgressFactory;
+}
+
+/** An attack's numbers by metric, each by modality (null where a modality has no question). */
+export type AttackScores = Record<string, ByModality>;
+
+/**
+ * A test of shallow forgetting, run on the model after a request. It must leave the model
+ * exactly as it found it (an attack that trains does so on adapters it removes again).
+ */
+export interface Attack {
+  name: string;
+  description: string;
+  run(context: AttackContext): Promise<AttackScores>;
+}

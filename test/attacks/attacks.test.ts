@@ -1,0 +1,82 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadModel } from '../../src/model/registry.ts';
+import { loadProtocolData } from '../../src/data/protocol-data.ts';
+import { resolveConfig } from '../../src/protocol/config.ts';
+import { runProtocol } from '../../src/protocol/runner.ts';
+import { manualSeed } from '../../src/torch/index.ts';
+import { trainAnswerNll } from '../../src/train/loop.ts';
+import { disposeDelta, parseTarget, type PulseModel } from '../../src/model/model.ts';
+import { relearnAttack } from '../../src/attacks/relearn.ts';
+import { membershipAttack } from '../../src/attacks/mia.ts';
+import type { AttackContext } from '../../src/attacks/attack.ts';
+import { silentProgress } from '../../src/progress.ts';
+import { unlearnRequest } from '../../src/unlearn/unlearn.ts';
+import { getMethod } from '../../src/unlearn/registry.ts';
+import { protocolFixture } from '../protocol/fixture.ts';
+
+/** Every weight of the model, as numbers: what an attack must leave as it found it. */
+function weights(model: PulseModel): number[][] {
+  const delta = model.parameterDelta(['vision', 'projector', 'llm']);
+  const out = delta.entries.map((e) => (e.kind === 'set' ? Array.from(e.value.toFloat32Array()) : []));
+  disposeDelta(delta);
+  return out;
+}
+
+test('known answers: relearning brings back answers GA only pushed down; MIA tells trained people from unseen ones, not unseen from unseen', async () => {
+  const config = resolveConfig({ preset: 'quick' });
+  const model = await loadModel(config.model);
+  const data = await loadProtocolData({ seed: 0, dir: join(mkdtempSync(join(tmpdir(), 'pulse-attacks-')), 'world') });
+  const [taught, others, unseen] = [data.fictitious.slice(0, 10), data.fictitious.slice(10, 20), data.fictitious.slice(20, 30)];
+  const target = parseTarget('projector+llm');
+  // the shipped base model, LoRA-fine-tuned on ten fictitious people until it knows them
+  manualSeed(1);
+  model.attachLora({ rank: 8, alpha: 16, dropout: 0, layers: [], parts: target });
+  const pool = taught.flatMap((p) => p.training);
+  let next = 0;
+  await trainAnswerNll(model, model.trainableParameters(target), () => Array.from({ length: 16 }, () => pool[next++ % pool.length]!), {
+    label: 'fine-tune', steps: 150, lr: 3e-3, warmupSteps: 10, finalLrFraction: 0.1, weightDecay: 0, clipNorm: 1,
+  });
+  disposeDelta(model.mergeLora());
+  model.freeze();
+  const context: AttackContext = {
+    model, target, scoring: 'likelihood', batchSize: 256, unlearn: taught, retain: others, unseen,
+    relearn: config.attack_settings.relearn, splitSeed: 0, seed: 0, progress: silentProgress,
+  };
+  const mia = await membershipAttack.run(context);
+  assert.ok(mia.auc_unlearn!.overall! > 0.9, `trained vs unseen people: AUC ${mia.auc_unlearn!.overall}`);
+  assert.ok(Math.abs(mia.auc_retain!.overall! - 0.5) < 0.15, `two sets of unseen people: AUC ${mia.auc_retain!.overall} is near 0.5`);
+  // GA for two epochs: the answers' likelihood is pushed down, the knowledge is not removed
+  const ga = await unlearnRequest(model, getMethod('ga'), pool, [], {
+    lr: 3e-3, epochs: 2, batchSize: 16, clipNorm: 1, lora: { rank: 8, alpha: 16, dropout: 0, layers: [] }, target, hyperparameters: {}, seed: 3,
+  });
+  disposeDelta(ga.delta);
+  const unlearned = weights(model);
+  const relearned = await relearnAttack.run(context);
+  assert.ok(relearned.before!.overall! < 60, `GA pushed the held-out half down to ${relearned.before!.overall}%`);
+  assert.ok(relearned.after!.overall! - relearned.before!.overall! >= 30, `relearning the other half brought it back: ${relearned.before!.overall} -> ${relearned.after!.overall}`);
+  await membershipAttack.run(context);
+  assert.deepEqual(weights(model), unlearned, 'the attacks left every weight as they found it');
+  model.dispose();
+});
+
+test('attacks are recorded after every request and change none of the unlearning numbers', async () => {
+  const fixture = await protocolFixture();
+  const run = async (attacks: string[]) => (await runProtocol({
+    config: resolveConfig({ preset: 'quick', file: fixture.config, overrides: { scenarios: ['sustainability'], methods: ['ga'], attacks } }),
+    outDir: join(fixture.dir, 'runs', attacks.join('-') || 'none'), preset: 'quick', cacheDir: join(fixture.dir, '.cache'),
+    loadData: (c) => loadProtocolData(c.world),
+  })).results.scenarios[0]!.methods[0]!.requests;
+  const [plain, attacked] = [await run([]), await run(['all'])];
+  const numbers = (requests: typeof plain) => requests.map(({ seconds: _, attacks: __, ...rest }) => rest);
+  assert.deepEqual(numbers(attacked), numbers(plain));
+  for (const r of attacked) assert.deepEqual(Object.keys(r.attacks ?? {}), ['relearn', 'relearn_retain', 'mia']);
+  assert.equal(plain[0]!.attacks, undefined);
+});
+
+test('an unknown attack is one clear config error', () => {
+  assert.throws(() => resolveConfig({ preset: 'quick', overrides: { attacks: ['relearning'] } }), /attacks\.0: unknown attack 'relearning' \(known: all, relearn, relearn_retain, mia\)/);
+});
