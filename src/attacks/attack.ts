@@ -22,6 +22,8 @@ export interface AttackContext {
   splitSeed: number;
   /** this request's seed: adapter initialisation and batch order */
   seed: number;
+  /** membership inference's AUC on the retain oracle (D_unlearn against unseen people), when there is one */
+  oracleMia: ByModality | null;
   progress: ProgressFactory;
 }
 

@@ -2,7 +2,7 @@ import { membershipAuc } from '../metrics/auc.ts';
 import type { ByModality } from '../metrics/scores.ts';
 import type { Example, PersonRecord } from '../data/records.ts';
 import { noGrad, scope } from '../torch/index.ts';
-import type { Attack, AttackContext } from './attack.ts';
+import type { Attack, AttackContext, AttackScores } from './attack.ts';
 
 /** Per-token NLL of each example's answer, in chunks of the scoring batch size. */
 async function losses(context: AttackContext, examples: readonly Example[]): Promise<number[]> {
@@ -46,6 +46,16 @@ function aucByModality(m: Losses, n: Losses): ByModality {
 }
 
 /**
+ * MUSE's privacy leakage: 100·(AUC_unlearned − AUC_oracle)/AUC_oracle, on D_unlearn against unseen
+ * people; 0 = as private as a model that never saw D_unlearn, > 0 = still leaks membership,
+ * < 0 = over-unlearned (D_unlearn now looks less familiar than to a model that never saw it).
+ */
+export function privacyLeakage(unlearned: ByModality, oracle: ByModality): ByModality {
+  const leak = (a: number | null, o: number | null) => (a === null || o === null || o === 0 ? null : (100 * (a - o)) / o);
+  return { overall: leak(unlearned.overall, oracle.overall), multimodal: leak(unlearned.multimodal, oracle.multimodal), text_only: leak(unlearned.text_only, oracle.text_only) };
+}
+
+/**
  * Loss-based membership inference: how well the per-token answer NLL separates D_unlearn's
  * examples from those of people no model of the run saw (AUC; 0.5 = cannot tell, as for a model
  * that never saw D_unlearn). D_retain against the same unseen people is the seen-and-kept baseline.
@@ -55,9 +65,11 @@ export const membershipAttack: Attack = {
   description: 'loss-based membership inference: AUC of D_unlearn (and D_retain) against unseen people',
   run: async (context) => {
     const unseen = await lossesByModality(context, context.unseen);
-    return {
+    const scores: AttackScores = {
       auc_unlearn: aucByModality(await lossesByModality(context, context.unlearn), unseen),
       auc_retain: aucByModality(await lossesByModality(context, context.retain), unseen),
     };
+    if (context.oracleMia) scores.privleak = privacyLeakage(scores.auc_unlearn!, context.oracleMia);
+    return scores;
   },
 };

@@ -95,6 +95,8 @@ export const ScenarioResult = z.object({
   before_by_request: z.array(Accuracy),
   /** the retain oracle (the base model fine-tuned on D_retain's people only): complete forgetting, for reference */
   oracle: SetScores.nullable(),
+  /** membership inference's AUC on the oracle (D_unlearn against unseen people), with the mia attack */
+  oracle_mia: ByModality.optional(),
   methods: z.array(MethodResult),
 });
 export type ScenarioResult = z.infer<typeof ScenarioResult>;

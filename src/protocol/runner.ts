@@ -9,6 +9,8 @@ import { shortJsonHash } from '../hash.ts';
 import { getMethod } from '../unlearn/registry.ts';
 import { attacksNamed } from '../attacks/registry.ts';
 import type { AttackContext, AttackScores } from '../attacks/attack.ts';
+import { membershipAttack } from '../attacks/mia.ts';
+import type { ByModality, SetScores } from '../metrics/scores.ts';
 import type { PluginRecord } from '../unlearn/plugins.ts';
 import { unlearnRequest, DivergenceError, type Probe, type UnlearnSettings } from '../unlearn/unlearn.ts';
 import { relativeScores } from '../metrics/accuracy.ts';
@@ -296,13 +298,14 @@ async function beginScenario(session: Session, scenario: Scenario, pool: PersonR
   const start = { seed, scenario: scenario.name, method: 'start', target: '', request: 0, step: 0 };
   const before = await session.timed(`${scenario.name}: evaluate before`, () => evaluatePoint(session, sets, start));
   await writeSamplePart(session.samplesDir, partName(seed, `${scenario.name}--before`), before.rows);
-  const oracle = scenario.start === 'fine_tuned' && config.eval.oracle ? await scoreOracle(session, scenario, sets, splits.retain, seed) : null;
+  const oracle = scenario.start === 'fine_tuned' && config.eval.oracle ? await scoreOracle(session, scenario, sets, splits, seed) : null;
   const methods = methodEntries(config, scenario).map(({ method, target }): MethodResult => ({
     method, update_target: target, status: 'pending', hyperparameters: hyperparameterRecord(settingsFor(config, scenario.name, method, target, 0)), requests: [],
   }));
   const record: ScenarioResult = {
     ...head, status: 'partial', splits, ...(selection ? { selection } : {}), before: before.evaluation.scores,
-    before_by_request: accuracyByRequest(before.evaluation.outcomes, splits.requests), oracle, methods,
+    before_by_request: accuracyByRequest(before.evaluation.outcomes, splits.requests), oracle: oracle?.scores ?? null,
+    ...(oracle?.mia ? { oracle_mia: oracle.mia } : {}), methods,
   };
   session.results.scenarios.push(record);
   session.save();
@@ -313,8 +316,10 @@ async function beginScenario(session: Session, scenario: Scenario, pool: PersonR
  * The retain oracle: the base model fine-tuned with the fine-tune's recipe on D_retain's people
  * only, so it never saw D_unlearn. Cached like the fine-tune; scenarios with the same split share it.
  */
-async function scoreOracle(session: Session, scenario: Scenario, sets: EvalSets, retain: string[], seed: number): Promise<ScenarioResult['oracle']> {
+async function scoreOracle(session: Session, scenario: Scenario, sets: EvalSets, splits: { unlearn: string[]; retain: string[] }, seed: number)
+  : Promise<{ scores: SetScores; mia: ByModality | null }> {
   const { model, config } = session;
+  const retain = splits.retain;
   const label = `${scenario.name} seed ${seed}: retain oracle`;
   const oracle = await session.timed(`${scenario.name}: retain oracle`,
     () => ensureFineTuned(model, session.data, config, session.cacheDir, session.progress, retain, label));
@@ -325,11 +330,24 @@ async function scoreOracle(session: Session, scenario: Scenario, sets: EvalSets,
     const point = { seed, scenario: scenario.name, method: 'oracle', target: '', request: 0, step: 0 };
     const scored = await evaluatePoint(session, sets, point);
     await writeSamplePart(session.samplesDir, partName(seed, `${scenario.name}--oracle`), scored.rows);
-    return scored.evaluation.scores;
+    return { scores: scored.evaluation.scores, mia: await oracleMembership(session, scenario, splits, seed) };
   } finally {
     disposeDelta(oracle.delta);
     await startState(session, scenario);
   }
+}
+
+/**
+ * Membership inference on the retain oracle (loaded), when the run has the mia attack: the AUC of a
+ * model that never saw D_unlearn, which privacy leakage is measured against.
+ */
+async function oracleMembership(session: Session, scenario: Scenario, splits: { unlearn: string[]; retain: string[] }, seed: number): Promise<ByModality | null> {
+  if (!attacksNamed(session.config.attacks).some((a) => a.name === membershipAttack.name)) return null;
+  const pool = scenario.people.people(session.context);
+  const unlearn = byId(pool, splits.unlearn, scenario.name);
+  const context = attackContext(session, { unlearn, retain: byId(pool, splits.retain, scenario.name), unseen: unseenPeople(session, unlearn.length, seed) },
+    [], { splitSeed: seed, seed, oracleMia: null });
+  return (await membershipAttack.run(context)).auc_unlearn ?? null;
 }
 
 interface ScenarioData {
@@ -421,7 +439,8 @@ async function runRequest(session: Session, scenario: Scenario, record: Scenario
     if (outcome.stoppedEarly) { trajectory.pop(); rows.pop(); }
     const scored = await evaluatePoint(session, data.sets, point(outcome.steps));
     rows.push(scored.rows);
-    const attacks = await runAttacks(session, data, settings.target, { splitSeed: record.seed, seed: deriveSeed(record.seed, at.key, at.k, 'attacks') });
+    const seeds = { splitSeed: record.seed, seed: deriveSeed(record.seed, at.key, at.k, 'attacks'), oracleMia: record.oracle_mia ?? null };
+    const attacks = await runAttacks(session, data, settings.target, seeds);
     await writeSamplePart(session.samplesDir, partName(record.seed, `${at.key}--r${at.k}`), rows.flat());
     if (at.k < record.splits.requests.length) await saveCheckpoint(session, at.checkpoint, outcome.delta);
     const after = scored.evaluation.scores;
@@ -435,17 +454,23 @@ async function runRequest(session: Session, scenario: Scenario, record: Scenario
   }
 }
 
-/** The configured attacks on the model as the request left it; they leave it as they found it. */
-async function runAttacks(session: Session, data: ScenarioData, target: Part[], seeds: { splitSeed: number; seed: number }): Promise<Record<string, AttackScores> | null> {
+type AttackSeeds = Pick<AttackContext, 'splitSeed' | 'seed' | 'oracleMia'>;
+
+function attackContext(session: Session, people: ScenarioData['people'], target: Part[], seeds: AttackSeeds): AttackContext {
   const { config } = session;
-  if (config.attacks.length === 0) return null;
-  const context: AttackContext = {
-    model: session.model, target, scoring: session.scoring, batchSize: config.eval.batch_size, ...data.people,
+  return {
+    model: session.model, target, scoring: session.scoring, batchSize: config.eval.batch_size, ...people,
     relearn: config.attack_settings.relearn, ...seeds, progress: session.progress,
   };
+}
+
+/** The configured attacks on the model as the request left it; they leave it as they found it. */
+async function runAttacks(session: Session, data: ScenarioData, target: Part[], seeds: AttackSeeds): Promise<Record<string, AttackScores> | null> {
+  if (session.config.attacks.length === 0) return null;
+  const context = attackContext(session, data.people, target, seeds);
   const out: Record<string, AttackScores> = {};
   const t0 = performance.now();
-  for (const attack of attacksNamed(config.attacks)) out[attack.name] = await attack.run(context);
+  for (const attack of attacksNamed(session.config.attacks)) out[attack.name] = await attack.run(context);
   session.attackTime.seconds += (performance.now() - t0) / 1000;
   return out;
 }

@@ -7,7 +7,7 @@ const auc = (v: number | null) => (v === null ? MISSING : v.toFixed(3));
 
 export const ATTACK_HEADER = [
   'method', 'relearn: held-out half of D_unlearn', 'relearn on D_retain: D_unlearn',
-  'MIA AUC D_unlearn (multimodal / text-only)', 'MIA AUC D_retain',
+  'MIA AUC D_unlearn (multimodal / text-only)', 'MIA AUC D_retain', 'privacy leakage %',
 ];
 
 /** An attack metric after each seed's last request, averaged across seeds. */
@@ -23,9 +23,11 @@ export function attackTable(series: readonly Series[]): string[][] {
     `${pct(mean(s, 'relearn_retain', 'before'))} → ${pct(mean(s, 'relearn_retain', 'after'))}`,
     `${auc(mean(s, 'mia', 'auc_unlearn'))} (${auc(mean(s, 'mia', 'auc_unlearn', 'multimodal'))} / ${auc(mean(s, 'mia', 'auc_unlearn', 'text_only'))})`,
     auc(mean(s, 'mia', 'auc_retain')),
+    pct(mean(s, 'mia', 'privleak')),
   ]);
 }
 
 export const ATTACK_NOTE = 'Accuracy % before → after k steps of relearning (LoRA on the update target): on the half of D_unlearn '
   + 'that was not relearned, and on D_unlearn after relearning D_retain only; accuracy that returns was hidden, not removed. '
-  + 'MIA: AUC of the per-token answer loss separating D_unlearn (or D_retain) from people no model saw; 0.5 = cannot tell.';
+  + 'MIA: AUC of the per-token answer loss separating D_unlearn (or D_retain) from people no model saw; 0.5 = cannot tell. '
+  + 'Privacy leakage (MUSE) = 100·(AUC − AUC of the retain oracle)/AUC of the retain oracle: 0 = as private as a model that never saw D_unlearn.';

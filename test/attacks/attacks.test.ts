@@ -11,7 +11,7 @@ import { manualSeed } from '../../src/torch/index.ts';
 import { trainAnswerNll } from '../../src/train/loop.ts';
 import { disposeDelta, parseTarget, type PulseModel } from '../../src/model/model.ts';
 import { relearnAttack } from '../../src/attacks/relearn.ts';
-import { membershipAttack } from '../../src/attacks/mia.ts';
+import { membershipAttack, privacyLeakage } from '../../src/attacks/mia.ts';
 import type { AttackContext } from '../../src/attacks/attack.ts';
 import { silentProgress } from '../../src/progress.ts';
 import { unlearnRequest } from '../../src/unlearn/unlearn.ts';
@@ -44,7 +44,7 @@ test('known answers: relearning brings back answers GA only pushed down; MIA tel
   model.freeze();
   const context: AttackContext = {
     model, target, scoring: 'likelihood', batchSize: 256, unlearn: taught, retain: others, unseen,
-    relearn: config.attack_settings.relearn, splitSeed: 0, seed: 0, progress: silentProgress,
+    relearn: config.attack_settings.relearn, splitSeed: 0, seed: 0, oracleMia: null, progress: silentProgress,
   };
   const mia = await membershipAttack.run(context);
   assert.ok(mia.auc_unlearn!.overall! > 0.9, `trained vs unseen people: AUC ${mia.auc_unlearn!.overall}`);
@@ -66,7 +66,7 @@ test('known answers: relearning brings back answers GA only pushed down; MIA tel
 test('attacks are recorded after every request and change none of the unlearning numbers', async () => {
   const fixture = await protocolFixture();
   const run = async (attacks: string[]) => (await runProtocol({
-    config: resolveConfig({ preset: 'quick', file: fixture.config, overrides: { scenarios: ['sustainability'], methods: ['ga'], attacks } }),
+    config: resolveConfig({ preset: 'quick', file: fixture.config, overrides: { scenarios: ['sustainability'], methods: ['ga'], attacks, eval: { oracle: true } } }),
     outDir: join(fixture.dir, 'runs', attacks.join('-') || 'none'), preset: 'quick', cacheDir: join(fixture.dir, '.cache'),
     loadData: (c) => loadProtocolData(c.world),
   })).results.scenarios[0]!.methods[0]!.requests;
@@ -74,7 +74,15 @@ test('attacks are recorded after every request and change none of the unlearning
   const numbers = (requests: typeof plain) => requests.map(({ seconds: _, attacks: __, ...rest }) => rest);
   assert.deepEqual(numbers(attacked), numbers(plain));
   for (const r of attacked) assert.deepEqual(Object.keys(r.attacks ?? {}), ['relearn', 'relearn_retain', 'mia']);
+  for (const r of attacked) assert.deepEqual(Object.keys(r.attacks!.mia!), ['auc_unlearn', 'auc_retain', 'privleak'], 'the oracle gives privacy leakage');
   assert.equal(plain[0]!.attacks, undefined);
+});
+
+test('privacy leakage = 100·(AUC_unlearned − AUC_oracle)/AUC_oracle, per modality', () => {
+  const leak = privacyLeakage({ overall: 0.6, multimodal: 0.45, text_only: null }, { overall: 0.5, multimodal: 0.5, text_only: 0.5 });
+  // 100·(0.6 − 0.5)/0.5 = 20; 100·(0.45 − 0.5)/0.5 = −10; no text-only AUC: null
+  assert.ok(Math.abs(leak.overall! - 20) < 1e-9 && Math.abs(leak.multimodal! + 10) < 1e-9);
+  assert.equal(leak.text_only, null);
 });
 
 test('an unknown attack is one clear config error', () => {
