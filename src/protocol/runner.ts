@@ -377,8 +377,10 @@ async function runMethod(session: Session, scenario: Scenario, record: ScenarioR
   const requests = record.splits.requests;
   const label = `${scenario.name}${seedTag(session, record.seed)} ${entry.method}${entry.update_target === record.update_target ? '' : ` [${entry.update_target}]`}`;
   try {
-    await startState(session, scenario);
-    for (let k = 1; k <= entry.requests.length; k++) {
+    // A run stopped after a method's last request was saved, but before it was marked complete, has nothing
+    // left to run (and no delta of that last request: it is never saved).
+    if (entry.requests.length < requests.length) await startState(session, scenario);
+    for (let k = 1; k <= entry.requests.length && entry.requests.length < requests.length; k++) {
       const delta = await model.loadDelta(checkpoint(k));
       model.applyDelta(delta);
       disposeDelta(delta);

@@ -108,6 +108,19 @@ test('a sequence stopped after a request resumes from its saved state deltas and
   assert.deepEqual(readdirSync(join(out, 'checkpoints')), [], 'a finished sequence leaves no checkpoint behind');
 });
 
+test('a run stopped right after a method\'s last request was saved resumes without looking for that request\'s delta', async () => {
+  const out = join(fixture.dir, 'runs', 'stopped-last');
+  const config = resolveConfig({ preset: 'quick', file: fixture.config, overrides: { scenarios: ['fine_tuned'], methods: ['ga'] } });
+  const options = { config, outDir: out, preset: 'quick', cacheDir: join(fixture.dir, '.cache'), loadData: (c: typeof config) => loadProtocolData(c.world) };
+  // the request line is logged after its results are saved and before the method is marked complete
+  const crash = (line: string) => { if (/ga \[projector\+llm\] request 1\/1/.test(line)) throw new Error('stopped after the last request'); };
+  await assert.rejects(runProtocol({ ...options, log: crash }), /stopped after the last request/);
+  const { results } = await runProtocol(options);
+  const ga = results.scenarios[0]!.methods.find((m) => m.method === 'ga' && m.update_target === 'projector+llm')!;
+  assert.equal(ga.status, 'complete');
+  assert.equal(ga.requests.length, 1, 'the saved request is kept, not run again');
+});
+
 test('a corrupted or mismatched run folder is a clear error, never mixed', async () => {
   const corrupt = join(fixture.dir, 'runs', 'corrupt');
   const first = await pulse(['run', '--preset', 'quick', '--config', fixture.config, '--out', corrupt, '--scenarios', 'pre_trained', '--methods', 'ga']);
