@@ -150,7 +150,8 @@ export async function runProtocol(options: RunOptions): Promise<RunOutcome> {
       }
       await timed('summary', () => finishRun(session));
       writeFileSync(join(outDir, 'phases.json'), `${JSON.stringify(phases, null, 2)}\n`);
-      return { resultsPath, results, phases, alreadyFinished: false, checkpoints: session.checkpoints, scoringSeconds: session.scoringTime.seconds, attackSeconds: session.attackTime.seconds };
+      const { checkpoints, scoringTime, attackTime } = session;
+      return { resultsPath, results, phases, alreadyFinished: false, checkpoints, scoringSeconds: scoringTime.seconds, attackSeconds: attackTime.seconds };
     } finally {
       unlock();
     }
@@ -209,13 +210,14 @@ async function openSession(options: RunOptions, loaded: Loaded, scenarios: reado
   if (fineTune) log(fineTune.built ? `fine-tuned model built in ${fineTune.seconds.toFixed(1)} s: ${fineTune.path}` : `fine-tuned model from cache: ${fineTune.path}`);
   // The general benchmark subset scored after every request: a seeded choice every seed shares.
   const positions = data.general.map((_, i) => i);
-  const general = generalQuestions(data.general, config.eval.general_items === null || config.eval.general_items >= data.general.length
-    ? positions
-    : shuffled(positions, rng(deriveSeed(config.seed, 'general subset'))).slice(0, config.eval.general_items));
+  const items = config.eval.general_items;
+  const chosen = items === null || items >= positions.length ? positions : shuffled(positions, rng(deriveSeed(config.seed, 'general subset'))).slice(0, items);
+  const general = generalQuestions(data.general, chosen);
   const context: ScenarioContext = { config, data, fineTunedPeople: fineTunePeople(data, config), scoring: loaded.scoring };
   const save = () => writeJsonAtomic(join(loaded.outDir, 'results.json'), loaded.results);
   const samplesDir = join(loaded.outDir, 'samples');
-  return { ...loaded, config, context, fineTune, general, checkpoints: [], cacheDir: options.cacheDir, scoringTime: { seconds: 0 }, attackTime: { seconds: 0 }, samplesDir, progress, log, save };
+  const timers = { scoringTime: { seconds: 0 }, attackTime: { seconds: 0 } };
+  return { ...loaded, config, context, fineTune, general, checkpoints: [], cacheDir: options.cacheDir, ...timers, samplesDir, progress, log, save };
 }
 
 /** Puts the model in the state every method of a scenario starts from. */

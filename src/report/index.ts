@@ -9,6 +9,7 @@ import { DIFFERENCE_HEADER, MATCHED_HEADER, differenceTable, intervalNote, match
 import { crossModalLeakage, questionFlips } from './leakage.ts';
 import { ATTACK_HEADER, ATTACK_NOTE, attackTable } from './attacks.ts';
 import { readSamples, type SampleRow } from '../protocol/samples-file.ts';
+import type { Difference } from '../protocol/summary-schema.ts';
 import { vegaToSvg, vegaLiteToSvg, svgToPng } from './render.ts';
 import { seriesOf, scenarioNames, type Series } from './series.ts';
 import { scenarioTitle } from '../protocol/scenarios.ts';
@@ -49,20 +50,32 @@ function notesFor(runs: readonly LoadedRun[], scenario: string): string[] {
 const RELATIVE_NOTE = 'Cells are accuracy % before → after (the last request; means across seeds). forgotten % = 100·(1 − after/before) on D_unlearn; '
   + 'toward oracle % = 100·(before − after)/(before − oracle) on D_unlearn, 100 where the retain oracle is; retained % = 100·after/before.';
 
+/** What each chart shows, under it in the report. */
+const CAPTIONS = {
+  radar: (sequential: boolean) => `Forgotten % on D_unlearn and retained % on D_retain and the general benchmark after the ${sequential ? 'last ' : ''}`
+    + 'request, one polygon per method (further out is better on every axis).',
+  tradeoff: 'Trade-off as the requests proceed: forgotten % on D_unlearn against retained % at every scoring point (eval.every), '
+    + 'one line per method and seed, from the start (0, 100). Dashed: the forgetting of the retain oracle and of chance.',
+  matched: 'Retained % where forgotten % on D_unlearn first reaches 25, 50 and 75% (mean across the seeds that got there; '
+    + 'bars: 95% t interval); a method without a point never got there.',
+  lines: 'Accuracy on D_unlearn (lower is better), D_retain and the general benchmark after each request (mean across seeds; '
+    + 'band: 95% t interval); request 0 is the model before unlearning. Dashed: chance and the retain oracle.',
+  perRequest: "Accuracy on each request's people of D_unlearn after each request: whether a later request deepens or undoes "
+    + "an earlier one's forgetting.",
+};
+
 async function chartsFor(scenario: string, title: string, series: readonly Series[], sequential: boolean): Promise<Chart[]> {
   if (!series.some((s) => s.method.requests.length > 0)) return [];
   const charts: Chart[] = [
-    { name: `radar-${scenario}`, caption: `Forgotten % on D_unlearn and retained % on D_retain and the general benchmark after the ${sequential ? 'last request' : 'request'}, one polygon per method (further out is better on every axis).`, svg: await vegaToSvg(radarSpec(title, series)) },
-    { name: `${scenario}-tradeoff`, caption: 'Trade-off as the requests proceed: forgotten % on D_unlearn against retained % at every scoring point (eval.every), one line per method and seed, from the start (0, 100). Dashed: the forgetting of the retain oracle and of chance.', svg: await vegaLiteToSvg(tradeOffSpec('Forgetting against what is kept', series)) },
+    { name: `radar-${scenario}`, caption: CAPTIONS.radar(sequential), svg: await vegaToSvg(radarSpec(title, series)) },
+    { name: `${scenario}-tradeoff`, caption: CAPTIONS.tradeoff, svg: await vegaLiteToSvg(tradeOffSpec('Forgetting against what is kept', series)) },
   ];
   const matched = matchedSpec('Retained at matched forgetting', series);
-  if (matched) {
-    charts.push({ name: `${scenario}-matched`, caption: 'Retained % where forgotten % on D_unlearn first reaches 25, 50 and 75% (mean across the seeds that got there; bars: 95% t interval); a method without a point never got there.', svg: await vegaLiteToSvg(matched) });
-  }
+  if (matched) charts.push({ name: `${scenario}-matched`, caption: CAPTIONS.matched, svg: await vegaLiteToSvg(matched) });
   if (sequential) {
     charts.push(
-      { name: `${scenario}-lines`, caption: 'Accuracy on D_unlearn (lower is better), D_retain and the general benchmark after each request (mean across seeds; band: 95% t interval); request 0 is the model before unlearning. Dashed: chance and the retain oracle.', svg: await vegaLiteToSvg(sustainabilitySpec('Accuracy after each request', series)) },
-      { name: `${scenario}-per-request`, caption: "Accuracy on each request's people of D_unlearn after each request: whether a later request deepens or undoes an earlier one's forgetting.", svg: await vegaLiteToSvg(perRequestSpec("Each request's people", series)) },
+      { name: `${scenario}-lines`, caption: CAPTIONS.lines, svg: await vegaLiteToSvg(sustainabilitySpec('Accuracy after each request', series)) },
+      { name: `${scenario}-per-request`, caption: CAPTIONS.perRequest, svg: await vegaLiteToSvg(perRequestSpec("Each request's people", series)) },
     );
   }
   return charts;
@@ -71,16 +84,15 @@ async function chartsFor(scenario: string, title: string, series: readonly Serie
 function tablesFor(runs: readonly LoadedRun[], series: readonly Series[], scenario: string, samples: Map<string, SampleRow[] | null>): Table[] {
   const seeds = Math.max(1, ...series.map((s) => s.trials.length));
   const summary = runs.find((r) => r.results.summary)?.results.summary ?? null;
-  const tables: Table[] = [{ title: 'Accuracy by modality', header: TABLE_HEADER, rows: modalityTable(series), note: `${RELATIVE_NOTE} ${intervalNote(summary, seeds)}`.trim() }];
+  const note = `${RELATIVE_NOTE} ${intervalNote(summary, seeds)}`.trim();
+  const tables: Table[] = [{ title: 'Accuracy by modality', header: TABLE_HEADER, rows: modalityTable(series), note }];
   const attacks = attackTable(series);
   if (attacks.length) tables.push({ title: 'Attacks after the last request', header: ATTACK_HEADER, rows: attacks, note: ATTACK_NOTE });
   const matched = matchedTable(series);
-  if (matched.length) {
-    tables.push({ title: 'Matched forgetting', header: MATCHED_HEADER, rows: matched,
-      note: `Retained % where forgotten % on D_unlearn first reaches 25, 50 and 75%, interpolated along the trade-off path; "not reached" when a method never got there. ${intervalNote(summary, Math.max(2, seeds)).replace('bootstrap interval over people', 't interval')}`.trim() });
-  }
+  if (matched.length) tables.push({ title: 'Matched forgetting', header: MATCHED_HEADER, rows: matched, note: MATCHED_NOTE });
   for (const run of runs) {
-    const pairs = differenceTable(run.results.summary, (d) => d.a.scenario === scenario && d.b.scenario === scenario, (d) => `${armName(d.a)} − ${armName(d.b)}`);
+    const within = (d: Difference) => d.a.scenario === scenario && d.b.scenario === scenario;
+    const pairs = differenceTable(run.results.summary, within, (d) => `${armName(d.a)} − ${armName(d.b)}`);
     if (pairs.length && run.results.run.seed_list.length > 1) {
       tables.push({ title: `Paired differences${runs.length > 1 ? ` (${run.label})` : ''}`, header: DIFFERENCE_HEADER, rows: pairs, note: DIFFERENCE_NOTE });
     }
@@ -90,7 +102,10 @@ function tablesFor(runs: readonly LoadedRun[], series: readonly Series[], scenar
   return tables;
 }
 
-const DIFFERENCE_NOTE = 'a − b in percentage points on the same seeds (so the same splits), with the 95% t interval of the per-seed differences; * marks an interval that excludes 0: a difference larger than the noise.';
+const MATCHED_NOTE = 'Retained % where forgotten % on D_unlearn first reaches 25, 50 and 75%, interpolated along the trade-off path; '
+  + '"not reached" when a method never got there. [a, b]: 95% t interval across the seeds that got there (none with one seed).';
+const DIFFERENCE_NOTE = 'a − b in percentage points on the same seeds (so the same splits), with the 95% t interval of the per-seed '
+  + 'differences; * marks an interval that excludes 0: a difference larger than the noise.';
 const armName = (a: { method: string; update_target: string }) => `${a.method}${a.update_target === 'projector+llm' ? '' : ` [${a.update_target}]`}`;
 
 function leakageTables(run: LoadedRun, samples: readonly SampleRow[], scenario: string, named: boolean): Table[] {
