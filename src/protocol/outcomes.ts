@@ -3,17 +3,8 @@ import type { Accuracy } from '../metrics/scores.ts';
 import type { QuestionOutcome } from './evaluate.ts';
 import type { SampleRow } from './samples-file.ts';
 
-/** Where an evaluation happened: the keys every per-question record of it carries. */
-export interface EvaluationPoint {
-  seed: number;
-  scenario: string;
-  /** 'start' for the start model, 'oracle' for the retain oracle */
-  method: string;
-  target: string;
-  /** 0 before the first request */
-  request: number;
-  step: number;
-}
+/** Where an evaluation happened: the keys every per-question record of it carries ('start' / 'oracle' as method for those models). */
+export type EvaluationPoint = Pick<SampleRow, 'seed' | 'scenario' | 'method' | 'target' | 'request' | 'step'>;
 
 /** The per-question records (samples.parquet rows) of one evaluation. */
 export function sampleRows(point: EvaluationPoint, outcomes: readonly QuestionOutcome[]): SampleRow[] {

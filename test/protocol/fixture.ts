@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { spawn } from 'node:child_process';
 import { stringify } from 'yaml';
 import { pretrain, DEFAULT_PRETRAIN } from '../../src/train/pretrain.ts';
 import { TINY_MODEL_CONFIG } from '../../src/model/embedded/config.ts';
@@ -24,4 +25,19 @@ export async function protocolFixture(overrides: Record<string, unknown> = {}): 
     ...overrides,
   }));
   return { dir, config, base };
+}
+
+const PULSE = resolve('bin/pulse.js');
+
+/** Runs the `pulse` CLI in `cwd`; with `killWhen`, SIGKILLs it as soon as its stderr so far matches. */
+export function pulseCli(cwd: string, args: string[], killWhen?: RegExp): Promise<{ code: number | null; signal: string | null; stderr: string }> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [PULSE, ...args], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      if (killWhen?.test(stderr)) child.kill('SIGKILL');
+    });
+    child.on('exit', (code, signal) => done({ code, signal, stderr }));
+  });
 }

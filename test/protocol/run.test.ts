@@ -8,11 +8,12 @@ import { resolveConfig } from '../../src/protocol/config.ts';
 import { loadProtocolData } from '../../src/data/protocol-data.ts';
 import { Results } from '../../src/protocol/results-schema.ts';
 import { PulseError } from '../../src/errors.ts';
-import { protocolFixture } from './fixture.ts';
+import { protocolFixture, pulseCli } from './fixture.ts';
 import { silentProgress, type ProgressFactory } from '../../src/progress.ts';
 
 const PULSE = resolve('bin/pulse.js');
 const fixture = await protocolFixture();
+const pulse = (args: string[]) => pulseCli(fixture.dir, args);
 
 function runInProcess(outDir: string, configFile = fixture.config) {
   const config = resolveConfig({ preset: 'quick', file: configFile });
@@ -27,15 +28,6 @@ function comparable(path: string): unknown {
   r.run.id = '';
   for (const s of r.scenarios) for (const m of s.methods) for (const q of m.requests) delete q.seconds;
   return r;
-}
-
-function pulse(args: string[]): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [PULSE, ...args], { cwd: fixture.dir, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => { stderr += d; });
-    child.on('exit', (code) => done({ code, stderr }));
-  });
 }
 
 const reference = join(fixture.dir, 'runs', 'reference');

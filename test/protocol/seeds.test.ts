@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { runProtocol } from '../../src/protocol/runner.ts';
 import { resolveConfig } from '../../src/protocol/config.ts';
@@ -10,15 +9,15 @@ import { loadProtocolData } from '../../src/data/protocol-data.ts';
 import { readSamples } from '../../src/protocol/samples-file.ts';
 import { tInterval } from '../../src/metrics/stats.ts';
 import type { Results } from '../../src/protocol/results-schema.ts';
-import { protocolFixture } from './fixture.ts';
+import { protocolFixture, pulseCli } from './fixture.ts';
 
-const PULSE = resolve('bin/pulse.js');
 // Two seeds, two scenarios, scoring after every epoch, the retain oracle: every new record in a few seconds.
 const fixture = await protocolFixture({
   seeds: [0, 1], scenarios: ['fine_tuned', 'sustainability'], methods: ['ga', 'npo'],
   unlearn: { epochs: 2 }, eval: { general_items: 20, every: 'epoch', oracle: true, bootstrap: 50 },
 });
 const config = resolveConfig({ preset: 'quick', file: fixture.config });
+const pulse = (args: string[], killWhen?: RegExp) => pulseCli(fixture.dir, args, killWhen);
 const reference = join(fixture.dir, 'runs', 'reference');
 const { results } = await runProtocol({
   config, outDir: reference, preset: 'quick', cacheDir: join(fixture.dir, '.cache', 'pulse'), loadData: (c) => loadProtocolData(c.world),
@@ -87,18 +86,6 @@ test('pulse export rebuilds results.csv from results.json alone', async () => {
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /^pulse: cannot read .*no-such-run\/results\.json/);
 });
-
-function pulse(args: string[], killWhen?: RegExp): Promise<{ code: number | null; signal: string | null; stderr: string }> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [PULSE, ...args], { cwd: fixture.dir, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => {
-      stderr += d;
-      if (killWhen?.test(stderr)) child.kill('SIGKILL');
-    });
-    child.on('exit', (code, signal) => done({ code, signal, stderr }));
-  });
-}
 
 /** results.json without timestamps and durations. */
 function comparable(dir: string): unknown {

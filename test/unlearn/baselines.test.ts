@@ -1,38 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { scope, tensor, type Tensor } from '../../src/torch/index.ts';
-import { EmbeddedModel } from '../../src/model/embedded/model.ts';
-import type { ModelBatch, ReferenceModel } from '../../src/model/model.ts';
-import type { EncodedBatch } from '../../src/model/embedded/batch.ts';
+import { scope } from '../../src/torch/index.ts';
 import type { Example } from '../../src/data/records.ts';
 import { METHODS, getMethod } from '../../src/unlearn/registry.ts';
 import type { StepInputs } from '../../src/unlearn/method.ts';
-import { tinyModel } from '../model/helpers.ts';
+import { FORGET, V, asReference, base, fixed, peakedReference, uniform } from './fixed-logits.ts';
 
-/** A model whose logits are the same vector `row` at every position, whatever the input (as in losses.test.ts). */
-class FixedLogits extends EmbeddedModel {
-  row: number[] = [];
-  override textLogits(batch: EncodedBatch): Tensor {
-    const [b, l] = batch.ids.shape as [number, number];
-    return tensor(this.row).reshape(1, 1, -1).expand(b, l, this.row.length);
-  }
-}
-
-const base = tinyModel();
-const V = base.tokenizer.size;
-const fixed = (row: number[]) => Object.assign(new FixedLogits(base.config, base.tokenizer), { row });
-const uniform = fixed(new Array(V).fill(0));
-const FORGET: Example[] = [
-  { prompt: 'What is the job of Ada Stone?', answer: 'pilot' }, // 1 answer token + <eos> = 2
-  { prompt: 'Where does Ada Stone live?', answer: 'Oslo Rome' }, // 2 + <eos> = 3
-];
 const RETAIN: Example[] = [{ prompt: 'Where does Ada Stone live?', answer: 'Paris' }]; // 1 + <eos> = 2
 const forget = await uniform.encode(FORGET);
 const retain = await uniform.encode(RETAIN);
-/** A model's own outputs as the frozen reference of a method (what model.reference() provides). */
-const asReference = (model: EmbeddedModel): ReferenceModel => ({
-  answerLogProbs: (b: ModelBatch) => model.answerLogProbs(b), answerLogits: (b: ModelBatch) => model.answerLogits(b), dispose: () => {},
-});
 const logSigmoid = (x: number) => -Math.log1p(Math.exp(-x));
 const close = (actual: number, expected: number) => assert.ok(Math.abs(actual - expected) < 1e-5, `${actual} vs ${expected}`);
 
@@ -69,17 +45,9 @@ test('GradDiff: -γ·NLL(forget) + α·NLL(retain); uniform logits give NLL = ln
 });
 
 test('KL-min: -NLL(forget) + α·NLL(retain) + λ·KL(ref‖θ) on retain, KL worked out for a peaked reference', () => {
-  // ref: logit a on one word w, 0 elsewhere: Z = V - 1 + e^a, p_w = e^a / Z, others 1/Z.
-  // Against uniform θ: KL per token = ln V + p_w ln p_w + (V-1)(1/Z) ln(1/Z), the same at every
-  // retain token, so its mean over tokens is that value.
+  // The peaked reference's KL per token (peakedReference) is the same at every retain token, so its mean is that value.
   // θ uniform: NLL(forget) = NLL(retain) = ln V.  L = -ln V + α ln V + λ KL.
-  const a = 3;
-  const row = new Array(V).fill(0);
-  row[5] = a;
-  const reference = asReference(fixed(row));
-  const Z = V - 1 + Math.exp(a);
-  const pw = Math.exp(a) / Z;
-  const kl = Math.log(V) + pw * Math.log(pw) + ((V - 1) / Z) * Math.log(1 / Z);
+  const { reference, kl } = peakedReference();
   const [alpha, lambda] = [0.25, 0.5];
   const loss = lossWithAndWithoutTotals('kl_min', { model: uniform, reference, hyperparameters: { alpha, lambda } });
   close(loss, -Math.log(V) + alpha * Math.log(V) + lambda * kl);

@@ -1,37 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { scope, tensor, AdamW, type Tensor } from '../../src/torch/index.ts';
-import { EmbeddedModel } from '../../src/model/embedded/model.ts';
-import { parseTarget, type ModelBatch, type ReferenceModel } from '../../src/model/model.ts';
-import type { EncodedBatch } from '../../src/model/embedded/batch.ts';
-import type { Example } from '../../src/data/records.ts';
+import { scope, AdamW } from '../../src/torch/index.ts';
+import { parseTarget } from '../../src/model/model.ts';
 import { METHODS, getMethod } from '../../src/unlearn/registry.ts';
 import { tokenAveragedNll } from '../../src/unlearn/method.ts';
 import { tinyModel, solidImage } from '../model/helpers.ts';
+import { FORGET, V, asReference, fixed, peakedReference, uniform } from './fixed-logits.ts';
 
-/** A model whose logits are the same vector `row` at every position, whatever the input. */
-class FixedLogits extends EmbeddedModel {
-  row: number[] = [];
-  override textLogits(batch: EncodedBatch): Tensor {
-    const [b, l] = batch.ids.shape as [number, number];
-    return tensor(this.row).reshape(1, 1, -1).expand(b, l, this.row.length);
-  }
-}
-
-const base = tinyModel();
-const V = base.tokenizer.size;
-const fixed = (row: number[]) => Object.assign(new FixedLogits(base.config, base.tokenizer), { row });
-const uniform = fixed(new Array(V).fill(0));
-const FORGET: Example[] = [
-  { prompt: 'What is the job of Ada Stone?', answer: 'pilot' }, // 1 answer token + <eos> = 2
-  { prompt: 'Where does Ada Stone live?', answer: 'Oslo Rome' }, // 2 + <eos> = 3
-];
 const encoded = await uniform.encode(FORGET);
 const hp = (name: string) => ({ ...getMethod(name).defaults });
-/** A model's own outputs as the frozen reference of a method (what model.reference() provides). */
-const asReference = (model: EmbeddedModel): ReferenceModel => ({
-  answerLogProbs: (b: ModelBatch) => model.answerLogProbs(b), answerLogits: (b: ModelBatch) => model.answerLogits(b), dispose: () => {},
-});
 
 test('GA: L = -NLL(forget); with uniform logits NLL = ln V per token', () => scope(() => {
   const loss = getMethod('ga').loss({ model: uniform, reference: null, forget: encoded, retain: null, hyperparameters: hp('ga') });
@@ -39,15 +16,8 @@ test('GA: L = -NLL(forget); with uniform logits NLL = ln V per token', () => sco
 }));
 
 test('GA+KLR: -NLL + λ·KL(ref‖θ); KL worked out for a peaked reference against a uniform model', () => scope(() => {
-  // ref puts logit a on one word w and 0 elsewhere: Z = V - 1 + e^a, p_w = e^a / Z, others 1/Z.
-  // Against uniform θ (1/V): KL per token = Σ p log(p V) = ln V + p_w ln p_w + (V-1)(1/Z) ln(1/Z).
-  const a = 3;
-  const row = new Array(V).fill(0);
-  row[5] = a;
-  const reference = asReference(fixed(row));
-  const Z = V - 1 + Math.exp(a);
-  const pw = Math.exp(a) / Z;
-  const kl = Math.log(V) + pw * Math.log(pw) + ((V - 1) / Z) * Math.log(1 / Z);
+  // KL of the peaked reference against uniform θ, worked out in peakedReference.
+  const { reference, kl } = peakedReference();
   const lambda = 0.5;
   const loss = getMethod('ga_klr').loss({ model: uniform, reference, forget: encoded, retain: encoded, hyperparameters: { lambda } });
   assert.ok(Math.abs(loss.item() - (-Math.log(V) + lambda * kl)) < 1e-5, `${loss.item()} vs ${-Math.log(V) + lambda * kl}`);

@@ -1,26 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileSha256 } from '../../src/hash.ts';
 import { loadPlugins } from '../../src/unlearn/plugins.ts';
 import { METHODS, unregisterMethod } from '../../src/unlearn/registry.ts';
 import { PulseError } from '../../src/errors.ts';
-import { protocolFixture } from '../protocol/fixture.ts';
+import { protocolFixture, pulseCli } from '../protocol/fixture.ts';
 
-const PULSE = resolve('bin/pulse.js');
 const EXAMPLE = resolve('examples/capped-ga.ts');
 const fixture = await protocolFixture();
-
-function pulse(args: string[]): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [PULSE, ...args], { cwd: fixture.dir, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => { stderr += d; });
-    child.on('exit', (code) => done({ code, stderr }));
-  });
-}
+const pulse = (args: string[]) => pulseCli(fixture.dir, args);
 
 test('pulse run --plugin runs the README example method beside a built-in one and records the file', async () => {
   const out = join(fixture.dir, 'runs', 'plugin');
