@@ -1,18 +1,17 @@
-import { accuracy } from '../metrics/accuracy.ts';
-import type { ByModality } from '../metrics/scores.ts';
-import { disposeDelta, scoreAnswers } from '../model/model.ts';
+import type { Accuracy, ByModality } from '../metrics/scores.ts';
+import { disposeDelta } from '../model/model.ts';
+import { scoreQuestions } from '../protocol/evaluate.ts';
 import type { Example, PersonRecord } from '../data/records.ts';
 import { manualSeed } from '../torch/index.ts';
 import { trainAnswerNll } from '../train/loop.ts';
 import { deriveSeed, endlessShuffle, rng, shuffled } from '../random.ts';
 import type { Attack, AttackContext, AttackScores } from './attack.ts';
 
-const byModality = (a: ReturnType<typeof accuracy>): ByModality => ({ overall: a.overall, multimodal: a.multimodal, text_only: a.text_only });
+// without the question count: an attack's numbers are ByModality, as results.json stores them
+const byModality = (a: Accuracy): ByModality => ({ overall: a.overall, multimodal: a.multimodal, text_only: a.text_only });
 
 async function scorePeople(context: AttackContext, people: readonly PersonRecord[]): Promise<ByModality> {
-  const questions = people.flatMap((p) => p.questions);
-  const { correct } = await scoreAnswers(context.model, questions, context.scoring, context.batchSize);
-  return byModality(accuracy(questions.map((q, i) => ({ modality: q.modality, correct: correct[i]! }))));
+  return byModality(await scoreQuestions(context.model, people.flatMap((p) => p.questions), context.scoring, context.batchSize));
 }
 
 /**

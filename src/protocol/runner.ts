@@ -481,8 +481,7 @@ async function runAttacks(session: Session, data: ScenarioData, target: Part[], 
 
 /** unlearn.stop_at_forgotten from the most specific layer that sets it (as settingsFor reads every key). */
 function stopLevel(config: RunConfig, scenario: string, method: string): number | null {
-  const layers = [config.scenario_settings[scenario] ?? {}, config.method_settings[method] ?? {}, config.unlearn];
-  return layers.find((l) => l.stop_at_forgotten !== undefined)?.stop_at_forgotten ?? null;
+  return pickSetting(config, scenario, method, 'stop_at_forgotten');
 }
 
 /** samples.parquet from the parts, then the summary across seeds; the run counts as finished only after both. */
@@ -520,9 +519,7 @@ function methodEntries(config: RunConfig, scenario: Scenario): { method: string;
  */
 export function settingsFor(config: RunConfig, scenario: string, method: string, target: string, seed: number): UnlearnSettings {
   const own = config.method_settings[method] ?? { hyperparameters: {} };
-  const layers = [config.scenario_settings[scenario] ?? {}, own, config.unlearn];
-  const pick = <K extends keyof RunConfig['unlearn']>(key: K): RunConfig['unlearn'][K] =>
-    layers.find((l) => l[key] !== undefined)![key] as RunConfig['unlearn'][K];
+  const pick = <K extends keyof RunConfig['unlearn']>(key: K) => pickSetting(config, scenario, method, key);
   const lora = pick('lora');
   return {
     lr: pick('lr'),
@@ -534,6 +531,12 @@ export function settingsFor(config: RunConfig, scenario: string, method: string,
     hyperparameters: { ...getMethod(method).defaults, ...(own.hyperparameters ?? {}) },
     seed,
   };
+}
+
+/** One unlearning setting from the most specific layer that sets it: scenario_settings, method_settings, unlearn. */
+function pickSetting<K extends keyof RunConfig['unlearn']>(config: RunConfig, scenario: string, method: string, key: K): RunConfig['unlearn'][K] {
+  const layers = [config.scenario_settings[scenario] ?? {}, config.method_settings[method] ?? {}, config.unlearn];
+  return layers.find((l) => l[key] !== undefined)![key] as RunConfig['unlearn'][K];
 }
 
 function hyperparameterRecord(s: UnlearnSettings): Record<string, number | string | boolean> {
