@@ -60,8 +60,8 @@ export interface RunOutcome {
   checkpoints: CheckpointRecord[];
   /** seconds spent scoring models (every evaluation point), a part of the phases' time */
   scoringSeconds: number;
-  /** seconds spent in attacks (config `attacks`), a part of the phases' time */
-  attackSeconds: number;
+  /** seconds spent in each attack (config `attacks`), a part of the phases' time */
+  attackSeconds: Record<string, number>;
 }
 
 /** A run folder's identity: its configuration and the exact plug-in files whose methods it runs. */
@@ -86,7 +86,7 @@ interface Session {
   cacheDir: string;
   /** time spent in evaluatePoint and in attacks, for the benchmark's breakdown */
   scoringTime: { seconds: number };
-  attackTime: { seconds: number };
+  attackTime: Record<string, number>;
   /** per-question records, one Parquet part per evaluation batch, merged into samples.parquet at the end */
   samplesDir: string;
   progress: ProgressFactory;
@@ -115,7 +115,7 @@ export async function runProtocol(options: RunOptions): Promise<RunOutcome> {
   const resultsPath = join(outDir, 'results.json');
   const hash = configHash(config, options.plugins);
   const existing = readExistingRun(outDir, hash);
-  if (existing?.run.finished_at) return { resultsPath, results: existing, phases: [], alreadyFinished: true, checkpoints: [], scoringSeconds: 0, attackSeconds: 0 };
+  if (existing?.run.finished_at) return { resultsPath, results: existing, phases: [], alreadyFinished: true, checkpoints: [], scoringSeconds: 0, attackSeconds: {} };
 
   const phases: Phase[] = [];
   const timed = async <T>(name: string, fn: () => Promise<T> | T): Promise<T> => {
@@ -151,7 +151,7 @@ export async function runProtocol(options: RunOptions): Promise<RunOutcome> {
       await timed('summary', () => finishRun(session));
       writeFileSync(join(outDir, 'phases.json'), `${JSON.stringify(phases, null, 2)}\n`);
       const { checkpoints, scoringTime, attackTime } = session;
-      return { resultsPath, results, phases, alreadyFinished: false, checkpoints, scoringSeconds: scoringTime.seconds, attackSeconds: attackTime.seconds };
+      return { resultsPath, results, phases, alreadyFinished: false, checkpoints, scoringSeconds: scoringTime.seconds, attackSeconds: attackTime };
     } finally {
       unlock();
     }
@@ -216,7 +216,7 @@ async function openSession(options: RunOptions, loaded: Loaded, scenarios: reado
   const context: ScenarioContext = { config, data, fineTunedPeople: fineTunePeople(data, config), scoring: loaded.scoring };
   const save = () => writeJsonAtomic(join(loaded.outDir, 'results.json'), loaded.results);
   const samplesDir = join(loaded.outDir, 'samples');
-  const timers = { scoringTime: { seconds: 0 }, attackTime: { seconds: 0 } };
+  const timers = { scoringTime: { seconds: 0 }, attackTime: {} as Record<string, number> };
   return { ...loaded, config, context, fineTune, general, checkpoints: [], cacheDir: options.cacheDir, ...timers, samplesDir, progress, log, save };
 }
 
@@ -477,13 +477,13 @@ async function runAttacks(session: Session, data: ScenarioData, target: Part[], 
   start: () => Promise<PersonScore[]>): Promise<AttackOutput | null> {
   if (session.config.attacks.length === 0) return null;
   const out: AttackOutput = { scores: {}, people: {} };
-  const t0 = performance.now();
+  const startScores = await start();
   for (const attack of attacksNamed(session.config.attacks)) {
+    const t0 = performance.now();
     const notePeople = (list: string, ids: readonly string[]) => { (out.people[attack.name] ??= {})[list] = [...ids]; };
-    const context = attackContext(session, data.people, target, seeds, { startPeople: await start(), notePeople });
-    out.scores[attack.name] = await attack.run(context);
+    out.scores[attack.name] = await attack.run(attackContext(session, data.people, target, seeds, { startPeople: startScores, notePeople }));
+    session.attackTime[attack.name] = (session.attackTime[attack.name] ?? 0) + (performance.now() - t0) / 1000;
   }
-  session.attackTime.seconds += (performance.now() - t0) / 1000;
   return out;
 }
 
