@@ -15,9 +15,9 @@ import { referenceOf, retainOf, type UnlearningMethod } from './method.ts';
  * --steering_coeffs 6.5 --alpha 1200), ℓ = unlearn.py's layer_id 7 of Zephyr's 32 layers. The layer is a fraction of
  * the depth so that one number fits every model: ℓ = max(1, round(f · layers)) - 1, the layer after which a fraction f
  * of the decoder has run; f = 0.25 gives layer 7 of 32 (LLaVA-1.5-7B), 9 of 40 (13B), 0 of the embedded model's 4.
- * c is the target's L2 norm in the residual stream's own units, as published: it is the same on a model whose stream
- * is narrower or smaller than Zephyr's, so scale it there by hand (the embedded model's stream norms are reported by
- * test/unlearn/rmu.test.ts's training test).
+ * c is the target's L2 norm in the residual stream's own units, kept as published whatever the model's width: on a
+ * model whose stream is much smaller or larger than Zephyr's, set it by hand (on the tiny test model, width 32, the
+ * stream's per-token norm after layer 0 is about 1.6, so c = 6.5 steers to about 4 times it).
  *
  * Unlike unlearn.py: (1) it reads every token of a text (prompt and padding too); here only the answer positions, as
  * every pulse loss does. (2) It updates only the MLP down-projections of layers 5-7; here the update target decides.
@@ -33,17 +33,18 @@ export const representationMisdirection: UnlearningMethod = {
   needsRetain: true,
   defaults,
   loss: (inputs) => {
-    const h = { ...defaults, ...inputs.hyperparameters };
-    const layer = steeredLayer(h.layer_fraction, inputs.model.llmLayers);
+    const settings = { ...defaults, ...inputs.hyperparameters };
+    const layer = steeredLayer(settings.layer_fraction, inputs.model.llmLayers);
     const forget = inputs.model.hiddenStates(inputs.forget, layer);
     const width = forget.size(1);
-    const target = tensor(steeringDirection(h.direction_seed, width), [1, width], 'float32', forget.device).mul(h.steering_coeff);
+    const u = tensor(steeringDirection(settings.direction_seed, width), [1, width], 'float32', forget.device);
+    const target = u.mul(settings.steering_coeff);
     const retain = retainOf(inputs);
     const current = inputs.model.hiddenStates(retain, layer);
     const before = referenceOf(inputs, 'rmu').hiddenStates(retain, layer);
     const forgetTerm = squaredErrorMean(forget, target, inputs.totals?.forgetTokens);
     const retainTerm = squaredErrorMean(current, before, inputs.totals?.retainTokens);
-    return forgetTerm.add(retainTerm.mul(h.alpha));
+    return forgetTerm.add(retainTerm.mul(settings.alpha));
   },
 };
 

@@ -59,7 +59,8 @@ test('a layer outside 0 .. llmLayers - 1 is a RangeError naming the range', asyn
   const standIn = new StandInModel(0);
   for (const m of [model, standIn] as PulseModel[]) {
     const batch = await m.encode(examples);
-    for (const layer of [-1, m.llmLayers, 0.5]) assert.throws(() => scope(() => m.hiddenStates(batch, layer)), (e: Error) => e instanceof RangeError && /out of range.*layers 0 \.\. /.test(e.message));
+    const outOfRange = (e: Error) => e instanceof RangeError && /out of range.*layers 0 \.\. /.test(e.message);
+    for (const layer of [-1, m.llmLayers, 0.5]) assert.throws(() => scope(() => m.hiddenStates(batch, layer)), outOfRange);
     batch.dispose();
   }
   assert.equal(standIn.llmLayers, 1);

@@ -12,7 +12,7 @@ import type { StepInputs, StepTotals } from '../../src/unlearn/method.ts';
 import { solidImage, tinyModel } from '../model/helpers.ts';
 
 const rmu = getMethod('rmu');
-const close = (actual: number, expected: number, tolerance = 1e-5) => assert.ok(Math.abs(actual - expected) < tolerance, `${actual} vs ${expected}`);
+const close = (actual: number, expected: number) => assert.ok(Math.abs(actual - expected) < 1e-5, `${actual} vs ${expected}`);
 
 test('rmu is registered with the published defaults, and needs the reference and retain examples', () => {
   assert.deepEqual(rmu.defaults, { steering_coeff: 6.5, alpha: 1200, layer_fraction: 0.25, direction_seed: 0 });
@@ -23,7 +23,8 @@ test('rmu is registered with the published defaults, and needs the reference and
 test('the steered layer is the one after which layer_fraction of the decoder has run', () => {
   // max(1, round(f·L)) - 1: 0.25·32 = 8 -> 7 (WMDP's layer_id 7 on Zephyr-7B); 0.25·40 = 10 -> 9; 0.25·4 = 1 -> 0;
   // 0.25·1 = 0.25 rounds to 0, at least 1 -> 0; f = 1 is the last layer.
-  assert.deepEqual([[0.25, 32], [0.25, 40], [0.25, 4], [0.25, 1], [1, 4], [0.5, 4]].map(([f, l]) => steeredLayer(f!, l!)), [7, 9, 0, 0, 3, 1]);
+  const cases: [number, number][] = [[0.25, 32], [0.25, 40], [0.25, 4], [0.25, 1], [1, 4], [0.5, 4]];
+  assert.deepEqual(cases.map(([f, layers]) => steeredLayer(f, layers)), [7, 9, 0, 0, 3, 1]);
   for (const f of [0, -0.5, 1.5, Number.NaN]) assert.throws(() => steeredLayer(f, 4), /rmu: layer_fraction must be in \(0, 1\]/);
 });
 
@@ -75,7 +76,8 @@ test('RMU: mean (h_f - c·u)² + α·mean (h_r - h_ref)², worked out by hand, w
   const model = { llmLayers: 32, ...fixedStates(current, read) } as unknown as PulseModel;
   const reference = { ...fixedStates(before, read), dispose: () => {} } as unknown as ReferenceModel;
   const hyperparameters = { steering_coeff: 2, alpha: 2, layer_fraction: 0.25, direction_seed: 0 };
-  const loss = (inputs: Pick<StepInputs, 'forget' | 'retain'>, totals?: StepTotals) => scope(() => rmu.loss({ model, reference, hyperparameters, ...inputs, totals }).item());
+  const loss = (inputs: Pick<StepInputs, 'forget' | 'retain'>, totals?: StepTotals) =>
+    scope(() => rmu.loss({ model, reference, hyperparameters, ...inputs, totals }).item());
   close(loss({ forget, retain }), 2.125);
   const totals = { forgetItems: 2, forgetTokens: 2, retainTokens: 2 };
   close(loss({ forget: f1, retain: r1 }, totals) + loss({ forget: f2, retain: r2 }, totals), 2.125);
@@ -103,13 +105,15 @@ async function rmuSteps(alpha: number): Promise<{ forgetBefore: number; forgetAf
   const model = new EmbeddedModel({ ...TINY_MODEL_CONFIG, lm: { ...TINY_MODEL_CONFIG.lm, layers: 2 } }, tiny.tokenizer);
   const [forget, retain] = [await model.encode(FORGET), await model.encode(RETAIN)];
   const c = rmu.defaults.steering_coeff!;
-  const target = tensor(steeringDirection(0, 32), [1, 32]).mul(c);
+  const target = scope(() => tensor(steeringDirection(0, 32), [1, 32]).mul(c));
   const measure = () => scope(() => {
     const f = model.hiddenStates(forget, 0);
-    return { distance: f.sub(target).pow(2).mean().sqrt().item(), norm: f.pow(2).sum(1).sqrt().mean().item(), retain: model.hiddenStates(retain, 0).toArray() };
+    const distance = f.sub(target).pow(2).mean().sqrt().item();
+    return { distance, norm: f.pow(2).sum(1).sqrt().mean().item(), retain: model.hiddenStates(retain, 0).toArray() };
   });
   const before = measure();
-  const settings = { lr: 3e-3, epochs: 25, batchSize: 2, clipNorm: 1, lora: null, target: ['llm' as const], hyperparameters: { ...rmu.defaults, alpha }, seed: 0 };
+  const hyperparameters = { ...rmu.defaults, alpha };
+  const settings = { lr: 3e-3, epochs: 25, batchSize: 2, clipNorm: 1, lora: null, target: ['llm' as const], hyperparameters, seed: 0 };
   await unlearnRequest(model, rmu, FORGET, RETAIN, settings);
   const after = measure();
   const retainDrift = Math.sqrt(after.retain.reduce((s, v, i) => s + (v - before.retain[i]!) ** 2, 0) / after.retain.length);
@@ -125,5 +129,5 @@ test('embedded model: a few RMU steps move the forget states toward c·u, and th
   assert.ok(kept.streamNorm > 0.5 && kept.streamNorm < 5, `stream norm ${kept.streamNorm}`);
   assert.ok(kept.forgetAfter < 0.7 * kept.forgetBefore, `forget distance from c·u ${kept.forgetBefore} -> ${kept.forgetAfter}`);
   assert.ok(kept.retainDrift < 0.1 * (kept.forgetBefore - kept.forgetAfter), `retain drift ${kept.retainDrift}`);
-  assert.ok(free.retainDrift > 3 * kept.retainDrift, `without the retain term the retain states drift ${free.retainDrift} (with: ${kept.retainDrift})`);
+  assert.ok(free.retainDrift > 3 * kept.retainDrift, `retain drift without the retain term ${free.retainDrift}, with it ${kept.retainDrift}`);
 });
