@@ -110,7 +110,9 @@ export function takeAdapters(layers: readonly [string, LoraLinear][], fold: bool
  * the update, at the cost of no copy.
  */
 export function adaptersOffReference(
-  model: Module & { answerLogProbs(b: ModelBatch): { sum: Tensor; tokens: Tensor }; answerLogits(b: ModelBatch): Tensor },
+  model: Module & {
+    answerLogProbs(b: ModelBatch): { sum: Tensor; tokens: Tensor }; answerLogits(b: ModelBatch): Tensor; hiddenStates(b: ModelBatch, layer: number): Tensor;
+  },
   layers: readonly LoraLinear[],
 ): ReferenceModel {
   const withoutAdapters = <T>(fn: () => T): T => {
@@ -127,6 +129,7 @@ export function adaptersOffReference(
   return {
     answerLogProbs: (batch) => withoutAdapters(() => model.answerLogProbs(batch)),
     answerLogits: (batch) => withoutAdapters(() => model.answerLogits(batch)),
+    hiddenStates: (batch, layer) => withoutAdapters(() => model.hiddenStates(batch, layer)),
     dispose: () => {},
   };
 }

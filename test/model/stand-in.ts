@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { Embedding, Linear, Module, crossEntropy, disposeAll, keep, manualSeed, noGrad, scope, tensor, type Tensor } from '../../src/torch/index.ts';
 import { LoraLinear, adaptersOffReference, takeAdapters } from '../../src/model/lora.ts';
 import { readDelta, writeDelta } from '../../src/model/delta.ts';
-import { PARTS, topTokens, type NextToken, type LoraSpec, type ModelBatch, type ModelInfo, type Part, type Prediction, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta } from '../../src/model/model.ts';
+import { PARTS, assertLayer, topTokens, type NextToken, type LoraSpec, type ModelBatch, type ModelInfo, type Part, type Prediction, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta } from '../../src/model/model.ts';
 import type { ModelKind, ModelSpec } from '../../src/model/registry.ts';
 import { squareRgb, type ImageInput } from '../../src/data/images.ts';
 import type { Example, ScoredQuestion } from '../../src/data/records.ts';
@@ -101,11 +101,24 @@ export class StandInModel extends Module implements PulseModel {
 
   /** Next-token logits at every answer position, [B, A, V]. */
   logits(batch: ModelBatch): Tensor {
+    return this.llm.head.forward(this.#hidden(batch));
+  }
+
+  /** The state the head reads at every answer position, [B, A, WIDTH]: tanh(mix(previous token + prompt + image)). */
+  #hidden(batch: ModelBatch): Tensor {
     const { t } = batch as StandInBatch;
     const context = this.llm.tokens.forward(t.prompt).mul(t.promptWeight).sum(1);
     const visual = this.projector.fc.forward(this.vision.proj.forward(t.image).tanh()).mul(t.hasImage);
     const hidden = this.llm.tokens.forward(t.previous).add(context.add(visual).unsqueeze(1));
-    return this.llm.head.forward(this.llm.mix.forward(hidden).tanh());
+    return this.llm.mix.forward(hidden).tanh();
+  }
+
+  /** No decoder layers: its one "layer" is #hidden, what the head reads (answerLogits = head(hiddenStates(batch, 0))). */
+  readonly llmLayers = 1;
+
+  hiddenStates(batch: ModelBatch, layer: number): Tensor {
+    assertLayer(layer, this.llmLayers, 'the stand-in model');
+    return this.#hidden(batch).reshape(-1, WIDTH).indexSelect(0, (batch as StandInBatch).t.answerIndex);
   }
 
   answerLogProbs(batch: ModelBatch): { sum: Tensor; tokens: Tensor } {
@@ -218,7 +231,8 @@ export class StandInModel extends Module implements PulseModel {
     copy.loadStateDict(this.stateDict());
     copy.freeze();
     copy.eval();
-    return { answerLogProbs: (b) => noGrad(() => copy.answerLogProbs(b)), answerLogits: (b) => noGrad(() => copy.answerLogits(b)), dispose: () => copy.dispose() };
+    return { answerLogProbs: (b) => noGrad(() => copy.answerLogProbs(b)), answerLogits: (b) => noGrad(() => copy.answerLogits(b)),
+      hiddenStates: (b, layer) => noGrad(() => copy.hiddenStates(b, layer)), dispose: () => copy.dispose() };
   }
 
   saveDelta(path: string, delta: StateDelta, metadata?: Record<string, string>): Promise<void> { return writeDelta(path, delta, 'stand-in', metadata); }

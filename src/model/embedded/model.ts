@@ -9,7 +9,7 @@ import { applyStateDelta, readDelta, writeDelta } from '../delta.ts';
 import { LoraLinear, adaptersOffReference, attachByName, takeAdapters } from '../lora.ts';
 import { chooseTrainable, copiesDelta, freezeAll } from '../trainable.ts';
 import {
-  PARTS, topTokens, type LoraSpec, type NextToken, type ModelBatch, type ModelInfo, type Part, type Prediction, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta,
+  PARTS, assertLayer, topTokens, type LoraSpec, type NextToken, type ModelBatch, type ModelInfo, type Part, type Prediction, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta,
 } from '../model.ts';
 import type { ModelConfig } from './config.ts';
 import { Transformer } from './transformer.ts';
@@ -132,6 +132,26 @@ export class EmbeddedModel extends Module implements PulseModel {
       const logits = this.textLogits(p.encoded);
       return logits.reshape(-1, logits.size(2)).indexSelect(0, p.encoded.answerIndex);
     }));
+  }
+
+  // --- hidden states (representation-level losses: RMU) ---
+
+  get llmLayers(): number { return this.config.lm.layers; }
+
+  hiddenStates(batch: ModelBatch, layer: number): Tensor {
+    assertLayer(layer, this.llmLayers, `the embedded model ${this.info.name}`);
+    return cat(piecesOf(batch).map((p) => {
+      const hidden = this.#textResidual(p.encoded, layer);
+      return hidden.reshape(-1, hidden.size(2)).indexSelect(0, p.encoded.answerIndex);
+    }));
+  }
+
+  /** The residual stream after block `layer` over the text positions, [B, L, D], as textLogits lays them out. */
+  #textResidual(batch: EncodedBatch, layer: number): Tensor {
+    const text = this.lm.embed(batch.ids);
+    if (!batch.images) return this.lm.residualAfter(text, layer);
+    const visual = this.projector.forward(this.#visionFeatures(batch.images, undefined));
+    return this.lm.residualAfter(cat([visual, text], 1), layer).narrow(1, this.visualTokens, batch.ids.size(1));
   }
 
   // --- multiple-choice scoring ---
@@ -334,6 +354,7 @@ export class EmbeddedModel extends Module implements PulseModel {
     return {
       answerLogProbs: (batch) => noGrad(() => copy.answerLogProbs(batch)),
       answerLogits: (batch) => noGrad(() => copy.answerLogits(batch)),
+      hiddenStates: (batch, layer) => noGrad(() => copy.hiddenStates(batch, layer)),
       dispose: () => copy.dispose(),
     };
   }

@@ -8,7 +8,7 @@ import { applyStateDelta, readDelta, writeDelta } from '../delta.ts';
 import { LoraLinear, adaptersOffReference, attachByName, takeAdapters } from '../lora.ts';
 import { chooseTrainable, copiesDelta, freezeAll } from '../trainable.ts';
 import {
-  PARTS, topTokens, type LoraSpec, type NextToken, type ModelBatch, type ModelInfo, type Part, type Prediction, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta,
+  PARTS, assertLayer, topTokens, type LoraSpec, type NextToken, type ModelBatch, type ModelInfo, type Part, type Prediction, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta,
 } from '../model.ts';
 import type { Module } from '../../torch/index.ts';
 import { LlavaNet, type LlavaInputs } from './llava.ts';
@@ -140,6 +140,18 @@ export class LlavaModel extends LlavaNet implements PulseModel {
 
   answerLogits(batch: ModelBatch): Tensor {
     return cat(piecesOf(batch).map((p) => this.logits(this.#answerHidden(p)).float()));
+  }
+
+  // --- hidden states (representation-level losses: RMU) ---
+
+  get llmLayers(): number { return this.language.layers.length; }
+
+  hiddenStates(batch: ModelBatch, layer: number): Tensor {
+    assertLayer(layer, this.llmLayers, `the LLaVA model ${this.info.name}`);
+    return cat(piecesOf(batch).map((p) => {
+      const residual = this.#memoryGuard(() => this.residualAfter(p.inputs, layer));
+      return residual.view(-1, residual.size(-1)).indexSelect(0, p.answerIndex).float();
+    }));
   }
 
   async predict(questions: readonly ScoredQuestion[], mode: ScoringMode, batchSize = 8): Promise<Prediction[]> {
@@ -311,6 +323,7 @@ export class LlavaModel extends LlavaNet implements PulseModel {
     return {
       answerLogProbs: (batch) => noGrad(() => copy.answerLogProbs(batch)),
       answerLogits: (batch) => noGrad(() => copy.answerLogits(batch)),
+      hiddenStates: (batch, layer) => noGrad(() => copy.hiddenStates(batch, layer)),
       dispose: () => { for (const [name, t] of copy.stateDict()) if (copied.has(name)) t.dispose(); },
     };
   }
