@@ -26,7 +26,7 @@ const EOS = 2;
 /** Every word tokenized so far, by its hashed id: what generate() decodes with (an id no word had reads `#id`). */
 const WORDS = new Map<number, string>();
 
-function tokenId(word: string): number {
+export function tokenId(word: string): number {
   const h = createHash('sha1').update(word).digest().readUInt32LE(0);
   const id = 3 + (h % (VOCAB - 3));
   WORDS.set(id, word);
