@@ -1,9 +1,10 @@
 import type { Attack } from './attack.ts';
 import { membershipAttack } from './mia.ts';
 import { relearnAttack, relearnRetainAttack } from './relearn.ts';
+import { openEndedAttack } from './open-ended.ts';
 
 /** Every attack by name, in the order they run and are reported. Adding one: a file, one line here, one test. */
-export const ATTACKS: ReadonlyMap<string, Attack> = new Map([relearnAttack, relearnRetainAttack, membershipAttack].map((a) => [a.name, a]));
+export const ATTACKS: ReadonlyMap<string, Attack> = new Map([relearnAttack, relearnRetainAttack, membershipAttack, openEndedAttack].map((a) => [a.name, a]));
 
 /** The attacks a config names, `all` standing for every one. */
 export function attacksNamed(names: readonly string[]): Attack[] {

@@ -73,7 +73,7 @@ test('attacks are recorded after every request and change none of the unlearning
   const [plain, attacked] = [await run([]), await run(['all'])];
   const numbers = (requests: typeof plain) => requests.map(({ seconds: _, attacks: __, ...rest }) => rest);
   assert.deepEqual(numbers(attacked), numbers(plain));
-  for (const r of attacked) assert.deepEqual(Object.keys(r.attacks ?? {}), ['relearn', 'relearn_retain', 'mia']);
+  for (const r of attacked) assert.deepEqual(Object.keys(r.attacks ?? {}), ['relearn', 'relearn_retain', 'mia', 'open_ended']);
   for (const r of attacked) assert.deepEqual(Object.keys(r.attacks!.mia!), ['auc_unlearn', 'auc_retain', 'privleak'], 'the oracle gives privacy leakage');
   assert.equal(plain[0]!.attacks, undefined);
 });
@@ -86,5 +86,5 @@ test('privacy leakage = 100·(AUC_unlearned − AUC_oracle)/AUC_oracle, per moda
 });
 
 test('an unknown attack is one clear config error', () => {
-  assert.throws(() => resolveConfig({ preset: 'quick', overrides: { attacks: ['relearning'] } }), /attacks\.0: unknown attack 'relearning' \(known: all, relearn, relearn_retain, mia\)/);
+  assert.throws(() => resolveConfig({ preset: 'quick', overrides: { attacks: ['relearning'] } }), /attacks\.0: unknown attack 'relearning' \(known: all, relearn, relearn_retain, mia, open_ended\)/);
 });
