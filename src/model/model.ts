@@ -142,6 +142,13 @@ export interface PulseModel {
    */
   nextTokens(question: ScoredQuestion, count: number): Promise<NextToken[]>;
 
+  /**
+   * Greedy answers to prompts in the model's own chat format (each example's `answer` is
+   * ignored): the most probable token at every step, until the end-of-answer token or
+   * `maxTokens` tokens, in evaluation mode and without a graph. The decoded text, per prompt.
+   */
+  generate(prompts: readonly Example[], maxTokens: number, batchSize?: number): Promise<string[]>;
+
   /** Dropout and similar switch on (training) or off (evaluation). */
   setTraining(on: boolean): void;
   /**

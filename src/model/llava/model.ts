@@ -17,6 +17,7 @@ import { LlavaBatch, LlavaPiece, encodeRows, type BatchLayout, type TokenRow } f
 import { clipPixels, type ClipConfig } from './preprocess.ts';
 import { letterQuestion, userTurn } from './prompt.ts';
 import { firstVisibleCharacters } from './greedy.ts';
+import { greedyTokens, withoutStop } from '../greedy.ts';
 import { WeightSource } from './source.ts';
 import type { LlavaConfig } from './config.ts';
 import type { LlavaTokenizer } from './tokenizer.ts';
@@ -210,7 +211,7 @@ export class LlavaModel extends LlavaNet implements PulseModel {
       const rows = this.#letterRows(group);
       let letterScores: number[] = [];
       const greedy = (pending: readonly number[], generated: readonly (readonly number[])[]) => noGrad(() => scope(() => {
-        const logits = this.#nextLogits(pending.map((k) => ({ ...rows[k]!, prompt: [...rows[k]!.prompt, ...generated[k]!] })));
+        const logits = this.#continuedLogits(rows, pending, generated);
         if (letterScores.length === 0) {
           const ids = tensor(letterIds, [letterIds.length], 'int64', this.runtime.device);
           letterScores = Array.from(logits.logSoftmax(-1).indexSelect(1, ids).toArray());
@@ -237,6 +238,31 @@ export class LlavaModel extends LlavaNet implements PulseModel {
     } finally {
       this.train(wasTraining);
     }
+  }
+
+  /** Greedy answers, in batches of `batchSize` rows; each step is one forward pass over the rows still going. */
+  async generate(prompts: readonly Example[], maxTokens: number, batchSize = 8): Promise<string[]> {
+    if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new RangeError(`generate: maxTokens must be a positive integer, got ${maxTokens}`);
+    await this.#prepareImages(prompts);
+    const eos = this.tokenizer.eosId;
+    const wasTraining = this.training;
+    this.eval();
+    try {
+      const out: string[] = [];
+      for (let s = 0; s < prompts.length; s += batchSize) {
+        const rows = prompts.slice(s, s + batchSize).map((p) => this.#row(p.prompt, '', p.image));
+        const next = (pending: readonly number[], generated: readonly (readonly number[])[]) => noGrad(() => scope(() => this.#continuedLogits(rows, pending, generated).argmax(1).toArray()));
+        out.push(...greedyTokens(rows.length, next, eos, maxTokens).map((ids) => this.tokenizer.decode(withoutStop(ids, eos)).trim()));
+      }
+      return out;
+    } finally {
+      this.train(wasTraining);
+    }
+  }
+
+  /** Next-token logits [pending, V] of the listed rows, each continued by the tokens generated for it so far. */
+  #continuedLogits(rows: readonly TokenRow[], pending: readonly number[], generated: readonly (readonly number[])[]): Tensor {
+    return this.#nextLogits(pending.map((k) => ({ ...rows[k]!, prompt: [...rows[k]!.prompt, ...generated[k]!] })));
   }
 
   // --- parts, LoRA, trainable parameters ---
