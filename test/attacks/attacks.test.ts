@@ -60,6 +60,8 @@ test('known answers: relearning brings back answers GA only pushed down; MIA tel
   const mia = await membershipAttack.run(context);
   assert.ok(mia.auc_unlearn!.overall! > 0.9, `trained vs unseen people: AUC ${mia.auc_unlearn!.overall}`);
   assert.ok(Math.abs(mia.auc_retain!.overall! - 0.5) < 0.15, `two sets of unseen people: AUC ${mia.auc_retain!.overall} is near 0.5`);
+  assert.ok(mia.mink_auc_unlearn!.overall! > 0.9, `Min-K%, trained vs unseen people: AUC ${mia.mink_auc_unlearn!.overall}`);
+  assert.ok(Math.abs(mia.mink_auc_retain!.overall! - 0.5) < 0.15, `Min-K%, two sets of unseen people: AUC ${mia.mink_auc_retain!.overall} is near 0.5`);
   // GA for two epochs: the answers' likelihood is pushed down, the knowledge is not removed
   const ga = await unlearnRequest(model, getMethod('ga'), pool, [], {
     lr: 3e-3, epochs: 2, batchSize: 16, clipNorm: 1, lora: { rank: 8, alpha: 16, dropout: 0, layers: [] }, target, hyperparameters: {}, seed: 3,
@@ -131,7 +133,7 @@ test('attacks are recorded after every request and change none of the unlearning
   for (const r of attacked) {
     for (const list of ['image_only', 'text_only', 'both']) assert.equal(r.attack_people?.cross_modal?.[list]?.length ?? 0, r.attacks!.cross_modal![list]!.overall);
   }
-  for (const r of attacked) assert.deepEqual(Object.keys(r.attacks!.mia!), ['auc_unlearn', 'auc_retain', 'privleak'], 'the oracle gives privacy leakage');
+  for (const r of attacked) assert.deepEqual(Object.keys(r.attacks!.mia!), ['auc_unlearn', 'auc_retain', 'mink_auc_unlearn', 'mink_auc_retain', 'privleak'], 'the oracle gives privacy leakage');
   assert.equal(plain[0]!.attacks, undefined);
 });
 
