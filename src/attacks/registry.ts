@@ -2,9 +2,10 @@ import type { Attack } from './attack.ts';
 import { membershipAttack } from './mia.ts';
 import { relearnAttack, relearnRetainAttack } from './relearn.ts';
 import { crossModalAttack } from './cross-modal.ts';
+import { quantiseAttack } from './quantise.ts';
 
 /** Every attack by name, in the order they run and are reported. Adding one: a file, one line here, one test. */
-export const ATTACKS: ReadonlyMap<string, Attack> = new Map([relearnAttack, relearnRetainAttack, membershipAttack, crossModalAttack].map((a) => [a.name, a]));
+export const ATTACKS: ReadonlyMap<string, Attack> = new Map([relearnAttack, relearnRetainAttack, membershipAttack, crossModalAttack, quantiseAttack].map((a) => [a.name, a]));
 
 /** The attacks a config names, `all` standing for every one. */
 export function attacksNamed(names: readonly string[]): Attack[] {
