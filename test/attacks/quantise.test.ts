@@ -11,6 +11,7 @@ import { silentProgress } from '../../src/progress.ts';
 import { QUESTIONS, tinyModel } from '../model/helpers.ts';
 import { StandInModel } from '../model/stand-in.ts';
 import { FIXTURES, tinyLlava } from '../llava/helpers.ts';
+import { loadLlava } from '../../src/model/llava/index.ts';
 
 /** Every weight of the model, as numbers: what the attack must leave as it found it. */
 function weights(model: PulseModel): number[][] {
@@ -127,4 +128,31 @@ test('quantiseWeights rounds every weight matrix of the parts, leaves 1-D tensor
     batch.dispose();
     model.dispose();
   }
+});
+
+test('a bfloat16 LLaVA: rounded within half a step (and bfloat16 precision), put back bit for bit', async () => {
+  const model = await loadLlava({
+    kind: 'llava', path: join(FIXTURES, 'tiny-hub'), device: 'cpu', dtype: 'bfloat16', micro_batch: 4, scoring: 'letter', gradient_checkpointing: false,
+  });
+  const inParts = partParameterNames(model);
+  const before = new Map(model.namedParameters().map(([name, p]) => [name, p.toFloat32Array()]));
+  const originals = quantiseWeights(model);
+  let changed = 0;
+  for (const [name, p] of model.namedParameters()) {
+    if (!(p.shape.length >= 2 && inParts.has(name))) continue;
+    const [was, now] = [before.get(name)!, p.toFloat32Array()];
+    const width = was.length / p.shape[0]!;
+    for (let i = 0; i < was.length; i++) {
+      const step = Math.max(...was.subarray(i - (i % width), i - (i % width) + width).map(Math.abs)) / INT8_LEVELS;
+      // |W_q − W| <= step/2, then stored in bfloat16 (8 significant bits: relative error <= 2^-8)
+      assert.ok(Math.abs(now[i]! - was[i]!) <= step / 2 + Math.abs(now[i]!) * 2 ** -8 + 1e-12, `${name}[${i}]: ${was[i]} -> ${now[i]}`);
+      if (now[i] !== was[i]) changed++;
+    }
+    if (changed > 0) break; // one matrix checked in full is enough
+  }
+  assert.ok(changed > 0, 'rounding changed some weight');
+  model.applyDelta(originals);
+  disposeDelta(originals);
+  for (const [name, p] of model.namedParameters()) assert.deepEqual(p.toFloat32Array(), before.get(name)!, `${name} restored`);
+  model.dispose();
 });
