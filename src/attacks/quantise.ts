@@ -47,8 +47,11 @@ function quantisedCopy(weight: Tensor): Tensor {
 /**
  * Rounds every weight matrix (every parameter of two or more dimensions) of every part on the int8 grid, through the
  * model seam; 1-D parameters (biases, norms) stay, as in LLM.int8() and Zhang et al. One part is copied at a time and
- * one weight at a time is rounded on the host, so that a 7B LLaVA needs one part's copy on its device and one matrix
- * in float32 on the host at once. Returns the exact weights it replaced, on the CPU: applyDelta puts them back.
+ * one weight at a time is rounded on the host, so that a 7B LLaVA needs at most one part's copy on its device and one
+ * matrix in float32 on the host. The exact weights it replaced are kept in host memory in their own dtype (a 7B
+ * model's in bf16: about 13 GiB of RAM) and returned: applyDelta puts them back. A LoRA adapter, if attached, is not
+ * a part's parameter and stays as it is (attacks run on merged weights). LLaVA's lm_head is in no part (a full update
+ * of `llm` leaves it too), so it stays in full precision, as LLM.int8() keeps the output head.
  */
 export function quantiseWeights(model: PulseModel): StateDelta {
   const originals: DeltaEntry[] = [];
