@@ -45,8 +45,9 @@ function quantisedCopy(weight: Tensor): Tensor {
 }
 
 /**
- * Rounds every weight matrix (every parameter of two or more dimensions) of every part on the int8 grid, through the
- * model seam; 1-D parameters (biases, norms) stay, as in LLM.int8() and Zhang et al. One part is copied at a time and
+ * Rounds every weight matrix (every parameter of two or more dimensions, token embeddings and patch convolutions too,
+ * which LLM.int8() leaves in 16 bits) of every part on the int8 grid, through the model seam; 1-D parameters (biases,
+ * norms) stay, as in LLM.int8() and Zhang et al. One part is copied at a time and
  * one weight at a time is rounded on the host, so that a 7B LLaVA needs at most one part's copy on its device and one
  * matrix in float32 on the host. The exact weights it replaced are kept in host memory in their own dtype (a 7B
  * model's in bf16: about 13 GiB of RAM) and returned: applyDelta puts them back. A LoRA adapter, if attached, is not
