@@ -3,6 +3,7 @@ import { membershipAttack } from './mia.ts';
 import { relearnAttack, relearnRetainAttack } from './relearn.ts';
 import { crossModalAttack } from './cross-modal.ts';
 import { openEndedAttack } from './open-ended.ts';
+import { quantiseAttack } from './quantise.ts';
 
 /** Every attack, in the order they run and are reported. Adding one: a file, one line here, one test. */
 const BUILT_IN: readonly Attack[] = [
@@ -11,6 +12,7 @@ const BUILT_IN: readonly Attack[] = [
   membershipAttack,
   crossModalAttack,
   openEndedAttack,
+  quantiseAttack,
 ];
 
 export const ATTACKS: ReadonlyMap<string, Attack> = new Map(BUILT_IN.map((a) => [a.name, a]));

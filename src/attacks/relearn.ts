@@ -10,7 +10,8 @@ import type { Attack, AttackContext, AttackScores } from './attack.ts';
 // without the question count: an attack's numbers are ByModality, as results.json stores them
 const byModality = (a: Accuracy): ByModality => ({ overall: a.overall, multimodal: a.multimodal, text_only: a.text_only });
 
-async function scorePeople(context: AttackContext, people: readonly PersonRecord[]): Promise<ByModality> {
+/** Accuracy on people's questions, by modality (the relearning and quantisation attacks score this way). */
+export async function scorePeople(context: AttackContext, people: readonly PersonRecord[]): Promise<ByModality> {
   return byModality(await scoreQuestions(context.model, people.flatMap((p) => p.questions), context.scoring, context.batchSize));
 }
 

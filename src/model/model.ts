@@ -125,6 +125,12 @@ export interface PulseModel {
    */
   hiddenStates(batch: ModelBatch, layer: number): Tensor;
   /**
+   * Every answer token's log p(y_t | x, y_<t) (the end-of-answer token's too), [answer tokens]: the rows' runs one
+   * after another in the batch's row order, `tokens` [rows] long each. A row's run sums to answerLogProbs' sum.
+   * The input of token-level scores such as Min-K% membership inference. Differentiable.
+   */
+  answerTokenLogProbs(batch: ModelBatch): { values: Tensor; tokens: Tensor };
+  /**
    * Multiple-choice predictions. likelihood: the option whose text is the most probable answer.
    * letter: the greedy answer, right only if its first character is an offered letter; else null.
    */

@@ -60,6 +60,8 @@ test('known answers: relearning brings back answers GA only pushed down; MIA tel
   const mia = await membershipAttack.run(context);
   assert.ok(mia.auc_unlearn!.overall! > 0.9, `trained vs unseen people: AUC ${mia.auc_unlearn!.overall}`);
   assert.ok(Math.abs(mia.auc_retain!.overall! - 0.5) < 0.15, `two sets of unseen people: AUC ${mia.auc_retain!.overall} is near 0.5`);
+  assert.ok(mia.mink_auc_unlearn!.overall! > 0.9, `Min-K%, trained vs unseen people: AUC ${mia.mink_auc_unlearn!.overall}`);
+  assert.ok(Math.abs(mia.mink_auc_retain!.overall! - 0.5) < 0.15, `Min-K%, two sets of unseen people: AUC ${mia.mink_auc_retain!.overall} is near 0.5`);
   // GA for two epochs: the answers' likelihood is pushed down, the knowledge is not removed
   const ga = await unlearnRequest(model, getMethod('ga'), pool, [], {
     lr: 3e-3, epochs: 2, batchSize: 16, clipNorm: 1, lora: { rank: 8, alpha: 16, dropout: 0, layers: [] }, target, hyperparameters: {}, seed: 3,
@@ -127,11 +129,11 @@ test('attacks are recorded after every request and change none of the unlearning
   const [plain, attacked] = [await run([]), await run(['all'])];
   const numbers = (requests: typeof plain) => requests.map(({ seconds: _, attacks: __, attack_people: ___, ...rest }) => rest);
   assert.deepEqual(numbers(attacked), numbers(plain));
-  for (const r of attacked) assert.deepEqual(Object.keys(r.attacks ?? {}), ['relearn', 'relearn_retain', 'mia', 'cross_modal', 'open_ended']);
+  for (const r of attacked) assert.deepEqual(Object.keys(r.attacks ?? {}), ['relearn', 'relearn_retain', 'mia', 'cross_modal', 'open_ended', 'quantise']);
   for (const r of attacked) {
     for (const list of ['image_only', 'text_only', 'both']) assert.equal(r.attack_people?.cross_modal?.[list]?.length ?? 0, r.attacks!.cross_modal![list]!.overall);
   }
-  for (const r of attacked) assert.deepEqual(Object.keys(r.attacks!.mia!), ['auc_unlearn', 'auc_retain', 'privleak'], 'the oracle gives privacy leakage');
+  for (const r of attacked) assert.deepEqual(Object.keys(r.attacks!.mia!), ['auc_unlearn', 'auc_retain', 'mink_auc_unlearn', 'mink_auc_retain', 'privleak'], 'the oracle gives privacy leakage');
   assert.equal(plain[0]!.attacks, undefined);
 });
 
@@ -143,5 +145,5 @@ test('privacy leakage = 100·(AUC_unlearned − AUC_oracle)/AUC_oracle, per moda
 });
 
 test('an unknown attack is one clear config error', () => {
-  assert.throws(() => resolveConfig({ preset: 'quick', overrides: { attacks: ['relearning'] } }), /attacks\.0: unknown attack 'relearning' \(known: all, relearn, relearn_retain, mia, cross_modal, open_ended\)/);
+  assert.throws(() => resolveConfig({ preset: 'quick', overrides: { attacks: ['relearning'] } }), /attacks\.0: unknown attack 'relearning' \(known: all, relearn, relearn_retain, mia, cross_modal, open_ended, quantise\)/);
 });

@@ -145,6 +145,12 @@ export class StandInModel extends Module implements PulseModel {
     return this.logits(batch).reshape(-1, VOCAB).indexSelect(0, (batch as StandInBatch).t.answerIndex);
   }
 
+  answerTokenLogProbs(batch: ModelBatch): { values: Tensor; tokens: Tensor } {
+    const { t } = batch as StandInBatch;
+    const nll = crossEntropy(this.logits(batch).reshape(-1, VOCAB), t.targets.reshape(-1), IGNORE, 'none');
+    return { values: nll.indexSelect(0, t.answerIndex).neg(), tokens: t.targets.ne(IGNORE).sum(1).float() };
+  }
+
   async predict(questions: readonly ScoredQuestion[], mode: ScoringMode): Promise<Prediction[]> {
     const out: Prediction[] = [];
     const wasTraining = this.training;

@@ -128,6 +128,16 @@ export class EmbeddedModel extends Module implements PulseModel {
     return { sum: cat(parts.map((p) => p.sum)), tokens: cat(parts.map((p) => p.tokens)) };
   }
 
+  answerTokenLogProbs(batch: ModelBatch): { values: Tensor; tokens: Tensor } {
+    const parts = piecesOf(batch).map((p) => {
+      const logits = this.textLogits(p.encoded);
+      const nll = crossEntropy(logits.reshape(-1, logits.size(2)), p.encoded.targets.reshape(-1), IGNORE, 'none');
+      // answerIndex holds the answer positions in row-major order: each row's tokens, rows in order
+      return { values: nll.indexSelect(0, p.encoded.answerIndex).neg(), tokens: p.encoded.targets.ne(IGNORE).sum(1).float() };
+    });
+    return { values: cat(parts.map((p) => p.values)), tokens: cat(parts.map((p) => p.tokens)) };
+  }
+
   answerLogits(batch: ModelBatch): Tensor {
     return cat(piecesOf(batch).map((p) => {
       const logits = this.textLogits(p.encoded);

@@ -155,6 +155,15 @@ export class LlavaModel extends LlavaNet implements PulseModel {
     }));
   }
 
+  /** The log-probabilities answerLogProbs sums: `targets` (and so each piece's rows) are in row order. */
+  answerTokenLogProbs(batch: ModelBatch): { values: Tensor; tokens: Tensor } {
+    const parts = piecesOf(batch).map((p) => ({
+      values: this.logits(this.#answerHidden(p)).float().logSoftmax(-1).gather(1, p.targets.unsqueeze(1)).squeeze(1),
+      tokens: p.owner.sum(1),
+    }));
+    return { values: cat(parts.map((p) => p.values)), tokens: cat(parts.map((p) => p.tokens)) };
+  }
+
   async predict(questions: readonly ScoredQuestion[], mode: ScoringMode, batchSize = 8): Promise<Prediction[]> {
     await this.#prepareImages(questions);
     const wasTraining = this.training;
