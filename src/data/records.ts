@@ -29,6 +29,11 @@ export interface PersonRecord {
   questions: ProtocolQuestion[];
   /** question-answer pairs about the person in both modalities: what fine-tuning teaches and unlearning targets */
   training: Example[];
+  /**
+   * The person's Test_Set questions, when the data has a Test_Set for them: the classification
+   * questions paraphrased, the multimodal ones once per other view of the face (the paraphrase attack).
+   */
+  testQuestions?: ProtocolQuestion[];
 }
 
 /** Everything the protocol reads from a world or a real dataset. */
@@ -40,6 +45,8 @@ export interface ProtocolData {
   general: ProtocolQuestion[];
   /** a seeded stream of pre-training examples (fine-tuning replay) */
   replay(seed: number): (count: number) => Example[];
+  /** "I don't know"-style answers: IdkNLL's targets, IdkDPO's preferred answers */
+  refusals: readonly string[];
 }
 
 export function questionsOf(people: readonly PersonRecord[]): ProtocolQuestion[] {
