@@ -8,7 +8,7 @@ import { paraphrasedQuestions, paraphraseTexts } from '../../src/world/paraphras
 import { REFUSAL_TEMPLATES, worldRefusals } from '../../src/world/refusals.ts';
 import { splitWords } from '../../src/model/embedded/tokenizer.ts';
 import { loadModel } from '../../src/model/embedded/persist.ts';
-import { ensureWorldFiles, readWorldFiles, TEST_SET_FORMAT, WORLD_FILES, type WorldManifest } from '../../src/data/world-files.ts';
+import { ensureWorldFiles, readWorldFiles, TEST_SET_FORMAT, WORLD_FILES } from '../../src/data/world-files.ts';
 import { writeMllmuTestParquet } from '../../src/data/mllmu.ts';
 import { loadProtocolData } from '../../src/data/protocol-data.ts';
 import { fileSha256 } from '../../src/hash.ts';
@@ -58,7 +58,7 @@ test('an older world folder gets its Test_Set paraphrased and a refusals file, w
   await writeMllmuTestParquet(join(dir, WORLD_FILES.test), old);
   rmSync(join(dir, WORLD_FILES.refusals));
   const { test_set_format: _, ...manifest } = files.manifest;
-  const oldFiles = { ...manifest.files, [WORLD_FILES.test]: fileSha256(join(dir, WORLD_FILES.test)) };
+  const oldFiles: Record<string, string> = { ...manifest.files, [WORLD_FILES.test]: fileSha256(join(dir, WORLD_FILES.test)) };
   delete oldFiles[WORLD_FILES.refusals];
   writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, files: oldFiles }));
   const lines: string[] = [];
