@@ -1,9 +1,12 @@
 import type { Attack } from './attack.ts';
 import { membershipAttack } from './mia.ts';
 import { relearnAttack, relearnRetainAttack } from './relearn.ts';
+import { paraphraseAttack } from './paraphrase.ts';
 
 /** Every attack by name, in the order they run and are reported. Adding one: a file, one line here, one test. */
-export const ATTACKS: ReadonlyMap<string, Attack> = new Map([relearnAttack, relearnRetainAttack, membershipAttack].map((a) => [a.name, a]));
+export const ATTACKS: ReadonlyMap<string, Attack> = new Map([relearnAttack, relearnRetainAttack, membershipAttack,
+  paraphraseAttack,
+].map((a) => [a.name, a]));
 
 /** The attacks a config names, `all` standing for every one. */
 export function attacksNamed(names: readonly string[]): Attack[] {

@@ -13,6 +13,7 @@ import { disposeDelta, parseTarget, type PulseModel } from '../../src/model/mode
 import { relearnAttack } from '../../src/attacks/relearn.ts';
 import { membershipAttack, privacyLeakage } from '../../src/attacks/mia.ts';
 import type { AttackContext } from '../../src/attacks/attack.ts';
+import { ATTACKS } from '../../src/attacks/registry.ts';
 import { silentProgress } from '../../src/progress.ts';
 import { unlearnRequest } from '../../src/unlearn/unlearn.ts';
 import { getMethod } from '../../src/unlearn/registry.ts';
@@ -73,7 +74,7 @@ test('attacks are recorded after every request and change none of the unlearning
   const [plain, attacked] = [await run([]), await run(['all'])];
   const numbers = (requests: typeof plain) => requests.map(({ seconds: _, attacks: __, ...rest }) => rest);
   assert.deepEqual(numbers(attacked), numbers(plain));
-  for (const r of attacked) assert.deepEqual(Object.keys(r.attacks ?? {}), ['relearn', 'relearn_retain', 'mia']);
+  for (const r of attacked) assert.deepEqual(Object.keys(r.attacks ?? {}), [...ATTACKS.keys()]);
   for (const r of attacked) assert.deepEqual(Object.keys(r.attacks!.mia!), ['auc_unlearn', 'auc_retain', 'privleak'], 'the oracle gives privacy leakage');
   assert.equal(plain[0]!.attacks, undefined);
 });
