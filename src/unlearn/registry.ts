@@ -7,6 +7,8 @@ import { gradientDifference } from './grad-diff.ts';
 import { klMinimization } from './kl-min.ts';
 import { npoRetain } from './npo-rt.ts';
 import { simpleNpo } from './simnpo.ts';
+import { idkNll } from './idk-nll.ts';
+import { idkDpo } from './idk-dpo.ts';
 
 /** The methods pulse ships. Adding one: a file with its loss, one line here, one test. */
 const BUILT_IN: readonly UnlearningMethod[] = [
@@ -17,6 +19,8 @@ const BUILT_IN: readonly UnlearningMethod[] = [
   klMinimization,
   npoRetain,
   simpleNpo,
+  idkNll,
+  idkDpo,
 ];
 
 const registry = new Map<string, UnlearningMethod>(BUILT_IN.map((m) => [m.name, m]));
