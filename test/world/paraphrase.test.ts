@@ -10,7 +10,7 @@ import { splitWords } from '../../src/model/embedded/tokenizer.ts';
 import { loadModel } from '../../src/model/embedded/persist.ts';
 import { ensureWorldFiles, readWorldFiles, TEST_SET_FORMAT, WORLD_FILES } from '../../src/data/world-files.ts';
 import { writeMllmuTestParquet } from '../../src/data/mllmu.ts';
-import { loadProtocolData } from '../../src/data/protocol-data.ts';
+import { loadDatasetFiles, loadProtocolData } from '../../src/data/protocol-data.ts';
 import { fileSha256 } from '../../src/hash.ts';
 
 const world = generateWorld(0);
@@ -79,4 +79,12 @@ test('an older world folder gets its Test_Set paraphrased and a refusals file, w
   assert.equal(data.celebrities[0]!.testQuestions, undefined, 'MLLMU-Bench has a Test_Set for the fictitious people only');
   assert.deepEqual(data.refusals, worldRefusals(0));
   assert.equal(readFileSync(join(dir, WORLD_FILES.refusals), 'utf8').split('\n').length, REFUSAL_TEMPLATES.length + 1);
+  // the same folder read as the real datasets: its Test_Set split gives the test questions; the refusals are the built-in
+  // list, or a refusals.txt next to the splits
+  const paths = { mllmu: join(dir, 'MLLMU-Bench'), mmbench: join(dir, WORLD_FILES.benchmark) };
+  const real = await loadDatasetFiles(paths);
+  assert.deepEqual(real.fictitious[0]!.testQuestions!.map((q) => q.question), p.testQuestions!.map((q) => q.question));
+  assert.deepEqual(real.refusals, [...REFUSAL_TEMPLATES]);
+  writeFileSync(join(paths.mllmu, 'refusals.txt'), 'No idea.\n\nNot known.\n');
+  assert.deepEqual((await loadDatasetFiles(paths)).refusals, ['No idea.', 'Not known.']);
 });
