@@ -4,12 +4,14 @@ import { relearnAttack, relearnRetainAttack } from './relearn.ts';
 import { crossModalAttack } from './cross-modal.ts';
 import { openEndedAttack } from './open-ended.ts';
 import { quantiseAttack } from './quantise.ts';
+import { paraphraseAttack } from './paraphrase.ts';
 
 /** Every attack, in the order they run and are reported. Adding one: a file, one line here, one test. */
 const BUILT_IN: readonly Attack[] = [
   relearnAttack,
   relearnRetainAttack,
   membershipAttack,
+  paraphraseAttack,
   crossModalAttack,
   openEndedAttack,
   quantiseAttack,

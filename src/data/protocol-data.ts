@@ -3,12 +3,13 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { ensureWorldFiles, readWorldFiles, WORLD_FILES } from './world-files.ts';
 import { checkedImage, rgbImage } from './images.ts';
-import { readMllmuParquet, type MllmuRow, type ChoiceItem, type OpenItem as MllmuOpenItem } from './mllmu.ts';
+import { readMllmuParquet, readMllmuTestParquet, type MllmuRow, type MllmuTestRow, type ChoiceItem, type OpenItem as MllmuOpenItem } from './mllmu.ts';
 import { readMmbenchTsv, type MmbenchItem } from './mmbench.ts';
 import { PulseError } from '../errors.ts';
 import { IMAGE_SIZE } from '../world/faces.ts';
 import { pretrainingStream, DEFAULT_MIX, type CorpusExample, type PretrainMix } from '../world/corpus.ts';
 import type { World } from '../world/world.ts';
+import { readRefusals, REFUSAL_TEMPLATES } from '../world/refusals.ts';
 import type { Letter, Modality } from '../text/multiple-choice.ts';
 import type { EncodedImage } from './images.ts';
 import type { Example, OpenItem, PersonRecord, ProtocolData, ProtocolQuestion } from './records.ts';
@@ -49,6 +50,27 @@ export async function personRecord(row: MllmuRow, where: string): Promise<Person
   };
 }
 
+/**
+ * A person's Test_Set questions from their Test_Set row: the text-only questions once, the
+ * multimodal ones once per view of the face.
+ */
+export async function testSetQuestions(row: MllmuTestRow, where: string): Promise<ProtocolQuestion[]> {
+  const views = await Promise.all(row.images.map((image, k) => checkedImage(image.bytes, `${where}: ID ${row.ID}: field images.${k}`)));
+  return [
+    ...views.flatMap((image) => choices(row.Classification_Task.Image_Textual_Questions, 'multimodal', row.ID, image)),
+    ...choices(row.Classification_Task.Pure_Text_Questions, 'text', row.ID, undefined),
+  ];
+}
+
+/** Gives each person the Test_Set questions of the row with their ID (people without one keep none). */
+async function withTestSet(people: PersonRecord[], rows: readonly MllmuTestRow[], where: string): Promise<PersonRecord[]> {
+  const byPerson = new Map(rows.map((r) => [r.ID, r]));
+  return Promise.all(people.map(async (p) => {
+    const row = byPerson.get(p.id);
+    return row ? { ...p, testQuestions: await testSetQuestions(row, where) } : p;
+  }));
+}
+
 export async function generalQuestion(item: MmbenchItem, where: string): Promise<ProtocolQuestion> {
   const image = await checkedImage(item.image, `${where}: index ${item.index}: field image`);
   return { question: item.hint ? `${item.hint}\n${item.question}` : item.question, options: item.options, answer: item.answer, image, modality: 'multimodal' };
@@ -69,15 +91,17 @@ export function corpusStream(world: World, seed: number, mix: PretrainMix = DEFA
 export async function loadProtocolData(world: { dir: string; seed: number }, log?: (line: string) => void): Promise<ProtocolData> {
   const { world: generated } = await ensureWorldFiles(world.dir, world.seed, log);
   const files = await readWorldFiles(world.dir);
+  const fictitious = await Promise.all(files.fictitious.map((r) => personRecord(r, join(world.dir, WORLD_FILES.fictitious))));
   return {
     world: { seed: files.manifest.seed, hash: files.manifest.hash },
-    fictitious: await Promise.all(files.fictitious.map((r) => personRecord(r, join(world.dir, WORLD_FILES.fictitious)))),
+    fictitious: await withTestSet(fictitious, files.test, join(world.dir, WORLD_FILES.test)),
     celebrities: await Promise.all(files.celebrities.map((r) => personRecord(r, join(world.dir, WORLD_FILES.celebrities)))),
     general: await Promise.all(files.benchmark.map((b) => generalQuestion(b, join(world.dir, WORLD_FILES.benchmark)))),
     replay: (seed) => {
       const next = corpusStream(generated, seed);
       return (count) => Array.from({ length: count }, next);
     },
+    refusals: files.refusals ?? [...REFUSAL_TEMPLATES],
   };
 }
 
@@ -101,6 +125,12 @@ export function splitShards(dir: string): string[] {
   return shards.map((f) => join(dir, f));
 }
 
+async function readTestRows(dir: string): Promise<MllmuTestRow[]> {
+  const rows: MllmuTestRow[] = [];
+  for (const shard of splitShards(dir)) rows.push(...await readMllmuTestParquet(shard));
+  return rows;
+}
+
 async function readPeople(dir: string): Promise<PersonRecord[]> {
   const records: PersonRecord[] = [];
   for (const shard of splitShards(dir)) records.push(...await Promise.all((await readMllmuParquet(shard)).map((r) => personRecord(r, shard))));
@@ -111,10 +141,16 @@ async function readPeople(dir: string): Promise<PersonRecord[]> {
  * The protocol's data from the published datasets: MLLMU-Bench's folder (Full_Set: the
  * fictitious people fine-tuning teaches; Retain_Set: the 153 celebrities the pre-trained
  * scenario selects from) and MMBench's TSV (the general benchmark). There is no pre-training
- * corpus to replay, so fine-tuning with these must use replay 0.
+ * corpus to replay, so fine-tuning with these must use replay 0. The Test_Set (paraphrases, other
+ * views), when the folder has one, gives the Full_Set's people their test questions; refusals.txt
+ * next to the splits (one answer a line), when there is one, replaces the default refusals.
  */
 export async function loadDatasetFiles(paths: { mllmu: string; mmbench: string }, log?: (line: string) => void): Promise<ProtocolData> {
-  const fictitious = await readPeople(join(paths.mllmu, 'Full_Set'));
+  const people = await readPeople(join(paths.mllmu, 'Full_Set'));
+  const testDir = join(paths.mllmu, 'Test_Set');
+  const fictitious = existsSync(testDir) ? await withTestSet(people, await readTestRows(testDir), testDir) : people;
+  const refusalsFile = join(paths.mllmu, 'refusals.txt');
+  const refusals = existsSync(refusalsFile) ? readRefusals(refusalsFile) : [...REFUSAL_TEMPLATES];
   const celebrities = await readPeople(join(paths.mllmu, 'Retain_Set'));
   const general = await Promise.all((await readMmbenchTsv(paths.mmbench)).map((b) => generalQuestion(b, paths.mmbench)));
   log?.(`data: ${fictitious.length} fictitious people, ${celebrities.length} celebrities, ${general.length} general questions`);
@@ -128,5 +164,6 @@ export async function loadDatasetFiles(paths: { mllmu: string; mmbench: string }
       if (count > 0) throw new PulseError('fine_tune.replay must be 0 with real datasets: there is no pre-training corpus to replay');
       return [];
     },
+    refusals,
   };
 }

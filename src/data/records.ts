@@ -44,6 +44,11 @@ export interface PersonRecord {
   /** the generation questions (Generation_Task) and the cloze statements (Mask_Task): the open-ended attack's items */
   generation: OpenItem[];
   cloze: OpenItem[];
+  /**
+   * The person's Test_Set questions, when the data has a Test_Set for them: the classification
+   * questions paraphrased, the multimodal ones once per other view of the face (the paraphrase attack).
+   */
+  testQuestions?: ProtocolQuestion[];
 }
 
 /** Everything the protocol reads from a world or a real dataset. */
@@ -55,6 +60,8 @@ export interface ProtocolData {
   general: ProtocolQuestion[];
   /** a seeded stream of pre-training examples (fine-tuning replay) */
   replay(seed: number): (count: number) => Example[];
+  /** "I don't know"-style answers: IdkNLL's targets, IdkDPO's preferred answers */
+  refusals: readonly string[];
 }
 
 export function questionsOf(people: readonly PersonRecord[]): ProtocolQuestion[] {

@@ -11,6 +11,8 @@ import { readMllmuParquet, readMllmuTestParquet, writeMllmuParquet, writeMllmuTe
 import { readMmbenchTsv, writeMmbenchTsv, type MmbenchItem } from './mmbench.ts';
 import { writeFileAtomic } from '../atomic-file.ts';
 import { fileSha256 } from '../hash.ts';
+import { paraphrasedQuestions } from '../world/paraphrase.ts';
+import { formatRefusals, readRefusals, worldRefusals } from '../world/refusals.ts';
 
 /** Where `pulse data generate` puts each split, relative to its output folder (Hugging Face's layout). */
 export const WORLD_FILES = {
@@ -18,7 +20,15 @@ export const WORLD_FILES = {
   celebrities: 'MLLMU-Bench/Retain_Set/train-00000-of-00001.parquet',
   test: 'MLLMU-Bench/Test_Set/train-00000-of-00001.parquet',
   benchmark: 'MMBench/mmbench_dev_en.tsv',
+  /** "I don't know"-style answers, one a line (src/world/refusals.ts) */
+  refusals: 'refusals.txt',
 } as const;
+
+/**
+ * The Test_Set's format: 1 (absent) asked the Full_Set's questions on the other views; 2 paraphrases
+ * them. Kept apart from WORLD_VERSION and the world's hash, which the shipped model is tied to.
+ */
+export const TEST_SET_FORMAT = 2;
 
 export const WorldManifest = z.object({
   format: z.literal('pulse.world'),
@@ -29,6 +39,7 @@ export const WorldManifest = z.object({
   /** celebrity id -> share of pre-training mentions */
   popularity: z.record(z.string(), z.number()),
   files: z.record(z.string(), z.string()),
+  test_set_format: z.number().int().optional(),
 });
 export type WorldManifest = z.infer<typeof WorldManifest>;
 
@@ -37,20 +48,32 @@ function choice(q: WorldQuestion): ChoiceItem {
   return { Question: q.question, Options: { A, B, C, D }, Correct_Answer: q.answer };
 }
 
-async function personRow(world: World, p: Person) {
-  const common = {
+function personFields(p: Person, questions: readonly WorldQuestion[]) {
+  return {
     ID: p.id, biography: p.biography, question: 'Who is this person?', answer: p.name,
     Classification_Task: {
-      Image_Textual_Questions: p.questions.filter((q) => q.modality === 'multimodal').map(choice),
-      Pure_Text_Questions: p.questions.filter((q) => q.modality === 'text').map(choice),
+      Image_Textual_Questions: questions.filter((q) => q.modality === 'multimodal').map(choice),
+      Pure_Text_Questions: questions.filter((q) => q.modality === 'text').map(choice),
     },
     Generation_Task: p.generation.map((g) => ({ Question: g.question, Ground_Truth: g.groundTruth, Type: g.type })),
     Mask_Task: p.mask.map((m) => ({ Question: m.question, Ground_Truth: m.groundTruth, Type: m.type })),
   };
-  const row: MllmuRow = { image: { bytes: await encodePng(personView(world, p, 0), IMAGE_SIZE), path: `${p.id}.png` }, ...common };
+}
+
+async function personRow(world: World, p: Person) {
+  const row: MllmuRow = { image: { bytes: await encodePng(personView(world, p, 0), IMAGE_SIZE), path: `${p.id}.png` }, ...personFields(p, p.questions) };
+  return { row, test: await testRow(world, p) };
+}
+
+/** A person's Test_Set row: the other views of the face, the classification questions paraphrased (TEST_SET_FORMAT). */
+async function testRow(world: World, p: Person): Promise<MllmuTestRow> {
   const views = await Promise.all(Array.from({ length: WORLD_SIZES.testViews }, (_, k) => encodePng(personView(world, p, k + 1), IMAGE_SIZE)));
-  const test: MllmuTestRow = { images: views.map((bytes, k) => ({ bytes, path: `${p.id}_${k + 1}.png` })), ...common };
-  return { row, test };
+  return { images: views.map((bytes, k) => ({ bytes, path: `${p.id}_${k + 1}.png` })), ...personFields(p, paraphrasedQuestions(world.seed, p)) };
+}
+
+async function writeTestSetAndRefusals(world: World, dir: string): Promise<void> {
+  await writeMllmuTestParquet(join(dir, WORLD_FILES.test), await Promise.all(world.fictitious.map((p) => testRow(world, p))));
+  await writeFileAtomic(join(dir, WORLD_FILES.refusals), formatRefusals(worldRefusals(world.seed)));
 }
 
 /** Writes a world in the published formats, with a manifest. Same seed, same bytes. */
@@ -60,6 +83,7 @@ export async function writeWorldFiles(world: World, dir: string): Promise<WorldM
   await writeMllmuParquet(join(dir, WORLD_FILES.fictitious), fictitious.map((r) => r.row));
   await writeMllmuParquet(join(dir, WORLD_FILES.celebrities), celebrities.map((r) => r.row));
   await writeMllmuTestParquet(join(dir, WORLD_FILES.test), fictitious.map((r) => r.test));
+  await writeFileAtomic(join(dir, WORLD_FILES.refusals), formatRefusals(worldRefusals(world.seed)));
   const items: MmbenchItem[] = await Promise.all(world.benchmark.map(async (b) => ({
     index: b.index, question: b.question, hint: '', options: [...b.options], answer: b.answer,
     category: b.category, l2Category: 'perception', image: await encodePng(b.image, IMAGE_SIZE),
@@ -70,9 +94,23 @@ export async function writeWorldFiles(world: World, dir: string): Promise<WorldM
     counts: { fictitious: world.fictitious.length, celebrities: world.celebrities.length, benchmark: world.benchmark.length, test_views: WORLD_SIZES.testViews },
     popularity: Object.fromEntries(world.celebrities.map((c) => [c.id, c.popularity])),
     files: Object.fromEntries(Object.values(WORLD_FILES).map((f) => [f, fileSha256(join(dir, f))])),
+    test_set_format: TEST_SET_FORMAT,
   };
   await writeFileAtomic(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   return manifest;
+}
+
+/**
+ * Brings a world folder written before TEST_SET_FORMAT 2 up to date: rewrites just its Test_Set
+ * (paraphrased questions) and adds the refusals file; the other files, and the world's hash, stay.
+ */
+async function upgradeTestSet(world: World, dir: string, manifest: WorldManifest): Promise<WorldManifest> {
+  await writeTestSetAndRefusals(world, dir);
+  const files = { ...manifest.files };
+  for (const f of [WORLD_FILES.test, WORLD_FILES.refusals]) files[f] = fileSha256(join(dir, f));
+  const upgraded: WorldManifest = { ...manifest, files, test_set_format: TEST_SET_FORMAT };
+  await writeFileAtomic(join(dir, 'manifest.json'), `${JSON.stringify(upgraded, null, 2)}\n`);
+  return upgraded;
 }
 
 export function readWorldManifest(dir: string): WorldManifest | null {
@@ -93,7 +131,11 @@ export async function ensureWorldFiles(dir: string, seed: number, log: (line: st
   const world = generateWorld(seed);
   const hash = worldHash(world);
   const existing = readWorldManifest(dir);
-  if (existing && existing.seed === seed && existing.version === WORLD_VERSION && existing.hash === hash) return { manifest: existing, world };
+  if (existing && existing.seed === seed && existing.version === WORLD_VERSION && existing.hash === hash) {
+    if ((existing.test_set_format ?? 1) >= TEST_SET_FORMAT) return { manifest: existing, world };
+    log(`world in ${dir}: rewriting its Test_Set with paraphrased questions and adding ${WORLD_FILES.refusals} (Test_Set format ${TEST_SET_FORMAT})`);
+    return { manifest: await upgradeTestSet(world, dir, existing), world };
+  }
   if (!existing && existsSync(dir) && readdirSync(dir).length > 0) throw new PulseError(`${dir} is not empty and holds no pulse world (no manifest.json); choose another world directory`);
   log(existing ? `world in ${dir} is outdated (seed ${existing.seed}, hash ${existing.hash}); regenerating` : `generating the world (seed ${seed}) in ${dir}`);
   return { manifest: await writeWorldFiles(world, dir), world };
@@ -105,6 +147,8 @@ export interface WorldFiles {
   celebrities: MllmuRow[];
   test: MllmuTestRow[];
   benchmark: MmbenchItem[];
+  /** the world's refusal answers; null in a folder written before they were (see ensureWorldFiles) */
+  refusals: string[] | null;
 }
 
 /** Reads a world folder back through the format loaders, checking file hashes against the manifest. */
@@ -122,6 +166,7 @@ export async function readWorldFiles(dir: string): Promise<WorldFiles> {
     celebrities: await readMllmuParquet(join(dir, WORLD_FILES.celebrities)),
     test: await readMllmuTestParquet(join(dir, WORLD_FILES.test)),
     benchmark: await readMmbenchTsv(join(dir, WORLD_FILES.benchmark)),
+    refusals: manifest.files[WORLD_FILES.refusals] ? readRefusals(join(dir, WORLD_FILES.refusals)) : null,
   };
 }
 

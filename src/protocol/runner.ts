@@ -437,7 +437,9 @@ async function runRequest(session: Session, scenario: Scenario, record: Scenario
       return stopAt !== null && (relative.forgotten_unlearn.overall ?? -Infinity) >= stopAt;
     },
   };
-  const outcome = await unlearnRequest(model, getMethod(entry.method), forget, data.retainExamples, settings, session.progress, at.label, probe);
+  // refusals: the data's "I don't know" answers, for the methods that train toward them (IdkNLL, IdkDPO)
+  const outcome = await unlearnRequest(model, getMethod(entry.method), forget, data.retainExamples, { ...settings, refusals: session.data.refusals },
+    session.progress, at.label, probe);
   try {
     // A request that stopped ends at the point that stopped it: scored again below, once its update is merged.
     if (outcome.stoppedEarly) { trajectory.pop(); rows.pop(); }

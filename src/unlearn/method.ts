@@ -9,6 +9,11 @@ export interface StepInputs {
   forget: ModelBatch;
   /** retain-set examples; null when the method uses none */
   retain: ModelBatch | null;
+  /**
+   * The forget examples with a refusal as the answer, row for row with `forget` (same prompts and
+   * images, so every model orders and splits both alike); set for methods with needsRefusals.
+   */
+  refusal?: ModelBatch | null;
   hyperparameters: Readonly<Record<string, number>>;
   /**
    * Set when forget/retain are one micro-batch of the step (a model that runs a batch in several
@@ -18,7 +23,11 @@ export interface StepInputs {
   totals?: StepTotals;
 }
 
-export interface StepTotals { forgetItems: number; forgetTokens: number; retainTokens: number }
+export interface StepTotals {
+  forgetItems: number; forgetTokens: number; retainTokens: number;
+  /** the refusal batch's answer tokens (methods with needsRefusals) */
+  refusalTokens?: number;
+}
 
 export interface UnlearningMethod {
   /** registry key, as written in configs and results: ga, ga_klr, npo */
@@ -26,6 +35,8 @@ export interface UnlearningMethod {
   description: string;
   needsReference: boolean;
   needsRetain: boolean;
+  /** trains on the forget examples with "I don't know"-style answers (StepInputs.refusal): IdkNLL, IdkDPO */
+  needsRefusals?: boolean;
   /** the method's own hyperparameters (λ, β, ...) with their defaults: the only names a config may set */
   defaults: Readonly<Record<string, number>>;
   /** the scalar to minimise; differentiable w.r.t. the model's trainable parameters */
@@ -59,4 +70,10 @@ export function retainOf(inputs: StepInputs): ModelBatch {
 export function referenceOf(inputs: StepInputs, method: string): ReferenceModel {
   if (!inputs.reference) throw new Error(`${method} needs the reference model`);
   return inputs.reference;
+}
+
+/** The refusal batch of a method that needs one (needsRefusals). */
+export function refusalOf(inputs: StepInputs, method: string): ModelBatch {
+  if (!inputs.refusal) throw new Error(`${method} needs the forget examples with refusal answers`);
+  return inputs.refusal;
 }

@@ -8,6 +8,8 @@ import { klMinimization } from './kl-min.ts';
 import { npoRetain } from './npo-rt.ts';
 import { simpleNpo } from './simnpo.ts';
 import { representationMisdirection } from './rmu.ts';
+import { idkNll } from './idk-nll.ts';
+import { idkDpo } from './idk-dpo.ts';
 
 /** The methods pulse ships. Adding one: a file with its loss, one line here, one test. */
 const BUILT_IN: readonly UnlearningMethod[] = [
@@ -19,6 +21,8 @@ const BUILT_IN: readonly UnlearningMethod[] = [
   npoRetain,
   simpleNpo,
   representationMisdirection,
+  idkNll,
+  idkDpo,
 ];
 
 const registry = new Map<string, UnlearningMethod>(BUILT_IN.map((m) => [m.name, m]));

@@ -16,6 +16,8 @@ export interface UnlearnSettings {
   target: Part[];
   hyperparameters: Record<string, number>;
   seed: number;
+  /** "I don't know"-style answers for methods with needsRefusals, assigned to the forget examples seeded */
+  refusals?: readonly string[];
 }
 
 /** A loss that is not a finite number: the method diverged on this request. */
@@ -58,6 +60,7 @@ export async function unlearnRequest(model: PulseModel, method: UnlearningMethod
   const total = settings.epochs * batchesPerEpoch;
   const bar = progress(label, total);
   const losses: number[] = [];
+  const refusalOf = method.needsRefusals ? assignRefusals(forget, settings, method.name) : null;
   const retainStream = endlessShuffle(retain, random);
   const nextRetain = (n: number): Example[] => (retain.length > 0 ? Array.from({ length: n }, retainStream) : []);
   let finished = false;
@@ -73,7 +76,7 @@ export async function unlearnRequest(model: PulseModel, method: UnlearningMethod
         const forgetBatch = order.slice(b * settings.batchSize, (b + 1) * settings.batchSize);
         const retainBatch = method.needsRetain ? nextRetain(forgetBatch.length) : [];
         optimizer.zeroGrad();
-        const loss = await lossAndGradient(model, method, reference, forgetBatch, retainBatch, settings.hyperparameters);
+        const loss = await lossAndGradient(model, method, reference, forgetBatch, retainBatch, settings.hyperparameters, refusalOf && forgetBatch.map(refusalOf));
         if (!Number.isFinite(loss)) throw new DivergenceError(`${method.name}: the loss became ${loss} at step ${losses.length + 1} of ${total}`);
         clipGradNorm(params, settings.clipNorm);
         optimizer.step();
@@ -100,32 +103,51 @@ export async function unlearnRequest(model: PulseModel, method: UnlearningMethod
 }
 
 /**
+ * Each forget example with a refusal as its answer (IdkNLL's target, IdkDPO's preferred answer),
+ * drawn from `settings.refusals` by a stream of the request's seed of its own, so the batches'
+ * order is the same as without. The same example keeps its refusal for the whole request.
+ */
+function assignRefusals(forget: readonly Example[], settings: UnlearnSettings, method: string): (e: Example) => Example {
+  const refusals = settings.refusals ?? [];
+  if (refusals.length === 0) throw new RangeError(`${method} needs refusal answers (the data's refusals), and there are none`);
+  const random = rng(deriveSeed(settings.seed, 'refusals'));
+  const assigned = new Map<Example, Example>();
+  for (const e of forget) if (!assigned.has(e)) assigned.set(e, { ...e, answer: refusals[Math.floor(random() * refusals.length)]! });
+  return (e) => assigned.get(e)!;
+}
+
+/**
  * One step's loss; its gradient is left in the parameters when the loss is finite. A batch the
  * model runs as micro-batches (`accumulate`) is one graph per micro-batch, each mean divided by
  * the whole step's counts, so the gradients add up to the whole batch's.
  */
-export async function lossAndGradient(model: PulseModel, method: UnlearningMethod, reference: ReferenceModel | null, forget: readonly Example[], retain: readonly Example[], hyperparameters: Record<string, number>): Promise<number> {
+export async function lossAndGradient(model: PulseModel, method: UnlearningMethod, reference: ReferenceModel | null, forget: readonly Example[], retain: readonly Example[], hyperparameters: Record<string, number>,
+  refusals?: readonly Example[] | null): Promise<number> {
   const forgetBatch = await model.encode(forget);
   const retainBatch = retain.length > 0 ? await model.encode(retain) : null;
+  const refusalBatch = refusals ? await model.encode(refusals) : null;
   try {
-    const step = (f: ModelBatch, r: ModelBatch | null, totals?: StepTotals) => scope(() => {
-      const value = method.loss({ model, reference, forget: f, retain: r, hyperparameters, totals });
+    const step = (f: ModelBatch, r: ModelBatch | null, totals?: StepTotals, refusal = refusalBatch) => scope(() => {
+      const value = method.loss({ model, reference, forget: f, retain: r, hyperparameters, totals, ...(refusal ? { refusal } : {}) });
       const number = value.item();
       if (Number.isFinite(number)) model.backward(value);
       return number;
     });
     if (!forgetBatch.accumulate) return step(forgetBatch, retainBatch);
-    const totals = { forgetItems: forgetBatch.size, forgetTokens: forgetBatch.answerTokens, retainTokens: retainBatch?.answerTokens ?? 0 };
+    const totals = { forgetItems: forgetBatch.size, forgetTokens: forgetBatch.answerTokens, retainTokens: retainBatch?.answerTokens ?? 0,
+      ...(refusalBatch ? { refusalTokens: refusalBatch.answerTokens } : {}) };
     const retainPieces = retainBatch?.pieces ?? [];
     if (retainBatch && retainPieces.length !== forgetBatch.pieces.length) throw new Error('forget and retain batches split into different numbers of micro-batches');
+    if (refusalBatch && refusalBatch.pieces.length !== forgetBatch.pieces.length) throw new Error('forget and refusal batches split into different numbers of micro-batches');
     let loss = 0;
     for (const [i, piece] of forgetBatch.pieces.entries()) {
-      loss += step(piece, retainPieces[i] ?? null, totals);
+      loss += step(piece, retainPieces[i] ?? null, totals, refusalBatch?.pieces[i] ?? null);
       if (!Number.isFinite(loss)) break;
     }
     return loss;
   } finally {
     forgetBatch.dispose();
     retainBatch?.dispose();
+    refusalBatch?.dispose();
   }
 }

@@ -17,6 +17,7 @@ import { scorePeople } from '../../src/protocol/evaluate.ts';
 import { personAccuracy } from '../../src/protocol/outcomes.ts';
 import type { Example } from '../../src/data/records.ts';
 import type { AttackContext } from '../../src/attacks/attack.ts';
+import { ATTACKS } from '../../src/attacks/registry.ts';
 import { silentProgress } from '../../src/progress.ts';
 import { unlearnRequest } from '../../src/unlearn/unlearn.ts';
 import { getMethod } from '../../src/unlearn/registry.ts';
@@ -129,7 +130,7 @@ test('attacks are recorded after every request and change none of the unlearning
   const [plain, attacked] = [await run([]), await run(['all'])];
   const numbers = (requests: typeof plain) => requests.map(({ seconds: _, attacks: __, attack_people: ___, ...rest }) => rest);
   assert.deepEqual(numbers(attacked), numbers(plain));
-  for (const r of attacked) assert.deepEqual(Object.keys(r.attacks ?? {}), ['relearn', 'relearn_retain', 'mia', 'cross_modal', 'open_ended', 'quantise']);
+  for (const r of attacked) assert.deepEqual(Object.keys(r.attacks ?? {}), [...ATTACKS.keys()]);
   for (const r of attacked) {
     for (const list of ['image_only', 'text_only', 'both']) assert.equal(r.attack_people?.cross_modal?.[list]?.length ?? 0, r.attacks!.cross_modal![list]!.overall);
   }
@@ -145,5 +146,5 @@ test('privacy leakage = 100·(AUC_unlearned − AUC_oracle)/AUC_oracle, per moda
 });
 
 test('an unknown attack is one clear config error', () => {
-  assert.throws(() => resolveConfig({ preset: 'quick', overrides: { attacks: ['relearning'] } }), /attacks\.0: unknown attack 'relearning' \(known: all, relearn, relearn_retain, mia, cross_modal, open_ended, quantise\)/);
+  assert.throws(() => resolveConfig({ preset: 'quick', overrides: { attacks: ['relearning'] } }), /attacks\.0: unknown attack 'relearning' \(known: all, relearn, relearn_retain, mia, paraphrase, cross_modal, open_ended, quantise\)/);
 });

@@ -57,7 +57,9 @@ test('NPO at θ = ref equals (2/β)·ln 2, on a real model with both modalities'
 });
 
 test('one step of each method lowers the likelihood of the forget answers', async () => {
-  for (const method of METHODS.values()) {
+  // IdkNLL has no term on the forget answers: on an untrained model, teaching any answer on their prompts (<eos> included)
+  // makes them more likely too. test/unlearn/idk.test.ts checks that it makes the refusals more likely.
+  for (const method of [...METHODS.values()].filter((m) => m.name !== 'idk_nll')) {
     const model = tinyModel(4);
     const reference = method.needsReference ? model.reference() : null;
     const params = model.trainableParameters(parseTarget('projector+llm'));
@@ -68,8 +70,11 @@ test('one step of each method lowers the likelihood of the forget answers', asyn
     const before = nll();
     // SimNPO's forget term saturates on answers the untrained model finds unlikely (β·ln V ≈ 16 at β = 4.5): its
     // gradient is ~1e-7 and the retain term, on the same prompt, would decide the step. Its forget term alone here.
+    // IdkDPO's forget term prefers refusals (the forget examples with another answer) to the forget answers.
     const own: Record<string, number> = method.name === 'simnpo' ? { alpha: 0 } : {};
-    scope(() => method.loss({ model, reference, forget, retain, hyperparameters: { ...method.defaults, ...own } }).backward());
+    const refusal = method.needsRefusals ? await model.encode(FORGET.map((e) => ({ ...e, answer: 'baker nurse farmer' }))) : null;
+    scope(() => method.loss({ model, reference, forget, retain, refusal, hyperparameters: { ...method.defaults, ...own } }).backward());
+    refusal?.dispose();
     optimizer.step();
     assert.ok(nll() > before, `${method.name}: NLL(forget) ${before} -> ${nll()}`);
     forget.dispose();
@@ -81,6 +86,6 @@ test('one step of each method lowers the likelihood of the forget answers', asyn
 });
 
 test('the registry names every method and rejects unknown ones', () => {
-  assert.deepEqual([...METHODS.keys()], ['ga', 'ga_klr', 'npo', 'grad_diff', 'kl_min', 'npo_rt', 'simnpo', 'rmu']);
-  assert.throws(() => getMethod('sgd'), /unknown unlearning method 'sgd' \(known: ga, ga_klr, npo, grad_diff, kl_min, npo_rt, simnpo, rmu\)/);
+  assert.deepEqual([...METHODS.keys()], ['ga', 'ga_klr', 'npo', 'grad_diff', 'kl_min', 'npo_rt', 'simnpo', 'rmu', 'idk_nll', 'idk_dpo']);
+  assert.throws(() => getMethod('sgd'), /unknown unlearning method 'sgd' \(known: ga, ga_klr, npo, grad_diff, kl_min, npo_rt, simnpo, rmu, idk_nll, idk_dpo\)/);
 });

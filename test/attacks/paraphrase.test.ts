@@ -1,0 +1,72 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadModel } from '../../src/model/registry.ts';
+import { loadProtocolData } from '../../src/data/protocol-data.ts';
+import { resolveConfig } from '../../src/protocol/config.ts';
+import { manualSeed } from '../../src/torch/index.ts';
+import { trainAnswerNll } from '../../src/train/loop.ts';
+import { disposeDelta, parseTarget, type PulseModel } from '../../src/model/model.ts';
+import { paraphraseAttack } from '../../src/attacks/paraphrase.ts';
+import { attackTables } from '../../src/report/attacks.ts';
+import type { AttackContext } from '../../src/attacks/attack.ts';
+import { silentProgress } from '../../src/progress.ts';
+
+/** Every weight of the model, as numbers: what an attack must leave as it found it. */
+function weights(model: PulseModel): number[][] {
+  const delta = model.parameterDelta(['vision', 'projector', 'llm']);
+  const out = delta.entries.map((e) => (e.kind === 'set' ? Array.from(e.value.toFloat32Array()) : []));
+  disposeDelta(delta);
+  return out;
+}
+
+test('known answer: a model taught ten people answers their paraphrases and new views above chance, unseen people near chance', async (t) => {
+  const config = resolveConfig({ preset: 'quick' });
+  const model = await loadModel(config.model);
+  const data = await loadProtocolData({ seed: 0, dir: join(mkdtempSync(join(tmpdir(), 'pulse-paraphrase-')), 'world') });
+  const [taught, unseen] = [data.fictitious.slice(0, 10), data.fictitious.slice(20, 30)];
+  const target = parseTarget('projector+llm');
+  // the shipped base model, LoRA-fine-tuned on ten fictitious people's training examples (canonical view, original wording)
+  manualSeed(1);
+  model.attachLora({ rank: 8, alpha: 16, dropout: 0, layers: [], parts: target });
+  const pool = taught.flatMap((p) => p.training);
+  let next = 0;
+  await trainAnswerNll(model, model.trainableParameters(target), () => Array.from({ length: 16 }, () => pool[next++ % pool.length]!), {
+    label: 'fine-tune', steps: 150, lr: 3e-3, warmupSteps: 10, finalLrFraction: 0.1, weightDecay: 0, clipNorm: 1,
+  });
+  disposeDelta(model.mergeLora());
+  model.freeze();
+  const before = weights(model);
+  const context: AttackContext = {
+    model, target, scoring: 'likelihood', batchSize: 256, unlearn: taught, retain: unseen, unseen: [],
+    relearn: config.attack_settings.relearn, splitSeed: 0, seed: 0, oracleMia: null, progress: silentProgress,
+    startPeople: [], notePeople: () => {},
+  };
+  const scores = await paraphraseAttack.run(context);
+  t.diagnostic(JSON.stringify(scores));
+  assert.deepEqual(Object.keys(scores), ['original_unlearn', 'test_set_unlearn', 'original_retain', 'test_set_retain']);
+  // 4 options: chance is 25%. Taught people: 50 original questions, 250 Test_Set ones (5 text + 5 × 4 views each).
+  const { original_unlearn: original, test_set_unlearn: testSet, test_set_retain: unseenTestSet } = scores;
+  assert.ok(original!.overall! > 80, `the taught people's original questions: ${original!.overall}%`);
+  assert.ok(testSet!.text_only! > 50, `paraphrased text-only questions about the taught people: ${testSet!.text_only}%`);
+  assert.ok(testSet!.multimodal! > 50, `paraphrased questions on other views of the taught faces: ${testSet!.multimodal}%`);
+  // unseen people: 250 Test_Set questions, binomial sd at chance √(.25·.75/250) ≈ 2.7 points; 12 points is > 4 sd
+  assert.ok(Math.abs(unseenTestSet!.overall! - 25) < 12, `unseen people's Test_Set near chance: ${unseenTestSet!.overall}%`);
+  assert.deepEqual(weights(model), before, 'the attack left every weight as it found it');
+  // people without a Test_Set (MLLMU-Bench's celebrities) give no numbers rather than a zero
+  assert.deepEqual(await paraphraseAttack.run({ ...context, unlearn: data.celebrities.slice(0, 3), retain: [] }), {});
+  model.dispose();
+});
+
+test('the report table shows original → Test_Set accuracy', () => {
+  const request = { attacks: { paraphrase: {
+    original_unlearn: { overall: 20, multimodal: 10, text_only: 30 }, test_set_unlearn: { overall: 60, multimodal: 50, text_only: 70 },
+    original_retain: { overall: 90, multimodal: 90, text_only: 90 }, test_set_retain: { overall: 80, multimodal: 75, text_only: 85 },
+  } } };
+  const series = { label: 'ga', trials: [{ method: { requests: [request] } }] } as unknown as Parameters<typeof attackTables>[0][number];
+  const [table] = attackTables([series]);
+  assert.equal(table!.title, 'Attack: Paraphrases and new views (Test_Set) (after the last request)');
+  assert.deepEqual(table!.rows, [['ga', '20.0 (10.0 / 30.0) → 60.0 (50.0 / 70.0)', '90.0 (90.0 / 90.0) → 80.0 (75.0 / 85.0)']]);
+});
