@@ -53,6 +53,7 @@ function shapeProblem(value: unknown): string | null {
   const m = value as Record<string, unknown>;
   if (typeof m.name !== 'string' || !/^[a-z][a-z0-9_]*$/.test(m.name)) return `name must be lower-case letters, digits and _ (got ${JSON.stringify(m.name)})`;
   if (typeof m.loss !== 'function') return `${m.name}: loss must be a function of the step's inputs`;
+  if (m.prepare !== undefined && typeof m.prepare !== 'function') return `${m.name}: prepare, when given, must be a function of the request's context`;
   if (typeof m.needsReference !== 'boolean' || typeof m.needsRetain !== 'boolean') return `${m.name}: needsReference and needsRetain must be booleans`;
   if (typeof m.description !== 'string') return `${m.name}: description must be a string`;
   const defaults = m.defaults;

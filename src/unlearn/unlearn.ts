@@ -4,7 +4,7 @@ import { disposeDelta, type ModelBatch, type Part, type PulseModel, type Referen
 import type { LoraOptions } from '../model/lora.ts';
 import { deriveSeed, endlessShuffle, rng, shuffled } from '../random.ts';
 import { silentProgress, type ProgressFactory } from '../progress.ts';
-import type { StepTotals, UnlearningMethod } from './method.ts';
+import { noEarlierDeltas, type RequestContext, type RequestState, type StepTotals, type UnlearningMethod } from './method.ts';
 
 export interface UnlearnSettings {
   lr: number;
@@ -44,9 +44,11 @@ export interface RequestOutcome {
  * where it uses them) for `epochs` passes in seeded mini-batches, updating only `target`.
  * The reference model is the model as it was before this request. Adapters, when used, are
  * merged at the end so that the next request starts from plain weights. On a divergence the
- * model is left with the partial update (the caller resets it).
+ * model is left with the partial update (the caller resets it). A method with a `prepare` hook
+ * gets its state before the first step (`earlierDeltas` reads the sequence's earlier requests).
  */
-export async function unlearnRequest(model: PulseModel, method: UnlearningMethod, forget: readonly Example[], retain: readonly Example[], settings: UnlearnSettings, progress: ProgressFactory = silentProgress, label = method.name, probe?: Probe): Promise<RequestOutcome> {
+export async function unlearnRequest(model: PulseModel, method: UnlearningMethod, forget: readonly Example[], retain: readonly Example[], settings: UnlearnSettings, progress: ProgressFactory = silentProgress, label = method.name, probe?: Probe,
+  earlierDeltas: RequestContext['earlierDeltas'] = noEarlierDeltas): Promise<RequestOutcome> {
   manualSeed(settings.seed);
   const random = rng(deriveSeed(settings.seed, 'batches'));
   if (settings.lora) model.attachLora({ ...settings.lora, parts: settings.target });
@@ -63,18 +65,22 @@ export async function unlearnRequest(model: PulseModel, method: UnlearningMethod
   let finished = false;
   let stoppedEarly = false;
   let delta: StateDelta;
+  let state: RequestState | undefined;
   const probeDue = (step: number, epochEnd: boolean) => probe !== undefined && step < total
     && (probe.every === 'epoch' ? epochEnd : step % probe.every === 0);
-  model.setTraining(true);
   try {
+    // Before training mode: a method's preparation (a Fisher estimate) sees the model as evaluation does.
+    state = await method.prepare?.({ model, params, forget, retain, settings, earlierDeltas });
+    model.setTraining(true);
     training: for (let epoch = 0; epoch < settings.epochs; epoch++) {
       const order = shuffled(forget, random);
       for (let b = 0; b < batchesPerEpoch; b++) {
         const forgetBatch = order.slice(b * settings.batchSize, (b + 1) * settings.batchSize);
         const retainBatch = method.needsRetain ? nextRetain(forgetBatch.length) : [];
         optimizer.zeroGrad();
-        const loss = await lossAndGradient(model, method, reference, forgetBatch, retainBatch, settings.hyperparameters);
+        const loss = await lossAndGradient(model, method, reference, forgetBatch, retainBatch, settings.hyperparameters, state);
         if (!Number.isFinite(loss)) throw new DivergenceError(`${method.name}: the loss became ${loss} at step ${losses.length + 1} of ${total}`);
+        state?.adjustGradients?.();
         clipGradNorm(params, settings.clipNorm);
         optimizer.step();
         losses.push(loss);
@@ -88,6 +94,7 @@ export async function unlearnRequest(model: PulseModel, method: UnlearningMethod
     bar.finish(`loss ${losses.at(-1)?.toFixed(3) ?? '-'}`);
     finished = true;
   } finally {
+    state?.dispose();
     optimizer.dispose();
     for (const p of params) p.zeroGrad();
     model.setTraining(false);
@@ -104,12 +111,13 @@ export async function unlearnRequest(model: PulseModel, method: UnlearningMethod
  * model runs as micro-batches (`accumulate`) is one graph per micro-batch, each mean divided by
  * the whole step's counts, so the gradients add up to the whole batch's.
  */
-export async function lossAndGradient(model: PulseModel, method: UnlearningMethod, reference: ReferenceModel | null, forget: readonly Example[], retain: readonly Example[], hyperparameters: Record<string, number>): Promise<number> {
+export async function lossAndGradient(model: PulseModel, method: UnlearningMethod, reference: ReferenceModel | null, forget: readonly Example[], retain: readonly Example[], hyperparameters: Record<string, number>,
+  state?: RequestState): Promise<number> {
   const forgetBatch = await model.encode(forget);
   const retainBatch = retain.length > 0 ? await model.encode(retain) : null;
   try {
     const step = (f: ModelBatch, r: ModelBatch | null, totals?: StepTotals) => scope(() => {
-      const value = method.loss({ model, reference, forget: f, retain: r, hyperparameters, totals });
+      const value = method.loss({ model, reference, forget: f, retain: r, hyperparameters, totals, ...(state ? { state } : {}) });
       const number = value.item();
       if (Number.isFinite(number)) model.backward(value);
       return number;
