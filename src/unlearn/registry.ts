@@ -7,6 +7,7 @@ import { gradientDifference } from './grad-diff.ts';
 import { klMinimization } from './kl-min.ts';
 import { npoRetain } from './npo-rt.ts';
 import { simpleNpo } from './simnpo.ts';
+import { mmunlearner } from './fisher-mask.ts';
 
 /** The methods pulse ships. Adding one: a file with its loss, one line here, one test. */
 const BUILT_IN: readonly UnlearningMethod[] = [
@@ -17,6 +18,7 @@ const BUILT_IN: readonly UnlearningMethod[] = [
   klMinimization,
   npoRetain,
   simpleNpo,
+  mmunlearner,
 ];
 
 const registry = new Map<string, UnlearningMethod>(BUILT_IN.map((m) => [m.name, m]));
