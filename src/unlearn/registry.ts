@@ -8,6 +8,7 @@ import { klMinimization } from './kl-min.ts';
 import { npoRetain } from './npo-rt.ts';
 import { simpleNpo } from './simnpo.ts';
 import { mmunlearner } from './fisher-mask.ts';
+import { orthogonalLora } from './o3.ts';
 
 /** The methods pulse ships. Adding one: a file with its loss, one line here, one test. */
 const BUILT_IN: readonly UnlearningMethod[] = [
@@ -19,6 +20,7 @@ const BUILT_IN: readonly UnlearningMethod[] = [
   npoRetain,
   simpleNpo,
   mmunlearner,
+  orthogonalLora,
 ];
 
 const registry = new Map<string, UnlearningMethod>(BUILT_IN.map((m) => [m.name, m]));
