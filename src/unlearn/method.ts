@@ -30,6 +30,8 @@ export interface UnlearningMethod {
   description: string;
   needsReference: boolean;
   needsRetain: boolean;
+  /** set when the method only makes sense with LoRA adapters (one per request): a config that updates in full where it runs is refused */
+  needsLora?: boolean;
   /** the method's own hyperparameters (λ, β, ...) with their defaults: the only names a config may set */
   defaults: Readonly<Record<string, number>>;
   /** the scalar to minimise; differentiable w.r.t. the model's trainable parameters */

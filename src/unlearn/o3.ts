@@ -66,6 +66,7 @@ export const orthogonalLora: UnlearningMethod = {
   description: 'O3: GA with one LoRA adapter per request, kept orthogonal (λ·Σ||A_t A_sᵀ||²_F) to the earlier requests\' adapters',
   needsReference: false,
   needsRetain: false,
+  needsLora: true,
   defaults,
   prepare: (context) => OrthogonalPenalty.prepare(context),
   loss: (inputs) => {

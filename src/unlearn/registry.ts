@@ -60,6 +60,7 @@ function shapeProblem(value: unknown): string | null {
   if (m.prepare !== undefined && typeof m.prepare !== 'function') return `${m.name}: prepare, when given, must be a function of the request's context`;
   if (typeof m.needsReference !== 'boolean' || typeof m.needsRetain !== 'boolean') return `${m.name}: needsReference and needsRetain must be booleans`;
   if (typeof m.description !== 'string') return `${m.name}: description must be a string`;
+  if (m.needsLora !== undefined && typeof m.needsLora !== 'boolean') return `${m.name}: needsLora, when given, must be a boolean`;
   const defaults = m.defaults;
   if (typeof defaults !== 'object' || defaults === null || Object.values(defaults).some((v) => typeof v !== 'number')) {
     return `${m.name}: defaults must map hyperparameter names to numbers`;

@@ -7,6 +7,7 @@ import { OrthogonalPenalty, orthogonalLora } from '../../src/unlearn/o3.ts';
 import { getMethod } from '../../src/unlearn/registry.ts';
 import { unlearnRequest, type UnlearnSettings } from '../../src/unlearn/unlearn.ts';
 import { PulseError } from '../../src/errors.ts';
+import { resolveConfig } from '../../src/protocol/config.ts';
 import { StandInModel } from '../model/stand-in.ts';
 import { solidImage } from '../model/helpers.ts';
 import { FORGET, V, uniform } from './fixed-logits.ts';
@@ -93,4 +94,12 @@ test('o3 without LoRA is a config error naming lora', async () => {
   await assert.rejects(unlearnRequest(model, orthogonalLora, REQUESTS[0]!, [], settings(0.5, false)),
     (e: unknown) => e instanceof PulseError && /o3 trains one LoRA adapter per request.*lora: null/.test(e.message));
   model.dispose();
+});
+
+test('a config running o3 where the update is in full is refused when it is read, naming the scenario', () => {
+  // The presets update in full in the pre_trained scenario (scenario_settings.pre_trained.lora: null).
+  assert.throws(() => resolveConfig({ preset: 'quick', overrides: { methods: ['ga', 'o3'] } }),
+    (e: unknown) => e instanceof PulseError && /o3 trains one LoRA adapter per request, but the pre_trained scenario updates in full/.test(e.message));
+  const config = resolveConfig({ preset: 'quick', overrides: { methods: ['o3'], scenarios: ['fine_tuned', 'sustainability'] } });
+  assert.deepEqual(config.methods, ['o3']);
 });
