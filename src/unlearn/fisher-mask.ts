@@ -1,7 +1,7 @@
 import { keep, noGrad, scope, type Tensor } from '../torch/index.ts';
 import type { Example } from '../data/records.ts';
 import type { PulseModel } from '../model/model.ts';
-import { lossAndGradient } from './unlearn.ts';
+import { DivergenceError, lossAndGradient } from './unlearn.ts';
 import { retainOf, tokenAveragedNll, type RequestContext, type RequestState, type UnlearningMethod } from './method.ts';
 
 /**
@@ -22,7 +22,8 @@ import { retainOf, tokenAveragedNll, type RequestContext, type RequestState, typ
  * They estimate the Fisher in training mode over batches of 2, separately for the vision tower
  * (forget vs multimodal retain) and the language model (forget vs text + multimodal retain); here over
  * the request's own batches, in evaluation mode, of the request's forget and retain examples together,
- * for whatever the update trains (with LoRA, the adapters' elements).
+ * for whatever the update trains (with LoRA, the adapters' elements: B starts at 0, so no gradient
+ * reaches A before the first step and all of A is kept, as 0/0 elements are).
  */
 const defaults = { gamma: 1, alpha: 1 };
 const EPSILON = 1e-15;
@@ -38,13 +39,14 @@ const nll: UnlearningMethod = {
  * `gradient(i)` leaves the i-th batch's gradient in the parameters' .grad (cleared here after each).
  */
 export async function diagonalFisher(params: readonly Tensor[], batches: number, gradient: (batch: number) => Promise<void>): Promise<Tensor[]> {
-  const sums = noGrad(() => params.map((p) => keep(p.detach().mul(0))));
+  // float32 sums: a half-precision gradient's square underflows below |g| ≈ 2e-4.
+  const sums = noGrad(() => params.map((p) => keep(scope(() => p.detach().float().mul(0)))));
   try {
     for (let i = 0; i < batches; i++) {
       for (const p of params) p.zeroGrad();
       await gradient(i);
       noGrad(() => scope(() => params.forEach((p, j) => {
-        const g = p.grad;
+        const g = p.grad?.float();
         if (g) sums[j]!.add_(g.mul(g));
       })));
     }
@@ -58,9 +60,9 @@ export async function diagonalFisher(params: readonly Tensor[], batches: number,
   }
 }
 
-/** 1 where (F_forget + ε) / (F_retain + ε) ≥ γ, else 0 (float, to multiply gradients by). */
+/** True where (F_forget + ε) / (F_retain + ε) ≥ γ (a bool tensor: a byte per element of what the update trains). */
 export function saliencyMask(forget: Tensor, retain: Tensor, gamma: number): Tensor {
-  return noGrad(() => scope(() => keep(forget.add(EPSILON).ge(retain.add(EPSILON).mul(gamma)).float())));
+  return noGrad(() => scope(() => keep(forget.add(EPSILON).ge(retain.add(EPSILON).mul(gamma)))));
 }
 
 /** The Fisher of the answer NLL over `examples` in batches of `batchSize`, in order. */
@@ -68,7 +70,7 @@ async function fisherOn(model: PulseModel, params: readonly Tensor[], examples: 
   const batches = Math.ceil(examples.length / batchSize);
   return diagonalFisher(params, batches, async (i) => {
     const loss = await lossAndGradient(model, nll, null, examples.slice(i * batchSize, (i + 1) * batchSize), [], {});
-    if (!Number.isFinite(loss)) throw new Error(`mmunlearner: the answer NLL is ${loss} while estimating the Fisher information`);
+    if (!Number.isFinite(loss)) throw new DivergenceError(`mmunlearner: the answer NLL is ${loss} while estimating the Fisher information`);
   });
 }
 

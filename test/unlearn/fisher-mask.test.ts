@@ -70,7 +70,7 @@ async function maskedRequest(model: PulseModel): Promise<{ movedOut: number; mov
     ...mmunlearner,
     prepare: async (context) => {
       const state = await FisherMask.estimate(context);
-      const copy = (ts: readonly Tensor[]) => noGrad(() => ts.map((t) => keep(t.detach().clone())));
+      const copy = (ts: readonly Tensor[]) => noGrad(() => ts.map((t) => keep(scope(() => t.detach().float().clone()))));
       seen = { params: context.params, before: copy(context.params), masks: copy(state.masks), kept: state.kept };
       return state;
     },
