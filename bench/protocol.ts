@@ -44,7 +44,12 @@ for (const p of phases) console.log(`  ${p.seconds.toFixed(1).padStart(7)}  ${p.
 console.log(`seeds: ${(config.seeds ?? [config.seed]).join(', ')}; eval.every: ${config.eval.every}; retain oracle: ${config.eval.oracle ? 'yes' : 'no'}`);
 console.log(`total wall time: ${(total / 60).toFixed(2)} min (target <= ${target} min)${values['keep-cache'] ? ' [fine-tuned model from cache]' : ''}`);
 console.log(`scoring: ${(scoringSeconds / 60).toFixed(2)} min, ${((100 * scoringSeconds) / total).toFixed(0)}% of the total`);
-if (config.attacks.length) console.log(`attacks (${config.attacks.join(', ')}): ${(attackSeconds / 60).toFixed(2)} min, ${((100 * attackSeconds) / total).toFixed(0)}% of the total`);
+if (config.attacks.length) {
+  const all = Object.values(attackSeconds).reduce((a, b) => a + b, 0);
+  console.log(`attacks (${config.attacks.join(', ')}): ${(all / 60).toFixed(2)} min, ${((100 * all) / total).toFixed(0)}% of the total, `
+    + `+${((100 * all) / (total - all)).toFixed(0)}% on the same run without them (target <= 50%)`);
+  for (const [name, seconds] of Object.entries(attackSeconds)) console.log(`  ${name}: ${(seconds / 60).toFixed(2)} min`);
+}
 console.log(`peak RSS: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
 const modelBytes = statSync(String(config.model.path)).size;
 console.log(`request checkpoints (state deltas; the whole model file is ${(modelBytes / 1024).toFixed(0)} KiB):`);

@@ -2,6 +2,7 @@ import type { PersonRecord } from '../data/records.ts';
 import type { ByModality } from '../metrics/scores.ts';
 import type { LoraSpec, PulseModel, ScoringMode } from '../model/model.ts';
 import type { ProgressFactory } from '../progress.ts';
+import type { PersonScore } from '../protocol/splits.ts';
 
 /** Relearning's optimisation: LoRA on the request's update target, k steps of answer NLL. */
 export interface RelearnSettings { steps: number; lr: number; batch_size: number; lora: Omit<LoraSpec, 'parts'> }
@@ -24,6 +25,10 @@ export interface AttackContext {
   seed: number;
   /** membership inference's AUC on the retain oracle (D_unlearn against unseen people), when there is one */
   oracleMia: ByModality | null;
+  /** the start model's accuracy (%) on each of D_unlearn's people by modality: what shifts are measured from */
+  startPeople: readonly PersonScore[];
+  /** records a named list of people (person IDs) an attack found, stored under the attack in results.json */
+  notePeople(list: string, ids: readonly string[]): void;
   progress: ProgressFactory;
 }
 
@@ -37,5 +42,14 @@ export type AttackScores = Record<string, ByModality>;
 export interface Attack {
   name: string;
   description: string;
+  /** how the report tables this attack's numbers */
+  report: AttackReport;
   run(context: AttackContext): Promise<AttackScores>;
 }
+
+/**
+ * One column of an attack's report table: a metric's overall value (with multimodal / text-only
+ * beside it when `modalities`), or `metric → then` for a before/after pair.
+ */
+export interface AttackColumn { label: string; metric: string; then?: string; format: 'percent' | 'auc' | 'count'; modalities?: boolean }
+export interface AttackReport { title: string; columns: AttackColumn[]; note: string }

@@ -63,6 +63,16 @@ export function privacyLeakage(unlearned: ByModality, oracle: ByModality): ByMod
 export const membershipAttack: Attack = {
   name: 'mia',
   description: 'loss-based membership inference: AUC of D_unlearn (and D_retain) against unseen people',
+  report: {
+    title: 'Membership inference',
+    columns: [
+      { label: 'AUC D_unlearn', metric: 'auc_unlearn', format: 'auc', modalities: true },
+      { label: 'AUC D_retain', metric: 'auc_retain', format: 'auc', modalities: true },
+      { label: 'privacy leakage %', metric: 'privleak', format: 'percent' },
+    ],
+    note: 'AUC of the per-token answer loss separating D_unlearn (or D_retain) from people no model saw; 0.5 = cannot tell. '
+      + 'Privacy leakage (MUSE) = 100·(AUC − AUC of the retain oracle)/AUC of the retain oracle: 0 = as private as a model that never saw D_unlearn.',
+  },
   run: async (context) => {
     const unseen = await lossesByModality(context, context.unseen);
     const scores: AttackScores = {

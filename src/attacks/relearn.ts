@@ -50,6 +50,12 @@ function halves(context: AttackContext): [PersonRecord[], PersonRecord[]] {
 export const relearnAttack: Attack = {
   name: 'relearn',
   description: "fine-tune k steps on half of D_unlearn's people; accuracy on the other half before and after",
+  report: {
+    title: 'Relearning on half of D_unlearn',
+    columns: [{ label: 'held-out half of D_unlearn: before → after', metric: 'before', then: 'after', format: 'percent', modalities: true }],
+    note: 'Accuracy % on the half of D_unlearn that was not relearned, before → after k steps of LoRA fine-tuning on the other half '
+      + '(on the update target): accuracy that returns was hidden, not removed.',
+  },
   run: (context) => {
     const [teach, probe] = halves(context);
     return relearn(context, teach.flatMap((p) => p.training), probe, 'relearn');
@@ -60,5 +66,10 @@ export const relearnAttack: Attack = {
 export const relearnRetainAttack: Attack = {
   name: 'relearn_retain',
   description: 'fine-tune k steps on D_retain only; accuracy on D_unlearn before and after',
+  report: {
+    title: 'Relearning on D_retain only',
+    columns: [{ label: 'D_unlearn: before → after', metric: 'before', then: 'after', format: 'percent', modalities: true }],
+    note: 'Accuracy % on D_unlearn before → after k steps of fine-tuning on D_retain only, which never shows D_unlearn.',
+  },
   run: (context) => relearn(context, context.retain.flatMap((p) => p.training), context.unlearn, 'relearn on D_retain'),
 };

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { ensureWorldFiles, readWorldFiles, WORLD_FILES } from './world-files.ts';
 import { checkedImage, rgbImage } from './images.ts';
-import { readMllmuParquet, type MllmuRow, type ChoiceItem } from './mllmu.ts';
+import { readMllmuParquet, type MllmuRow, type ChoiceItem, type OpenItem as MllmuOpenItem } from './mllmu.ts';
 import { readMmbenchTsv, type MmbenchItem } from './mmbench.ts';
 import { PulseError } from '../errors.ts';
 import { IMAGE_SIZE } from '../world/faces.ts';
@@ -11,7 +11,13 @@ import { pretrainingStream, DEFAULT_MIX, type CorpusExample, type PretrainMix } 
 import type { World } from '../world/world.ts';
 import type { Letter, Modality } from '../text/multiple-choice.ts';
 import type { EncodedImage } from './images.ts';
-import type { Example, PersonRecord, ProtocolData, ProtocolQuestion } from './records.ts';
+import type { Example, OpenItem, PersonRecord, ProtocolData, ProtocolQuestion } from './records.ts';
+
+function openItems(items: readonly MllmuOpenItem[], image: EncodedImage): OpenItem[] {
+  return items.map((g) => ({
+    prompt: g.Question, groundTruth: g.Ground_Truth, ...(g.Type === 'Image_Textual' ? { modality: 'multimodal' as const, image } : { modality: 'text' as const }),
+  }));
+}
 
 function choices(items: readonly ChoiceItem[], modality: Modality, personId: string, image: EncodedImage | undefined): ProtocolQuestion[] {
   return items.map((q) => ({ question: q.Question, options: [q.Options.A, q.Options.B, q.Options.C, q.Options.D], answer: q.Correct_Answer as Letter, modality, personId, image }));
@@ -38,6 +44,8 @@ export async function personRecord(row: MllmuRow, where: string): Promise<Person
       ...choices(row.Classification_Task.Pure_Text_Questions, 'text', row.ID, undefined),
     ],
     training,
+    generation: openItems(row.Generation_Task, image),
+    cloze: openItems(row.Mask_Task, image),
   };
 }
 

@@ -22,6 +22,18 @@ export interface ProtocolQuestion extends ScoredQuestion {
   personId?: string | undefined;
 }
 
+/**
+ * An open-ended item about a person: MLLMU-Bench's Generation_Task (a question) or Mask_Task (a
+ * statement with the blank written `__`), the ground truth, and the face image when it is
+ * multimodal (Type Image_Textual; Pure_Text items are text-only).
+ */
+export interface OpenItem {
+  prompt: string;
+  groundTruth: string;
+  modality: Modality;
+  image?: ImageInput | undefined;
+}
+
 export interface PersonRecord {
   id: string;
   name: string;
@@ -29,6 +41,9 @@ export interface PersonRecord {
   questions: ProtocolQuestion[];
   /** question-answer pairs about the person in both modalities: what fine-tuning teaches and unlearning targets */
   training: Example[];
+  /** the generation questions (Generation_Task) and the cloze statements (Mask_Task): the open-ended attack's items */
+  generation: OpenItem[];
+  cloze: OpenItem[];
 }
 
 /** Everything the protocol reads from a world or a real dataset. */

@@ -117,7 +117,9 @@ export function liveFactors(layers: readonly [string, LoraLinear][]): Map<string
  * the update, at the cost of no copy.
  */
 export function adaptersOffReference(
-  model: Module & { answerLogProbs(b: ModelBatch): { sum: Tensor; tokens: Tensor }; answerLogits(b: ModelBatch): Tensor },
+  model: Module & {
+    answerLogProbs(b: ModelBatch): { sum: Tensor; tokens: Tensor }; answerLogits(b: ModelBatch): Tensor; hiddenStates(b: ModelBatch, layer: number): Tensor;
+  },
   layers: readonly LoraLinear[],
 ): ReferenceModel {
   const withoutAdapters = <T>(fn: () => T): T => {
@@ -134,6 +136,7 @@ export function adaptersOffReference(
   return {
     answerLogProbs: (batch) => withoutAdapters(() => model.answerLogProbs(batch)),
     answerLogits: (batch) => withoutAdapters(() => model.answerLogits(batch)),
+    hiddenStates: (batch, layer) => withoutAdapters(() => model.hiddenStates(batch, layer)),
     dispose: () => {},
   };
 }

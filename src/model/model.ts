@@ -47,6 +47,8 @@ export interface ReferenceModel {
   answerLogProbs(batch: ModelBatch): { sum: Tensor; tokens: Tensor };
   /** As PulseModel.answerLogits, without a graph. */
   answerLogits(batch: ModelBatch): Tensor;
+  /** As PulseModel.hiddenStates, without a graph. */
+  hiddenStates(batch: ModelBatch, layer: number): Tensor;
   dispose(): void;
 }
 
@@ -115,6 +117,14 @@ export interface PulseModel {
   answerLogProbs(batch: ModelBatch): { sum: Tensor; tokens: Tensor };
   /** Logits at every answer position, [answer tokens, vocabulary]: the input of per-token KL terms. */
   answerLogits(batch: ModelBatch): Tensor;
+  /** How many decoder layers the language model has: hiddenStates reads layers 0 .. llmLayers - 1. */
+  readonly llmLayers: number;
+  /**
+   * The language model's residual stream after decoder layer `layer` (0-based, before any final norm) at the rows of
+   * answerLogits, [answer tokens, width], float32: what representation-level losses (RMU) read. Differentiable; only
+   * the layers up to `layer` run. A layer outside 0 .. llmLayers - 1 is a RangeError (assertLayer).
+   */
+  hiddenStates(batch: ModelBatch, layer: number): Tensor;
   /**
    * Multiple-choice predictions. likelihood: the option whose text is the most probable answer.
    * letter: the greedy answer, right only if its first character is an offered letter; else null.
@@ -132,6 +142,13 @@ export interface PulseModel {
    * question in the model's multiple-choice prompt), most probable first.
    */
   nextTokens(question: ScoredQuestion, count: number): Promise<NextToken[]>;
+
+  /**
+   * Greedy answers to prompts in the model's own chat format (each example's `answer` is
+   * ignored): the most probable token at every step, until the end-of-answer token or
+   * `maxTokens` tokens, in evaluation mode and without a graph. The decoded text, per prompt.
+   */
+  generate(prompts: readonly Example[], maxTokens: number, batchSize?: number): Promise<string[]>;
 
   /** Dropout and similar switch on (training) or off (evaluation). */
   setTraining(on: boolean): void;
@@ -172,6 +189,13 @@ export interface PulseModel {
   loadDelta(path: string): Promise<StateDelta>;
 
   dispose(): void;
+}
+
+/** A decoder layer index for hiddenStates: an integer in 0 .. layers - 1, else a RangeError naming the model. */
+export function assertLayer(layer: number, layers: number, model: string): void {
+  if (!Number.isInteger(layer) || layer < 0 || layer >= layers) {
+    throw new RangeError(`hidden-state layer ${layer} is out of range for ${model}: its language model has layers 0 .. ${layers - 1}`);
+  }
 }
 
 /** A model made for a generated world (the embedded one) only makes sense with that world. */

@@ -37,6 +37,8 @@ export const RequestResult = z.object({
   trajectory: z.array(TrajectoryPoint),
   /** the attacks' numbers after the request (config `attacks`), by attack, metric and modality */
   attacks: z.record(z.string(), z.record(z.string(), ByModality)).optional(),
+  /** lists of person IDs the attacks found (e.g. cross_modal's image_only), by attack and list */
+  attack_people: z.record(z.string(), z.record(z.string(), z.array(z.string()))).optional(),
   /** mean training loss over the first and the last optimisation step of this request */
   loss: z.object({ first: z.number().nullable(), last: z.number().nullable() }),
   seconds: z.number().nonnegative(),

@@ -20,12 +20,12 @@ import { silentProgress, type ProgressFactory } from '../progress.ts';
 import { PULSE_VERSION } from '../version.ts';
 import { seedList, type RunConfig } from './config.ts';
 import { evaluateSets, generalQuestions, personQuestions, type EvalSets, type Evaluation, type SetQuestion } from './evaluate.ts';
-import { accuracyByRequest, sampleRows, type EvaluationPoint } from './outcomes.ts';
+import { accuracyByRequest, personAccuracy, sampleRows, type EvaluationPoint } from './outcomes.ts';
 import { mergeSampleParts, readSamples, writeSamplePart, type SampleRow } from './samples-file.ts';
 import { summarise } from './summary.ts';
 import { writeResultsCsv } from './results-csv.ts';
 import { ensureFineTuned, fineTunePeople, type FineTune } from './finetune.ts';
-import { splitPeople } from './splits.ts';
+import { splitPeople, type PersonScore } from './splits.ts';
 import { SCENARIOS, type Scenario, type ScenarioContext } from './scenarios.ts';
 import { Results, RESULTS_SCHEMA_VERSION, type MethodResult, type ScenarioResult, type TrajectoryPoint } from './results-schema.ts';
 import { lockRunDir, readJson, writeJsonAtomic } from './run-dir.ts';
@@ -60,8 +60,8 @@ export interface RunOutcome {
   checkpoints: CheckpointRecord[];
   /** seconds spent scoring models (every evaluation point), a part of the phases' time */
   scoringSeconds: number;
-  /** seconds spent in attacks (config `attacks`), a part of the phases' time */
-  attackSeconds: number;
+  /** seconds spent in each attack (config `attacks`), a part of the phases' time */
+  attackSeconds: Record<string, number>;
 }
 
 /** A run folder's identity: its configuration and the exact plug-in files whose methods it runs. */
@@ -86,7 +86,7 @@ interface Session {
   cacheDir: string;
   /** time spent in evaluatePoint and in attacks, for the benchmark's breakdown */
   scoringTime: { seconds: number };
-  attackTime: { seconds: number };
+  attackTime: Record<string, number>;
   /** per-question records, one Parquet part per evaluation batch, merged into samples.parquet at the end */
   samplesDir: string;
   progress: ProgressFactory;
@@ -115,7 +115,7 @@ export async function runProtocol(options: RunOptions): Promise<RunOutcome> {
   const resultsPath = join(outDir, 'results.json');
   const hash = configHash(config, options.plugins);
   const existing = readExistingRun(outDir, hash);
-  if (existing?.run.finished_at) return { resultsPath, results: existing, phases: [], alreadyFinished: true, checkpoints: [], scoringSeconds: 0, attackSeconds: 0 };
+  if (existing?.run.finished_at) return { resultsPath, results: existing, phases: [], alreadyFinished: true, checkpoints: [], scoringSeconds: 0, attackSeconds: {} };
 
   const phases: Phase[] = [];
   const timed = async <T>(name: string, fn: () => Promise<T> | T): Promise<T> => {
@@ -151,7 +151,7 @@ export async function runProtocol(options: RunOptions): Promise<RunOutcome> {
       await timed('summary', () => finishRun(session));
       writeFileSync(join(outDir, 'phases.json'), `${JSON.stringify(phases, null, 2)}\n`);
       const { checkpoints, scoringTime, attackTime } = session;
-      return { resultsPath, results, phases, alreadyFinished: false, checkpoints, scoringSeconds: scoringTime.seconds, attackSeconds: attackTime.seconds };
+      return { resultsPath, results, phases, alreadyFinished: false, checkpoints, scoringSeconds: scoringTime.seconds, attackSeconds: attackTime };
     } finally {
       unlock();
     }
@@ -216,7 +216,7 @@ async function openSession(options: RunOptions, loaded: Loaded, scenarios: reado
   const context: ScenarioContext = { config, data, fineTunedPeople: fineTunePeople(data, config), scoring: loaded.scoring };
   const save = () => writeJsonAtomic(join(loaded.outDir, 'results.json'), loaded.results);
   const samplesDir = join(loaded.outDir, 'samples');
-  const timers = { scoringTime: { seconds: 0 }, attackTime: { seconds: 0 } };
+  const timers = { scoringTime: { seconds: 0 }, attackTime: {} as Record<string, number> };
   return { ...loaded, config, context, fineTune, general, checkpoints: [], cacheDir: options.cacheDir, ...timers, samplesDir, progress, log, save };
 }
 
@@ -348,7 +348,7 @@ async function oracleMembership(session: Session, scenario: Scenario, splits: { 
   const pool = scenario.people.people(session.context);
   const unlearn = byId(pool, splits.unlearn, scenario.name);
   const context = attackContext(session, { unlearn, retain: byId(pool, splits.retain, scenario.name), unseen: unseenPeople(session, unlearn.length, seed) },
-    [], { splitSeed: seed, seed, oracleMia: null });
+    [], { splitSeed: seed, seed, oracleMia: null }, { startPeople: [], notePeople: () => {} });
   return (await membershipAttack.run(context)).auc_unlearn ?? null;
 }
 
@@ -446,14 +446,15 @@ async function runRequest(session: Session, scenario: Scenario, record: Scenario
     const scored = await evaluatePoint(session, data.sets, point(outcome.steps));
     rows.push(scored.rows);
     const seeds = { splitSeed: record.seed, seed: deriveSeed(record.seed, at.key, at.k, 'attacks'), oracleMia: record.oracle_mia ?? null };
-    const attacks = await runAttacks(session, data, settings.target, seeds);
+    const attacks = await runAttacks(session, data, settings.target, seeds, () => startPeople(session, record));
     await writeSamplePart(session.samplesDir, partName(record.seed, `${at.key}--r${at.k}`), rows.flat());
     if (at.k < record.splits.requests.length) await saveCheckpoint(session, at.checkpoint, outcome.delta);
     const after = scored.evaluation.scores;
     return {
       request: at.k, people: ids, after, relative: relativeScores(record.before!, after),
       by_request: accuracyByRequest(scored.evaluation.outcomes, record.splits.requests),
-      steps: outcome.steps, stopped_early: outcome.stoppedEarly, trajectory, loss: outcome.loss, ...(attacks ? { attacks } : {}),
+      steps: outcome.steps, stopped_early: outcome.stoppedEarly, trajectory, loss: outcome.loss,
+      ...(attacks ? { attacks: attacks.scores } : {}), ...(attacks && Object.keys(attacks.people).length ? { attack_people: attacks.people } : {}),
     };
   } finally {
     disposeDelta(outcome.delta);
@@ -476,24 +477,40 @@ async function readDeltas(model: PulseModel, paths: readonly string[]): Promise<
 }
 
 type AttackSeeds = Pick<AttackContext, 'splitSeed' | 'seed' | 'oracleMia'>;
+type AttackExtras = Pick<AttackContext, 'startPeople' | 'notePeople'>;
 
-function attackContext(session: Session, people: ScenarioData['people'], target: Part[], seeds: AttackSeeds): AttackContext {
+function attackContext(session: Session, people: ScenarioData['people'], target: Part[], seeds: AttackSeeds, extras: AttackExtras): AttackContext {
   const { config } = session;
   return {
     model: session.model, target, scoring: session.scoring, batchSize: config.eval.batch_size, ...people,
-    relearn: config.attack_settings.relearn, ...seeds, progress: session.progress,
+    relearn: config.attack_settings.relearn, ...seeds, ...extras, progress: session.progress,
   };
 }
 
+interface AttackOutput { scores: Record<string, AttackScores>; people: Record<string, Record<string, string[]>> }
+
 /** The configured attacks on the model as the request left it; they leave it as they found it. */
-async function runAttacks(session: Session, data: ScenarioData, target: Part[], seeds: AttackSeeds): Promise<Record<string, AttackScores> | null> {
+async function runAttacks(session: Session, data: ScenarioData, target: Part[], seeds: AttackSeeds,
+  start: () => Promise<PersonScore[]>): Promise<AttackOutput | null> {
   if (session.config.attacks.length === 0) return null;
-  const context = attackContext(session, data.people, target, seeds);
-  const out: Record<string, AttackScores> = {};
-  const t0 = performance.now();
-  for (const attack of attacksNamed(session.config.attacks)) out[attack.name] = await attack.run(context);
-  session.attackTime.seconds += (performance.now() - t0) / 1000;
+  const out: AttackOutput = { scores: {}, people: {} };
+  const startScores = await start();
+  for (const attack of attacksNamed(session.config.attacks)) {
+    const t0 = performance.now();
+    const notePeople = (list: string, ids: readonly string[]) => { (out.people[attack.name] ??= {})[list] = [...ids]; };
+    out.scores[attack.name] = await attack.run(attackContext(session, data.people, target, seeds, { startPeople: startScores, notePeople }));
+    session.attackTime[attack.name] = (session.attackTime[attack.name] ?? 0) + (performance.now() - t0) / 1000;
+  }
   return out;
+}
+
+/**
+ * The start model's accuracy on each of D_unlearn's people, from the scenario's `before` sample part
+ * (on disk until the run finishes, so a resumed run reads it too).
+ */
+async function startPeople(session: Session, record: ScenarioResult): Promise<PersonScore[]> {
+  const rows = await readSamples(join(session.samplesDir, `${partName(record.seed, `${record.scenario}--before`)}.parquet`));
+  return personAccuracy(rows.filter((r) => r.set === 'unlearn'));
 }
 
 /** unlearn.stop_at_forgotten from the most specific layer that sets it (as settingsFor reads every key). */

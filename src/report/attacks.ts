@@ -1,33 +1,43 @@
+import { ATTACKS } from '../attacks/registry.ts';
+import type { Attack, AttackColumn } from '../attacks/attack.ts';
 import type { Series } from './series.ts';
 import { meanOf } from './average.ts';
+import { MISSING } from './tables.ts';
 
-const MISSING = '—';
-const pct = (v: number | null) => (v === null ? MISSING : v.toFixed(1));
-const auc = (v: number | null) => (v === null ? MISSING : v.toFixed(3));
-
-export const ATTACK_HEADER = [
-  'method', 'relearn: held-out half of D_unlearn', 'relearn on D_retain: D_unlearn',
-  'MIA AUC D_unlearn (multimodal / text-only)', 'MIA AUC D_retain', 'privacy leakage %',
-];
+type Modality = 'overall' | 'multimodal' | 'text_only';
+const FORMAT: Record<AttackColumn['format'], (v: number) => string> = {
+  percent: (v) => v.toFixed(1), auc: (v) => v.toFixed(3), count: (v) => (Number.isInteger(v) ? String(v) : v.toFixed(1)),
+};
 
 /** An attack metric after each seed's last request, averaged across seeds. */
-function mean(series: Series, attack: string, metric: string, modality: 'overall' | 'multimodal' | 'text_only' = 'overall'): number | null {
+function mean(series: Series, attack: string, metric: string, modality: Modality): number | null {
   return meanOf(series.trials.map((t) => t.method.requests.at(-1)?.attacks?.[attack]?.[metric]?.[modality] ?? null));
 }
 
-/** The attacks' numbers after the last request, one row per series that ran any (means across seeds). */
-export function attackTable(series: readonly Series[]): string[][] {
-  return series.filter((s) => s.trials.some((t) => t.method.requests.at(-1)?.attacks)).map((s) => [
-    s.label,
-    `${pct(mean(s, 'relearn', 'before'))} → ${pct(mean(s, 'relearn', 'after'))}`,
-    `${pct(mean(s, 'relearn_retain', 'before'))} → ${pct(mean(s, 'relearn_retain', 'after'))}`,
-    `${auc(mean(s, 'mia', 'auc_unlearn'))} (${auc(mean(s, 'mia', 'auc_unlearn', 'multimodal'))} / ${auc(mean(s, 'mia', 'auc_unlearn', 'text_only'))})`,
-    auc(mean(s, 'mia', 'auc_retain')),
-    pct(mean(s, 'mia', 'privleak')),
-  ]);
+function cell(series: Series, attack: string, column: AttackColumn): string {
+  const value = (metric: string, modality: Modality = 'overall') => {
+    const v = mean(series, attack, metric, modality);
+    return v === null ? MISSING : FORMAT[column.format](v);
+  };
+  const shown = (metric: string) => (column.modalities ? `${value(metric)} (${value(metric, 'multimodal')} / ${value(metric, 'text_only')})` : value(metric));
+  return column.then ? `${shown(column.metric)} → ${shown(column.then)}` : shown(column.metric);
 }
 
-export const ATTACK_NOTE = 'Accuracy % before → after k steps of relearning (LoRA on the update target): on the half of D_unlearn '
-  + 'that was not relearned, and on D_unlearn after relearning D_retain only; accuracy that returns was hidden, not removed. '
-  + 'MIA: AUC of the per-token answer loss separating D_unlearn (or D_retain) from people no model saw; 0.5 = cannot tell. '
-  + 'Privacy leakage (MUSE) = 100·(AUC − AUC of the retain oracle)/AUC of the retain oracle: 0 = as private as a model that never saw D_unlearn.';
+const ran = (series: Series, attack: string) => series.trials.some((t) => t.method.requests.at(-1)?.attacks?.[attack]);
+
+export interface AttackTable { title: string; header: string[]; rows: string[][]; note: string }
+
+/** One table per attack that ran: a row per series, its numbers after the last request (means across seeds). */
+export function attackTables(series: readonly Series[]): AttackTable[] {
+  return [...ATTACKS.values()].flatMap((attack: Attack) => {
+    const rows = series.filter((s) => ran(s, attack.name)).map((s) => [s.label, ...attack.report.columns.map((c) => cell(s, attack.name, c))]);
+    if (rows.length === 0) return [];
+    const modalities = attack.report.columns.some((c) => c.modalities) ? ' Cells with three numbers: overall (multimodal / text-only).' : '';
+    return [{
+      title: `Attack: ${attack.report.title} (after the last request)`,
+      header: ['method', ...attack.report.columns.map((c) => c.label)],
+      rows,
+      note: attack.report.note + modalities,
+    }];
+  });
+}

@@ -7,7 +7,7 @@ import { perRequestSpec, sustainabilitySpec } from './lines.ts';
 import { matchedSpec, tradeOffSpec } from './tradeoff.ts';
 import { DIFFERENCE_HEADER, MATCHED_HEADER, differenceTable, intervalNote, matchedTable } from './intervals.ts';
 import { crossModalLeakage, questionFlips } from './leakage.ts';
-import { ATTACK_HEADER, ATTACK_NOTE, attackTable } from './attacks.ts';
+import { attackTables } from './attacks.ts';
 import { readSamples, type SampleRow } from '../protocol/samples-file.ts';
 import type { Difference } from '../protocol/summary-schema.ts';
 import { vegaToSvg, vegaLiteToSvg, svgToPng } from './render.ts';
@@ -86,8 +86,7 @@ function tablesFor(runs: readonly LoadedRun[], series: readonly Series[], scenar
   const summary = runs.find((r) => r.results.summary)?.results.summary ?? null;
   const note = `${RELATIVE_NOTE} ${intervalNote(summary, seeds)}`.trim();
   const tables: Table[] = [{ title: 'Accuracy by modality', header: TABLE_HEADER, rows: modalityTable(series), note }];
-  const attacks = attackTable(series);
-  if (attacks.length) tables.push({ title: 'Attacks after the last request', header: ATTACK_HEADER, rows: attacks, note: ATTACK_NOTE });
+  tables.push(...attackTables(series));
   const matched = matchedTable(series);
   if (matched.length) tables.push({ title: 'Matched forgetting', header: MATCHED_HEADER, rows: matched, note: MATCHED_NOTE });
   for (const run of runs) {

@@ -7,6 +7,7 @@ import { gradientDifference } from './grad-diff.ts';
 import { klMinimization } from './kl-min.ts';
 import { npoRetain } from './npo-rt.ts';
 import { simpleNpo } from './simnpo.ts';
+import { representationMisdirection } from './rmu.ts';
 import { mmunlearner } from './fisher-mask.ts';
 import { orthogonalLora } from './o3.ts';
 
@@ -19,6 +20,7 @@ const BUILT_IN: readonly UnlearningMethod[] = [
   klMinimization,
   npoRetain,
   simpleNpo,
+  representationMisdirection,
   mmunlearner,
   orthogonalLora,
 ];

@@ -3,8 +3,9 @@ import { z } from 'zod';
 import { Embedding, Linear, Module, crossEntropy, disposeAll, keep, manualSeed, noGrad, scope, tensor, type Tensor } from '../../src/torch/index.ts';
 import { LoraLinear, adaptersOffReference, liveFactors, takeAdapters, type LoraFactors } from '../../src/model/lora.ts';
 import { readDelta, writeDelta } from '../../src/model/delta.ts';
-import { PARTS, topTokens, type NextToken, type LoraSpec, type ModelBatch, type ModelInfo, type Part, type Prediction, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta } from '../../src/model/model.ts';
+import { PARTS, assertLayer, topTokens, type NextToken, type LoraSpec, type ModelBatch, type ModelInfo, type Part, type Prediction, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta } from '../../src/model/model.ts';
 import type { ModelKind, ModelSpec } from '../../src/model/registry.ts';
+import { greedyTokens, withoutStop } from '../../src/model/greedy.ts';
 import { squareRgb, type ImageInput } from '../../src/data/images.ts';
 import type { Example, ScoredQuestion } from '../../src/data/records.ts';
 import { LETTERS, multipleChoiceText, type Letter } from '../../src/text/multiple-choice.ts';
@@ -22,9 +23,14 @@ const IGNORE = -100;
 const BOS = 1;
 const EOS = 2;
 
-function tokenId(word: string): number {
+/** Every word tokenized so far, by its hashed id: what generate() decodes with (an id no word had reads `#id`). */
+const WORDS = new Map<number, string>();
+
+export function tokenId(word: string): number {
   const h = createHash('sha1').update(word).digest().readUInt32LE(0);
-  return 3 + (h % (VOCAB - 3));
+  const id = 3 + (h % (VOCAB - 3));
+  WORDS.set(id, word);
+  return id;
 }
 const tokens = (text: string): number[] => (text.match(/[\p{L}\p{N}]+|[^\s\p{L}\p{N}]/gu) ?? []).map(tokenId);
 
@@ -68,11 +74,18 @@ export class StandInModel extends Module implements PulseModel {
     this.info = { kind: 'stand_in', name: `stand-in-${seed}`, path: '(memory)', sha256, parameters: this.parameterCount(), defaultScoring: 'likelihood', world: null };
   }
 
-  async encode(examples: readonly Example[]): Promise<ModelBatch> {
+  async #prepareThumbnails(examples: readonly { image?: ImageInput | undefined }[]): Promise<void> {
     for (const { image } of examples) {
       if (image && !this.#thumbnails.has(image)) this.#thumbnails.set(image, Float32Array.from(await squareRgb(image, SIDE), (v) => v / 255));
     }
-    const rows = examples.map((e) => ({ prompt: tokens(e.prompt), answer: tokens(e.answer), image: e.image ? this.#thumbnails.get(e.image)! : null }));
+  }
+
+  async encode(examples: readonly Example[]): Promise<ModelBatch> {
+    await this.#prepareThumbnails(examples);
+    return this.#encodeRows(examples.map((e) => ({ prompt: tokens(e.prompt), answer: tokens(e.answer), image: e.image ? this.#thumbnails.get(e.image)! : null })));
+  }
+
+  #encodeRows(rows: readonly { prompt: number[]; answer: number[]; image: Float32Array | null }[]): ModelBatch {
     const P = Math.max(1, ...rows.map((r) => r.prompt.length));
     const A = Math.max(...rows.map((r) => r.answer.length + 1));
     const B = rows.length;
@@ -101,11 +114,24 @@ export class StandInModel extends Module implements PulseModel {
 
   /** Next-token logits at every answer position, [B, A, V]. */
   logits(batch: ModelBatch): Tensor {
+    return this.llm.head.forward(this.#hidden(batch));
+  }
+
+  /** The state the head reads at every answer position, [B, A, WIDTH]: tanh(mix(previous token + prompt + image)). */
+  #hidden(batch: ModelBatch): Tensor {
     const { t } = batch as StandInBatch;
     const context = this.llm.tokens.forward(t.prompt).mul(t.promptWeight).sum(1);
     const visual = this.projector.fc.forward(this.vision.proj.forward(t.image).tanh()).mul(t.hasImage);
     const hidden = this.llm.tokens.forward(t.previous).add(context.add(visual).unsqueeze(1));
-    return this.llm.head.forward(this.llm.mix.forward(hidden).tanh());
+    return this.llm.mix.forward(hidden).tanh();
+  }
+
+  /** No decoder layers: its one "layer" is #hidden, what the head reads (answerLogits = head(hiddenStates(batch, 0))). */
+  readonly llmLayers = 1;
+
+  hiddenStates(batch: ModelBatch, layer: number): Tensor {
+    assertLayer(layer, this.llmLayers, 'the stand-in model');
+    return this.#hidden(batch).reshape(-1, WIDTH).indexSelect(0, (batch as StandInBatch).t.answerIndex);
   }
 
   answerLogProbs(batch: ModelBatch): { sum: Tensor; tokens: Tensor } {
@@ -144,6 +170,29 @@ export class StandInModel extends Module implements PulseModel {
       return noGrad(() => scope(() => topTokens(this.answerLogits(batch).narrow(0, 0, 1).logSoftmax(-1).toFloat32Array(), count, (id) => `#${id}`)));
     } finally {
       batch.dispose();
+    }
+  }
+
+  /** Greedy answers: each step scores the rows still going with their answers so far and takes the next token's argmax. */
+  async generate(prompts: readonly Example[], maxTokens: number): Promise<string[]> {
+    await this.#prepareThumbnails(prompts);
+    const rows = prompts.map((e) => ({ prompt: tokens(e.prompt), image: e.image ? this.#thumbnails.get(e.image)! : null }));
+    const next = (pending: readonly number[], generated: readonly (readonly number[])[]) => {
+      const batch = this.#encodeRows(pending.map((k) => ({ ...rows[k]!, answer: [...generated[k]!] })));
+      try {
+        // the answer position after a row's last generated token predicts its next one
+        const at = pending.map((k, b) => b * (batch as StandInBatch).t.previous.size(1) + generated[k]!.length);
+        return noGrad(() => scope(() => this.logits(batch).reshape(-1, VOCAB).indexSelect(0, tensor(at, [at.length], 'int64')).argmax(1).toArray()));
+      } finally {
+        batch.dispose();
+      }
+    };
+    const wasTraining = this.training;
+    this.eval();
+    try {
+      return greedyTokens(prompts.length, next, EOS, maxTokens).map((ids) => withoutStop(ids, EOS).map((id) => WORDS.get(id) ?? `#${id}`).join(' '));
+    } finally {
+      this.train(wasTraining);
     }
   }
 
@@ -219,7 +268,8 @@ export class StandInModel extends Module implements PulseModel {
     copy.loadStateDict(this.stateDict());
     copy.freeze();
     copy.eval();
-    return { answerLogProbs: (b) => noGrad(() => copy.answerLogProbs(b)), answerLogits: (b) => noGrad(() => copy.answerLogits(b)), dispose: () => copy.dispose() };
+    return { answerLogProbs: (b) => noGrad(() => copy.answerLogProbs(b)), answerLogits: (b) => noGrad(() => copy.answerLogits(b)),
+      hiddenStates: (b, layer) => noGrad(() => copy.hiddenStates(b, layer)), dispose: () => copy.dispose() };
   }
 
   saveDelta(path: string, delta: StateDelta, metadata?: Record<string, string>): Promise<void> { return writeDelta(path, delta, 'stand-in', metadata); }

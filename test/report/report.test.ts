@@ -90,3 +90,21 @@ test('an invalid or unknown-version results.json is a clear error naming the fil
   writeFileSync(join(dir, 'results.json'), JSON.stringify({ ...completeResults(), version: 9 }));
   await assert.rejects(writeReport(dir), /results version 9 is not supported/);
 });
+
+test('each attack that ran gets its own table: before → after, AUCs with modalities, cross-modal counts', async () => {
+  const results = completeResults();
+  const ga = results.scenarios[0]!.methods[0]!;
+  const m = (overall: number, multimodal: number | null = null, text: number | null = null) => ({ overall, multimodal, text_only: text });
+  ga.requests.at(-1)!.attacks = {
+    relearn: { before: m(28.8, 30, 27.6), after: m(65.6, 60, 71.2) },
+    mia: { auc_unlearn: m(0.6125, 0.6, 0.625), auc_retain: m(0.9, 0.88, 0.92) },
+    cross_modal: { image_only: m(3), text_only: m(0), both: m(12) },
+  };
+  const md = readFileSync((await writeReport(writeRun(results))).markdown, 'utf8');
+  assert.match(md, /Attack: Relearning on half of D_unlearn \(after the last request\)/);
+  assert.match(md, /\| ga \| 28\.8 \(30\.0 \/ 27\.6\) → 65\.6 \(60\.0 \/ 71\.2\) \|/);
+  // no privacy leakage without an oracle: the missing mark
+  assert.match(md, /\| ga \| 0\.613 \(0\.600 \/ 0\.625\) \| 0\.900 \(0\.880 \/ 0\.920\) \| — \|/);
+  assert.match(md, /\| ga \| 3 \| 0 \| 12 \|/);
+  assert.doesNotMatch(md, /Relearning on D_retain only/, 'an attack that did not run has no table');
+});

@@ -25,7 +25,8 @@ export const FORGET: Example[] = [
 ];
 /** A model's own outputs as the frozen reference of a method (what model.reference() provides). */
 export const asReference = (model: EmbeddedModel): ReferenceModel => ({
-  answerLogProbs: (b: ModelBatch) => model.answerLogProbs(b), answerLogits: (b: ModelBatch) => model.answerLogits(b), dispose: () => {},
+  answerLogProbs: (b: ModelBatch) => model.answerLogProbs(b), answerLogits: (b: ModelBatch) => model.answerLogits(b),
+  hiddenStates: (b: ModelBatch, layer: number) => model.hiddenStates(b, layer), dispose: () => {},
 });
 
 /**

@@ -9,14 +9,15 @@ import { applyStateDelta, readDelta, writeDelta } from '../delta.ts';
 import { LoraLinear, adaptersOffReference, attachByName, liveFactors, takeAdapters, type LoraFactors } from '../lora.ts';
 import { chooseTrainable, copiesDelta, freezeAll } from '../trainable.ts';
 import {
-  PARTS, topTokens, type LoraSpec, type NextToken, type ModelBatch, type ModelInfo, type Part, type Prediction, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta,
+  PARTS, assertLayer, topTokens, type LoraSpec, type NextToken, type ModelBatch, type ModelInfo, type Part, type Prediction, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta,
 } from '../model.ts';
 import type { ModelConfig } from './config.ts';
 import { Transformer } from './transformer.ts';
 import { VisualCache } from './visual-cache.ts';
 import { VisionEncoder, Projector } from './vision.ts';
 import { encodeBatch, encodePackedOptions, IGNORE, type EncodedBatch, type PackedOptionsBatch, type PixelExample } from './batch.ts';
-import type { Tokenizer } from './tokenizer.ts';
+import { EOS, PAD, type Tokenizer } from './tokenizer.ts';
+import { greedyTokens, withoutStop } from '../greedy.ts';
 
 /** One forward pass of the embedded model: examples of one modality (its batches never mix). */
 class Piece implements ModelBatch {
@@ -134,6 +135,26 @@ export class EmbeddedModel extends Module implements PulseModel {
     }));
   }
 
+  // --- hidden states (representation-level losses: RMU) ---
+
+  get llmLayers(): number { return this.config.lm.layers; }
+
+  hiddenStates(batch: ModelBatch, layer: number): Tensor {
+    assertLayer(layer, this.llmLayers, `the embedded model ${this.info.name}`);
+    return cat(piecesOf(batch).map((p) => {
+      const hidden = this.#textResidual(p.encoded, layer);
+      return hidden.reshape(-1, hidden.size(2)).indexSelect(0, p.encoded.answerIndex);
+    }));
+  }
+
+  /** The residual stream after block `layer` over the text positions, [B, L, D], as textLogits lays them out. */
+  #textResidual(batch: EncodedBatch, layer: number): Tensor {
+    const text = this.lm.embed(batch.ids);
+    if (!batch.images) return this.lm.residualAfter(text, layer);
+    const visual = this.projector.forward(this.#visionFeatures(batch.images, undefined));
+    return this.lm.residualAfter(cat([visual, text], 1), layer).narrow(1, this.visualTokens, batch.ids.size(1));
+  }
+
   // --- multiple-choice scoring ---
 
   async predict(questions: readonly ScoredQuestion[], mode: ScoringMode, batchSize = 256): Promise<Prediction[]> {
@@ -249,6 +270,60 @@ export class EmbeddedModel extends Module implements PulseModel {
     }
   }
 
+  // --- greedy generation ---
+
+  async generate(prompts: readonly Example[], maxTokens: number, batchSize = 256): Promise<string[]> {
+    if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new RangeError(`generate: maxTokens must be a positive integer, got ${maxTokens}`);
+    await this.#prepareImages(prompts);
+    const prepared = prompts.map((p) => this.#withPixels(p));
+    const out: string[] = new Array(prompts.length);
+    const wasTraining = this.training;
+    this.eval();
+    try {
+      noGrad(() => this.#forEachBatch(prepared, batchSize, (indices) => {
+        const answers = this.#generateBatch(indices.map((i) => prepared[i]!), maxTokens);
+        indices.forEach((i, k) => { out[i] = answers[k]!; });
+      }));
+    } finally {
+      this.train(wasTraining);
+    }
+    return out;
+  }
+
+  /**
+   * Greedy answers to prompts of one modality: the visual tokens are computed once, then each
+   * step is one forward pass over the rows still going (right-padded: under the causal mask the
+   * padding after a row's last token does not change its next-token logits).
+   */
+  #generateBatch(prompts: readonly PixelExample[], maxTokens: number): string[] {
+    const encoded = this.encodePixels(prompts.map((p) => ({ ...p, answer: '' })));
+    const [flat, width] = [encoded.ids.toArray(), encoded.ids.size(1)];
+    const rows = encoded.promptEnd.map((end, b) => flat.slice(b * width, b * width + end + 1));
+    const visualLength = encoded.images ? this.visualTokens : 0;
+    const room = this.config.lm.maxSeq - visualLength - Math.max(...rows.map((r) => r.length));
+    if (room < 1) throw new RangeError(`generate: a prompt fills all ${this.config.lm.maxSeq} positions of the model, none is left for the answer`);
+    let visual: Tensor | null = null;
+    try {
+      if (encoded.images) visual = keep(scope(() => this.projector.forward(this.#visionFeatures(encoded.images!, prompts.map((p) => p.image!)))));
+      const next = (pending: readonly number[], generated: readonly (readonly number[])[]) => scope(() => {
+        const sequences = pending.map((r) => [...rows[r]!, ...generated[r]!]);
+        const length = Math.max(...sequences.map((q) => q.length));
+        const ids = new BigInt64Array(pending.length * length).fill(BigInt(PAD));
+        sequences.forEach((q, b) => q.forEach((id, t) => { ids[b * length + t] = BigInt(id); }));
+        let x = this.lm.embed(tensor(ids, [pending.length, length]));
+        if (visual) x = cat([visual.indexSelect(0, tensor([...pending], [pending.length], 'int64')), x], 1);
+        const logits = this.lm.forwardEmbeddings(x);
+        const last = sequences.map((q, b) => b * (visualLength + length) + visualLength + q.length - 1);
+        return logits.reshape(-1, logits.size(2)).indexSelect(0, tensor(last, [last.length], 'int64')).argmax(1).toArray();
+      });
+      // a sequence stops where the model's positions run out
+      return greedyTokens(rows.length, next, EOS, Math.min(maxTokens, room)).map((ids) => this.tokenizer.decode(withoutStop(ids, EOS)));
+    } finally {
+      visual?.dispose();
+      disposeAll([encoded.images, encoded.ids, encoded.targets, encoded.answerIndex]);
+    }
+  }
+
   // --- parts, LoRA, trainable parameters ---
 
   backward(loss: Tensor): void { loss.backward(); }
@@ -336,6 +411,7 @@ export class EmbeddedModel extends Module implements PulseModel {
     return {
       answerLogProbs: (batch) => noGrad(() => copy.answerLogProbs(batch)),
       answerLogits: (batch) => noGrad(() => copy.answerLogits(batch)),
+      hiddenStates: (batch, layer) => noGrad(() => copy.hiddenStates(batch, layer)),
       dispose: () => copy.dispose(),
     };
   }

@@ -98,13 +98,21 @@ export class Transformer extends Module {
    * positions <= t; packed sequences pass their own positions [B, T] and mask [B, 1, T, T].
    */
   forwardEmbeddings(x: Tensor, layout: { positions: Tensor; mask: Tensor } | null = null): Tensor {
+    return this.head.forward(this.lnFinal.forward(this.residualAfter(x, this.blocks.length - 1, layout)));
+  }
+
+  /**
+   * Embeddings [B, T, D] -> the residual stream after block `layer` (0-based), [B, T, D], before the final norm.
+   * The blocks above it do not run. Layout as forwardEmbeddings.
+   */
+  residualAfter(x: Tensor, layer: number, layout: { positions: Tensor; mask: Tensor } | null = null): Tensor {
     const time = x.size(1);
     if (!layout && time > this.config.maxSeq) throw new RangeError(`sequence of ${time} positions exceeds maxSeq ${this.config.maxSeq}`);
     const mask = layout?.mask ?? ones([time, time], 'bool', x.device).triu(1);
     const positions = layout?.positions ?? arange(0, time, 1, 'int64', x.device);
     let h = x.add(this.positions.forward(positions)).dropout(this.config.dropout, this.training);
-    for (const block of this.blocks) h = block.forward(h, mask);
-    return this.head.forward(this.lnFinal.forward(h));
+    for (const block of this.blocks.slice(0, layer + 1)) h = block.forward(h, mask);
+    return h;
   }
 
   forward(ids: Tensor): Tensor { return this.forwardEmbeddings(this.embed(ids)); }

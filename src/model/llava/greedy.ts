@@ -1,3 +1,5 @@
+import { greedyTokens } from '../greedy.ts';
+
 /**
  * MLLMU-Bench scores the first character of the model's greedy answer, stripped of leading
  * whitespace. A Llama tokenizer can answer with a token that is whitespace alone ("▁") before the
@@ -14,13 +16,6 @@ export function firstVisibleCharacters(
   stop: number,
   limit = 4,
 ): string[] {
-  const generated: number[][] = Array.from({ length: count }, () => []);
-  const visible = (row: number) => decode(generated[row]!).trimStart();
-  let pending = generated.map((_, row) => row);
-  for (let step = 0; step < limit && pending.length > 0; step++) {
-    const tokens = next(pending, generated);
-    pending.forEach((row, i) => generated[row]!.push(tokens[i]!));
-    pending = pending.filter((row) => generated[row]!.at(-1) !== stop && visible(row) === '');
-  }
-  return generated.map((_, row) => visible(row).charAt(0));
+  const visible = (ids: readonly number[]) => decode(ids).trimStart();
+  return greedyTokens(count, next, stop, limit, (_, ids) => visible(ids) === '').map((ids) => visible(ids).charAt(0));
 }

@@ -76,12 +76,16 @@ export class LlavaNet extends Module {
 
   /** Final-norm hidden states [B, T, D]. */
   hidden(inputs: LlavaInputs): Tensor {
+    return this.language.norm.forward(this.residualAfter(inputs, this.language.layers.length - 1));
+  }
+
+  /** The residual stream after decoder layer `layer` (0-based), [B, T, D], before the final norm; the layers above it do not run. */
+  residualAfter(inputs: LlavaInputs, layer: number): Tensor {
     const h = this.inputEmbeddings(inputs);
     const ctx = this.context(inputs, h.dtype);
     // Each layer in its own scope: what backward needs, autograd keeps; the rest is freed at once, as in PyTorch.
-    const layers = this.language.layers.map((layer) => (x: Tensor) => scope(() => layer.forward(x, ctx)));
-    const out = this.checkpointer ? this.checkpointer.run(h, layers) : layers.reduce((x, layer) => layer(x), h);
-    return this.language.norm.forward(out);
+    const layers = this.language.layers.slice(0, layer + 1).map((decoder) => (x: Tensor) => scope(() => decoder.forward(x, ctx)));
+    return this.checkpointer ? this.checkpointer.run(h, layers) : layers.reduce((x, layer) => layer(x), h);
   }
 
   /** Backpropagates a loss computed from this model's outputs (with checkpointing, through the recomputed layers too). */

@@ -8,7 +8,7 @@ import { applyStateDelta, readDelta, writeDelta } from '../delta.ts';
 import { LoraLinear, adaptersOffReference, attachByName, liveFactors, takeAdapters, type LoraFactors } from '../lora.ts';
 import { chooseTrainable, copiesDelta, freezeAll } from '../trainable.ts';
 import {
-  PARTS, topTokens, type LoraSpec, type NextToken, type ModelBatch, type ModelInfo, type Part, type Prediction, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta,
+  PARTS, assertLayer, topTokens, type LoraSpec, type NextToken, type ModelBatch, type ModelInfo, type Part, type Prediction, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta,
 } from '../model.ts';
 import type { Module } from '../../torch/index.ts';
 import { LlavaNet, type LlavaInputs } from './llava.ts';
@@ -17,6 +17,7 @@ import { LlavaBatch, LlavaPiece, encodeRows, type BatchLayout, type TokenRow } f
 import { clipPixels, type ClipConfig } from './preprocess.ts';
 import { letterQuestion, userTurn } from './prompt.ts';
 import { firstVisibleCharacters } from './greedy.ts';
+import { greedyTokens, withoutStop } from '../greedy.ts';
 import { WeightSource } from './source.ts';
 import type { LlavaConfig } from './config.ts';
 import type { LlavaTokenizer } from './tokenizer.ts';
@@ -142,6 +143,18 @@ export class LlavaModel extends LlavaNet implements PulseModel {
     return cat(piecesOf(batch).map((p) => this.logits(this.#answerHidden(p)).float()));
   }
 
+  // --- hidden states (representation-level losses: RMU) ---
+
+  get llmLayers(): number { return this.language.layers.length; }
+
+  hiddenStates(batch: ModelBatch, layer: number): Tensor {
+    assertLayer(layer, this.llmLayers, `the LLaVA model ${this.info.name}`);
+    return cat(piecesOf(batch).map((p) => {
+      const residual = this.#memoryGuard(() => this.residualAfter(p.inputs, layer));
+      return residual.view(-1, residual.size(-1)).indexSelect(0, p.answerIndex).float();
+    }));
+  }
+
   async predict(questions: readonly ScoredQuestion[], mode: ScoringMode, batchSize = 8): Promise<Prediction[]> {
     await this.#prepareImages(questions);
     const wasTraining = this.training;
@@ -198,7 +211,7 @@ export class LlavaModel extends LlavaNet implements PulseModel {
       const rows = this.#letterRows(group);
       let letterScores: number[] = [];
       const greedy = (pending: readonly number[], generated: readonly (readonly number[])[]) => noGrad(() => scope(() => {
-        const logits = this.#nextLogits(pending.map((k) => ({ ...rows[k]!, prompt: [...rows[k]!.prompt, ...generated[k]!] })));
+        const logits = this.#continuedLogits(rows, pending, generated);
         if (letterScores.length === 0) {
           const ids = tensor(letterIds, [letterIds.length], 'int64', this.runtime.device);
           letterScores = Array.from(logits.logSoftmax(-1).indexSelect(1, ids).toArray());
@@ -225,6 +238,31 @@ export class LlavaModel extends LlavaNet implements PulseModel {
     } finally {
       this.train(wasTraining);
     }
+  }
+
+  /** Greedy answers, in batches of `batchSize` rows; each step is one forward pass over the rows still going. */
+  async generate(prompts: readonly Example[], maxTokens: number, batchSize = 8): Promise<string[]> {
+    if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new RangeError(`generate: maxTokens must be a positive integer, got ${maxTokens}`);
+    await this.#prepareImages(prompts);
+    const eos = this.tokenizer.eosId;
+    const wasTraining = this.training;
+    this.eval();
+    try {
+      const out: string[] = [];
+      for (let s = 0; s < prompts.length; s += batchSize) {
+        const rows = prompts.slice(s, s + batchSize).map((p) => this.#row(p.prompt, '', p.image));
+        const next = (pending: readonly number[], generated: readonly (readonly number[])[]) => noGrad(() => scope(() => this.#continuedLogits(rows, pending, generated).argmax(1).toArray()));
+        out.push(...greedyTokens(rows.length, next, eos, maxTokens).map((ids) => this.tokenizer.decode(withoutStop(ids, eos)).trim()));
+      }
+      return out;
+    } finally {
+      this.train(wasTraining);
+    }
+  }
+
+  /** Next-token logits [pending, V] of the listed rows, each continued by the tokens generated for it so far. */
+  #continuedLogits(rows: readonly TokenRow[], pending: readonly number[], generated: readonly (readonly number[])[]): Tensor {
+    return this.#nextLogits(pending.map((k) => ({ ...rows[k]!, prompt: [...rows[k]!.prompt, ...generated[k]!] })));
   }
 
   // --- parts, LoRA, trainable parameters ---
@@ -312,6 +350,7 @@ export class LlavaModel extends LlavaNet implements PulseModel {
     return {
       answerLogProbs: (batch) => noGrad(() => copy.answerLogProbs(batch)),
       answerLogits: (batch) => noGrad(() => copy.answerLogits(batch)),
+      hiddenStates: (batch, layer) => noGrad(() => copy.hiddenStates(batch, layer)),
       dispose: () => { for (const [name, t] of copy.stateDict()) if (copied.has(name)) t.dispose(); },
     };
   }

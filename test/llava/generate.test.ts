@@ -1,0 +1,44 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { arange, noGrad, ones, scope, tensor } from '../../src/torch/index.ts';
+import { userTurn } from '../../src/model/llava/prompt.ts';
+import type { Example } from '../../src/data/records.ts';
+import { FIXTURES, tinyLlava } from './helpers.ts';
+
+const hub = await tinyLlava();
+const face = { kind: 'encoded' as const, bytes: await readFile(join(FIXTURES, 'expected/face.png')), source: 'face.png' };
+
+/** Greedy decoding written out on the network itself: the whole sequence again at every step, argmax at its end. */
+function greedyByHand(prompt: string, maxTokens: number): string {
+  const ids = hub.tokenizer.encode(userTurn(prompt, false), true);
+  const start = ids.length;
+  for (let step = 0; step < maxTokens; step++) {
+    const next = noGrad(() => scope(() => {
+      const t = ids.length;
+      const inputs = { ids: tensor(ids, [1, t], 'int64'), mask: ones([1, t], 'int64'), positions: arange(0, t, 1, 'int64').view(1, t), pixels: null };
+      return hub.logits(hub.hidden(inputs)).float().narrow(1, t - 1, 1).reshape(-1).argmax(0).item();
+    }));
+    ids.push(next);
+    if (next === hub.tokenizer.eosId) break;
+  }
+  const answer = ids.slice(start);
+  return hub.tokenizer.decode(answer.at(-1) === hub.tokenizer.eosId ? answer.slice(0, -1) : answer).trim();
+}
+
+test('LLaVA generate(): the greedy answer written out by hand; batched with images and padding, the same answers one by one', async () => {
+  const prompts: Example[] = [
+    { prompt: 'Who is Ann?', answer: '' },
+    { prompt: 'What is this person\'s job?', answer: 'ignored', image: face },
+    { prompt: 'Where does the person with the longer name live?', answer: '' },
+  ];
+  const batched = await hub.generate(prompts, 6, 2);
+  assert.equal(batched[0], greedyByHand(prompts[0]!.prompt, 6));
+  assert.equal(batched[2], greedyByHand(prompts[2]!.prompt, 6));
+  const alone = [];
+  for (const p of prompts) alone.push(...await hub.generate([p], 6));
+  assert.deepEqual(batched, alone, 'rows of different lengths and modalities in one batch answer as they do alone');
+  assert.ok(batched.some((a) => a.length > 0), 'the random model does say something');
+  await assert.rejects(hub.generate(prompts, 1.5), /maxTokens must be a positive integer, got 1.5/);
+});
