@@ -38,7 +38,9 @@ const nll: UnlearningMethod = {
  * Diagonal Fisher: the mean over the batches of each parameter's squared gradient, where
  * `gradient(i)` leaves the i-th batch's gradient in the parameters' .grad (cleared here after each).
  */
-export async function diagonalFisher(params: readonly Tensor[], batches: number, gradient: (batch: number) => Promise<void>): Promise<Tensor[]> {
+export async function diagonalFisher(
+  params: readonly Tensor[], batches: number, gradient: (batch: number) => Promise<void>,
+): Promise<Tensor[]> {
   // float32 sums: a half-precision gradient's square underflows below |g| ≈ 2e-4.
   const sums = noGrad(() => params.map((p) => keep(scope(() => p.detach().float().mul(0)))));
   try {
@@ -111,7 +113,7 @@ export class FisherMask implements RequestState {
 
 export const mmunlearner: UnlearningMethod = {
   name: 'mmunlearner',
-  description: 'MMUnlearner: GA + α·NLL(retain), gradients masked to where the forget set\'s Fisher information exceeds the retain set\'s',
+  description: 'MMUnlearner: GA + α·NLL(retain), gradients masked to where Fisher(forget) ≥ γ·Fisher(retain)',
   needsReference: false,
   needsRetain: true,
   defaults,
