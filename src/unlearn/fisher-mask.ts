@@ -18,11 +18,11 @@ import { retainOf, tokenAveragedNll, type RequestContext, type RequestState, typ
  * elements never move (AdamW without weight decay leaves an element with zero gradient where it is).
  *
  * How it differs from their code: they alternate a masked GA step (forget_alpha = 1) with unmasked
- * retain steps (several per forget step); here one step takes both terms and the mask covers both.
- * They estimate the Fisher in training mode over batches of 2, separately for the vision tower
- * (forget vs multimodal retain) and the language model (forget vs text + multimodal retain); here over
- * the request's own batches, in evaluation mode, of the request's forget and retain examples together,
- * for whatever the update trains (with LoRA, the adapters' elements: B starts at 0, so no gradient
+ * retain steps (several per forget step), and mask after clipping; here one step takes both terms, the
+ * mask covers both, and clipping sees the masked gradient. They estimate the Fisher in training mode
+ * over batches of 2, separately for the vision tower (forget vs multimodal retain) and the language
+ * model (forget vs text + multimodal retain); here in evaluation mode over the request's batch size,
+ * of the request's forget examples vs the retain examples (both modalities in each), for whatever the update trains (with LoRA, the adapters' elements: B starts at 0, so no gradient
  * reaches A before the first step and all of A is kept, as 0/0 elements are).
  */
 const defaults = { gamma: 1, alpha: 1 };
