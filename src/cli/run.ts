@@ -7,7 +7,7 @@ export function runCommand() {
     .description('Run the PULSE protocol: for each seed, scenario (fine-tuned, pre-trained, sustainability) and unlearning method, unlearn and score D_unlearn, D_retain and the general benchmark by modality, before, during (eval.every) and after every request. Writes results.json (with intervals across seeds), results.csv, samples.parquet (every scored question) and the report. Interrupted runs continue where they stopped when the same command is run again; a finished run is left as it is.')
     .option('--config <file>', 'YAML config; its keys override the preset (see README, "Configuration")')
     .addOption(new Option('--preset <name>', 'starting configuration').choices(['paper', 'quick'] as const).default('paper' as const))
-    .option('--methods <list>', 'comma-separated unlearning methods (ga, ga_klr, npo, grad_diff, kl_min, npo_rt, simnpo, rmu, or a plug-in\'s)', list())
+    .option('--methods <list>', 'comma-separated unlearning methods (ga, ga_klr, npo, grad_diff, kl_min, npo_rt, simnpo, rmu, mmunlearner, o3, or a plug-in\'s)', list())
     .option('--scenarios <list>', `comma-separated scenarios (${SCENARIO_NAMES.join(', ')})`, list(SCENARIO_NAMES))
     .option('--seeds <list>', 'comma-separated seeds, e.g. 0,1,2: the protocol runs once per seed (own split, request and batch order, adapter init) into the same run folder', integerList())
     .option('--out <dir>', 'run folder (default: runs/<preset>-<date>)')

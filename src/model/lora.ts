@@ -104,6 +104,13 @@ export function takeAdapters(layers: readonly [string, LoraLinear][], fold: bool
   return { entries };
 }
 
+/** The attached adapters' live factors by layer name: what PulseModel.loraFactors returns. */
+export function liveFactors(layers: readonly [string, LoraLinear][]): Map<string, LoraFactors> {
+  const out = new Map<string, LoraFactors>();
+  for (const [name, l] of layers) if (l.adapter) out.set(name, { a: l.adapter.a, b: l.adapter.b, scale: l.adapter.scale });
+  return out;
+}
+
 /**
  * The reference of an update in which only adapters train: the same model with every adapter
  * switched off (and in evaluation mode, as a frozen copy would be), i.e. the weights from before

@@ -2,6 +2,7 @@ import type { Tensor } from '../torch/index.ts';
 import { PulseError } from '../errors.ts';
 import type { Example, ScoredQuestion } from '../data/records.ts';
 import type { Letter } from '../text/multiple-choice.ts';
+import type { LoraFactors } from './lora.ts';
 
 /**
  * The model seam: everything protocol/, unlearn/, train/, metrics/ and cli/ see of a model.
@@ -171,6 +172,11 @@ export interface PulseModel {
   mergeLora(): StateDelta;
   /** Removes the adapters without folding them in, and returns them. */
   detachLora(): StateDelta;
+  /**
+   * The attached adapters by layer name (as a delta names them): the live tensors, not copies, so a
+   * loss over them trains them (O3's orthogonality penalty). Empty when no adapter is attached.
+   */
+  loraFactors(): Map<string, LoraFactors>;
   /** Copies of the target's parameters: the delta of a full update. */
   parameterDelta(target: readonly Part[]): StateDelta;
   /** Applies a delta (a LoRA entry is folded in exactly as mergeLora folds it). */

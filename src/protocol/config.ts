@@ -193,6 +193,21 @@ function checkNames(config: RunConfig): string | null {
   return problems.find((p) => p !== null) ?? null;
 }
 
+/** A method that needs LoRA (o3) in a scenario whose settings update in full: lora from the most specific layer, as the runner reads it. */
+function loraProblem(config: RunConfig): string | null {
+  const methods = [...config.methods, ...(config.ablation ? [config.ablation.method] : [])].filter((m) => METHODS.get(m)?.needsLora);
+  for (const method of methods) {
+    for (const scenario of config.scenarios) {
+      const layers = [config.scenario_settings[scenario] ?? {}, config.method_settings[method] ?? {}, config.unlearn];
+      if (layers.find((l) => l.lora !== undefined)!.lora === null) {
+        return `${method} trains one LoRA adapter per request, but the ${scenario} scenario updates in full (lora: null); `
+          + `run ${method} without that scenario, or give it a lora in scenario_settings.${scenario}`;
+      }
+    }
+  }
+  return null;
+}
+
 /** Every stop_at_forgotten level a layer of the unlearning settings sets. */
 function stopLevels(config: RunConfig): (number | null)[] {
   const layers = [config.unlearn, ...Object.values(config.method_settings), ...Object.values(config.scenario_settings)];
@@ -209,7 +224,7 @@ export function validateConfig(raw: unknown, source: string): RunConfig {
   const result = RunConfig.safeParse(raw);
   if (!result.success) throw new PulseError(`invalid config (${source}): ${describeZodError(result.error)}`);
   const config = result.data;
-  const names = checkNames(config);
+  const names = checkNames(config) ?? loraProblem(config);
   if (names) throw new PulseError(`invalid config (${source}): ${names}`);
   try {
     config.model = parseModelSpec(config.model);

@@ -389,7 +389,8 @@ async function runMethod(session: Session, scenario: Scenario, record: ScenarioR
     }
     for (let k = entry.requests.length + 1; k <= requests.length; k++) {
       const t0 = performance.now();
-      const result = await runRequest(session, scenario, record, entry, data, { key, k, label: `${label} ${k}/${requests.length}`, checkpoint: checkpoint(k) });
+      const earlier = Array.from({ length: k - 1 }, (_, j) => checkpoint(j + 1));
+      const result = await runRequest(session, scenario, record, entry, data, { key, k, label: `${label} ${k}/${requests.length}`, checkpoint: checkpoint(k), earlier });
       const seconds = (performance.now() - t0) / 1000;
       entry.requests.push({ ...result, seconds });
       session.save();
@@ -418,7 +419,7 @@ type RequestRecord = Omit<MethodResult['requests'][number], 'seconds'>;
  * its delta for a resumed run.
  */
 async function runRequest(session: Session, scenario: Scenario, record: ScenarioResult, entry: MethodResult, data: ScenarioData,
-  at: { key: string; k: number; label: string; checkpoint: string }): Promise<RequestRecord> {
+  at: { key: string; k: number; label: string; checkpoint: string; earlier: string[] }): Promise<RequestRecord> {
   const { config, model } = session;
   const ids = record.splits.requests[at.k - 1]!;
   const forget = byId(data.pool, ids, scenario.name).flatMap((p) => p.training);
@@ -439,7 +440,7 @@ async function runRequest(session: Session, scenario: Scenario, record: Scenario
   };
   // refusals: the data's "I don't know" answers, for the methods that train toward them (IdkNLL, IdkDPO)
   const outcome = await unlearnRequest(model, getMethod(entry.method), forget, data.retainExamples, { ...settings, refusals: session.data.refusals },
-    session.progress, at.label, probe);
+    session.progress, at.label, probe, () => readDeltas(model, at.earlier));
   try {
     // A request that stopped ends at the point that stopped it: scored again below, once its update is merged.
     if (outcome.stoppedEarly) { trajectory.pop(); rows.pop(); }
@@ -459,6 +460,21 @@ async function runRequest(session: Session, scenario: Scenario, record: Scenario
   } finally {
     disposeDelta(outcome.delta);
   }
+}
+
+/**
+ * The deltas of a request's earlier requests, read from their checkpoints: every request but the
+ * last saves one before the next starts, in a fresh run and in a resumed one alike.
+ */
+async function readDeltas(model: PulseModel, paths: readonly string[]): Promise<StateDelta[]> {
+  const deltas: StateDelta[] = [];
+  try {
+    for (const path of paths) deltas.push(await model.loadDelta(path));
+  } catch (error) {
+    deltas.forEach(disposeDelta);
+    throw error;
+  }
+  return deltas;
 }
 
 type AttackSeeds = Pick<AttackContext, 'splitSeed' | 'seed' | 'oracleMia'>;

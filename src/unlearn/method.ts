@@ -1,5 +1,7 @@
 import { scope, type Tensor } from '../torch/index.ts';
-import type { ModelBatch, PulseModel, ReferenceModel } from '../model/model.ts';
+import type { ModelBatch, PulseModel, ReferenceModel, StateDelta } from '../model/model.ts';
+import type { Example } from '../data/records.ts';
+import type { UnlearnSettings } from './unlearn.ts';
 
 /** What a method's loss sees at one optimisation step. */
 export interface StepInputs {
@@ -21,6 +23,8 @@ export interface StepInputs {
    * gradients add up to the whole batch's. Absent: the batches are the whole step.
    */
   totals?: StepTotals;
+  /** what the method's `prepare` returned for this request; absent for a method without one */
+  state?: RequestState;
 }
 
 export interface StepTotals {
@@ -37,11 +41,48 @@ export interface UnlearningMethod {
   needsRetain: boolean;
   /** trains on the forget examples with "I don't know"-style answers (StepInputs.refusal): IdkNLL, IdkDPO */
   needsRefusals?: boolean;
+  /** set when the method only makes sense with LoRA adapters (one per request): a config that updates in full where it runs is refused */
+  needsLora?: boolean;
   /** the method's own hyperparameters (λ, β, ...) with their defaults: the only names a config may set */
   defaults: Readonly<Record<string, number>>;
   /** the scalar to minimise; differentiable w.r.t. the model's trainable parameters */
   loss(inputs: StepInputs): Tensor;
+  /**
+   * Optional: run once per request, before its first step, for a method that needs state across the
+   * request's steps (a gradient mask, the earlier requests' adapters). The state reaches `loss` as
+   * `inputs.state` and is disposed when the request ends, however it ends.
+   */
+  prepare?(context: RequestContext): Promise<RequestState>;
 }
+
+/** What `prepare` sees: the request as the optimiser will run it. */
+export interface RequestContext {
+  model: PulseModel;
+  /** the tensors the optimiser updates: the request's adapters, or the target's parameters */
+  params: readonly Tensor[];
+  forget: readonly Example[];
+  retain: readonly Example[];
+  /** the request's settings: lr, batch size, LoRA (null: a full update), hyperparameters, seed */
+  settings: UnlearnSettings;
+  /**
+   * The deltas of the earlier requests of the same sequence, oldest first, read on demand (a full
+   * update's deltas are the size of the model); the caller disposes them. [] for the first request.
+   */
+  earlierDeltas(): Promise<StateDelta[]>;
+}
+
+/** A method's per-request state (see UnlearningMethod.prepare). */
+export interface RequestState {
+  /**
+   * Called after each step's backward pass, before gradient clipping and the optimiser step: may
+   * change the `.grad` of the trainable tensors (under noGrad).
+   */
+  adjustGradients?(): void;
+  dispose(): void;
+}
+
+/** The deltas of a request that has no earlier ones (the first of its sequence, or outside a run). */
+export const noEarlierDeltas = async (): Promise<StateDelta[]> => [];
 
 /** NLL_θ = -Σ logπθ(answer tokens) / Σ answer tokens (token-averaged over all rows; over `totalTokens` when given). */
 export function tokenAveragedNll(model: PulseModel, batch: ModelBatch, totalTokens?: number): Tensor {

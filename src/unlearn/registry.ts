@@ -10,6 +10,8 @@ import { simpleNpo } from './simnpo.ts';
 import { representationMisdirection } from './rmu.ts';
 import { idkNll } from './idk-nll.ts';
 import { idkDpo } from './idk-dpo.ts';
+import { mmunlearner } from './fisher-mask.ts';
+import { orthogonalLora } from './o3.ts';
 
 /** The methods pulse ships. Adding one: a file with its loss, one line here, one test. */
 const BUILT_IN: readonly UnlearningMethod[] = [
@@ -23,6 +25,8 @@ const BUILT_IN: readonly UnlearningMethod[] = [
   representationMisdirection,
   idkNll,
   idkDpo,
+  mmunlearner,
+  orthogonalLora,
 ];
 
 const registry = new Map<string, UnlearningMethod>(BUILT_IN.map((m) => [m.name, m]));
@@ -59,8 +63,10 @@ function shapeProblem(value: unknown): string | null {
   const m = value as Record<string, unknown>;
   if (typeof m.name !== 'string' || !/^[a-z][a-z0-9_]*$/.test(m.name)) return `name must be lower-case letters, digits and _ (got ${JSON.stringify(m.name)})`;
   if (typeof m.loss !== 'function') return `${m.name}: loss must be a function of the step's inputs`;
+  if (m.prepare !== undefined && typeof m.prepare !== 'function') return `${m.name}: prepare, when given, must be a function of the request's context`;
   if (typeof m.needsReference !== 'boolean' || typeof m.needsRetain !== 'boolean') return `${m.name}: needsReference and needsRetain must be booleans`;
   if (typeof m.description !== 'string') return `${m.name}: description must be a string`;
+  if (m.needsLora !== undefined && typeof m.needsLora !== 'boolean') return `${m.name}: needsLora, when given, must be a boolean`;
   const defaults = m.defaults;
   if (typeof defaults !== 'object' || defaults === null || Object.values(defaults).some((v) => typeof v !== 'number')) {
     return `${m.name}: defaults must map hyperparameter names to numbers`;

@@ -4,7 +4,7 @@ import { disposeDelta, type ModelBatch, type Part, type PulseModel, type Referen
 import type { LoraOptions } from '../model/lora.ts';
 import { deriveSeed, endlessShuffle, rng, shuffled } from '../random.ts';
 import { silentProgress, type ProgressFactory } from '../progress.ts';
-import type { StepTotals, UnlearningMethod } from './method.ts';
+import { noEarlierDeltas, type RequestContext, type RequestState, type StepTotals, type UnlearningMethod } from './method.ts';
 
 export interface UnlearnSettings {
   lr: number;
@@ -46,9 +46,11 @@ export interface RequestOutcome {
  * where it uses them) for `epochs` passes in seeded mini-batches, updating only `target`.
  * The reference model is the model as it was before this request. Adapters, when used, are
  * merged at the end so that the next request starts from plain weights. On a divergence the
- * model is left with the partial update (the caller resets it).
+ * model is left with the partial update (the caller resets it). A method with a `prepare` hook
+ * gets its state before the first step (`earlierDeltas` reads the sequence's earlier requests).
  */
-export async function unlearnRequest(model: PulseModel, method: UnlearningMethod, forget: readonly Example[], retain: readonly Example[], settings: UnlearnSettings, progress: ProgressFactory = silentProgress, label = method.name, probe?: Probe): Promise<RequestOutcome> {
+export async function unlearnRequest(model: PulseModel, method: UnlearningMethod, forget: readonly Example[], retain: readonly Example[], settings: UnlearnSettings, progress: ProgressFactory = silentProgress, label = method.name, probe?: Probe,
+  earlierDeltas: RequestContext['earlierDeltas'] = noEarlierDeltas): Promise<RequestOutcome> {
   manualSeed(settings.seed);
   const random = rng(deriveSeed(settings.seed, 'batches'));
   if (settings.lora) model.attachLora({ ...settings.lora, parts: settings.target });
@@ -66,18 +68,23 @@ export async function unlearnRequest(model: PulseModel, method: UnlearningMethod
   let finished = false;
   let stoppedEarly = false;
   let delta: StateDelta;
+  let state: RequestState | undefined;
   const probeDue = (step: number, epochEnd: boolean) => probe !== undefined && step < total
     && (probe.every === 'epoch' ? epochEnd : step % probe.every === 0);
-  model.setTraining(true);
   try {
+    // Before training mode: a method's preparation (a Fisher estimate) sees the model as evaluation does.
+    state = await method.prepare?.({ model, params, forget, retain, settings, earlierDeltas });
+    model.setTraining(true);
     training: for (let epoch = 0; epoch < settings.epochs; epoch++) {
       const order = shuffled(forget, random);
       for (let b = 0; b < batchesPerEpoch; b++) {
         const forgetBatch = order.slice(b * settings.batchSize, (b + 1) * settings.batchSize);
         const retainBatch = method.needsRetain ? nextRetain(forgetBatch.length) : [];
         optimizer.zeroGrad();
-        const loss = await lossAndGradient(model, method, reference, forgetBatch, retainBatch, settings.hyperparameters, refusalOf && forgetBatch.map(refusalOf));
+        const extras = { refusals: refusalOf && forgetBatch.map(refusalOf), ...(state ? { state } : {}) };
+        const loss = await lossAndGradient(model, method, reference, forgetBatch, retainBatch, settings.hyperparameters, extras);
         if (!Number.isFinite(loss)) throw new DivergenceError(`${method.name}: the loss became ${loss} at step ${losses.length + 1} of ${total}`);
+        state?.adjustGradients?.();
         clipGradNorm(params, settings.clipNorm);
         optimizer.step();
         losses.push(loss);
@@ -91,6 +98,7 @@ export async function unlearnRequest(model: PulseModel, method: UnlearningMethod
     bar.finish(`loss ${losses.at(-1)?.toFixed(3) ?? '-'}`);
     finished = true;
   } finally {
+    state?.dispose();
     optimizer.dispose();
     for (const p of params) p.zeroGrad();
     model.setTraining(false);
@@ -116,19 +124,23 @@ function assignRefusals(forget: readonly Example[], settings: UnlearnSettings, m
   return (e) => assigned.get(e)!;
 }
 
+/** What some methods' steps take besides the batches: refusal answers row for row with forget (IdK methods), the request's state. */
+export interface StepExtras { refusals?: readonly Example[] | null; state?: RequestState }
+
 /**
  * One step's loss; its gradient is left in the parameters when the loss is finite. A batch the
  * model runs as micro-batches (`accumulate`) is one graph per micro-batch, each mean divided by
  * the whole step's counts, so the gradients add up to the whole batch's.
  */
-export async function lossAndGradient(model: PulseModel, method: UnlearningMethod, reference: ReferenceModel | null, forget: readonly Example[], retain: readonly Example[], hyperparameters: Record<string, number>,
-  refusals?: readonly Example[] | null): Promise<number> {
+export async function lossAndGradient(model: PulseModel, method: UnlearningMethod, reference: ReferenceModel | null,
+  forget: readonly Example[], retain: readonly Example[], hyperparameters: Record<string, number>, { refusals, state }: StepExtras = {}): Promise<number> {
   const forgetBatch = await model.encode(forget);
   const retainBatch = retain.length > 0 ? await model.encode(retain) : null;
   const refusalBatch = refusals ? await model.encode(refusals) : null;
   try {
     const step = (f: ModelBatch, r: ModelBatch | null, totals?: StepTotals, refusal = refusalBatch) => scope(() => {
-      const value = method.loss({ model, reference, forget: f, retain: r, hyperparameters, totals, ...(refusal ? { refusal } : {}) });
+      const extras = { ...(refusal ? { refusal } : {}), ...(state ? { state } : {}) };
+      const value = method.loss({ model, reference, forget: f, retain: r, hyperparameters, totals, ...extras });
       const number = value.item();
       if (Number.isFinite(number)) model.backward(value);
       return number;

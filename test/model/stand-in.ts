@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { Embedding, Linear, Module, crossEntropy, disposeAll, keep, manualSeed, noGrad, scope, tensor, type Tensor } from '../../src/torch/index.ts';
-import { LoraLinear, adaptersOffReference, takeAdapters } from '../../src/model/lora.ts';
+import { LoraLinear, adaptersOffReference, liveFactors, takeAdapters, type LoraFactors } from '../../src/model/lora.ts';
 import { readDelta, writeDelta } from '../../src/model/delta.ts';
 import { PARTS, assertLayer, topTokens, type NextToken, type LoraSpec, type ModelBatch, type ModelInfo, type Part, type Prediction, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta } from '../../src/model/model.ts';
 import type { ModelKind, ModelSpec } from '../../src/model/registry.ts';
@@ -249,6 +249,7 @@ export class StandInModel extends Module implements PulseModel {
 
   mergeLora(): StateDelta { return takeAdapters(this.#layers(), true); }
   detachLora(): StateDelta { return takeAdapters(this.#layers(), false); }
+  loraFactors(): Map<string, LoraFactors> { return liveFactors(this.#layers()); }
 
   parameterDelta(target: readonly Part[]): StateDelta {
     return noGrad(() => ({ entries: target.flatMap((p) => this.#part(p).namedParameters(`${p}.`).map(([name, t]) => ({ kind: 'set' as const, name, value: keep(t.clone()) }))) }));

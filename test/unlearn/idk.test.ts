@@ -90,7 +90,7 @@ test('a mixed-modality batch: IdkDPO pairs each refusal with its own forget row 
   const rows: Example[] = [{ image, prompt: 'What is the job of this person?', answer: 'pilot' }, FORGET[1]!, { image, prompt: 'What is the job of this person?', answer: 'nurse' }];
   const refusals = rows.map((e, i) => ({ ...e, answer: ['Oslo', 'pilot pilot', 'Rome Lima'][i]! }));
   const beta = 0.5;
-  const joint = await lossAndGradient(model, getMethod('idk_dpo'), asReference(ref), rows, RETAIN, { beta, alpha: 0 }, refusals);
+  const joint = await lossAndGradient(model, getMethod('idk_dpo'), asReference(ref), rows, RETAIN, { beta, alpha: 0 }, { refusals });
   const logp = async (m: typeof model, e: Example) => {
     const b = await m.encode([e]);
     try { return noGrad(() => scope(() => m.answerLogProbs(b).sum.item())); } finally { b.dispose(); }

@@ -6,7 +6,7 @@ import { LETTERS, multipleChoiceText, type Letter } from '../../text/multiple-ch
 import { fileSha256, shortJsonHash } from '../../hash.ts';
 import { PulseError } from '../../errors.ts';
 import { applyStateDelta, readDelta, writeDelta } from '../delta.ts';
-import { LoraLinear, adaptersOffReference, attachByName, takeAdapters } from '../lora.ts';
+import { LoraLinear, adaptersOffReference, attachByName, liveFactors, takeAdapters, type LoraFactors } from '../lora.ts';
 import { chooseTrainable, copiesDelta, freezeAll } from '../trainable.ts';
 import {
   PARTS, assertLayer, topTokens, type LoraSpec, type NextToken, type ModelBatch, type ModelInfo, type Part, type Prediction, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta,
@@ -366,6 +366,8 @@ export class EmbeddedModel extends Module implements PulseModel {
     this.#visual.clear();
     return takeAdapters(this.loraLayers(), false);
   }
+
+  loraFactors(): Map<string, LoraFactors> { return liveFactors(this.loraLayers()); }
 
   /** Adapter tensors by name ("llm.blocks.0.attn.qkv.lora_a"): the live ones, for inspection. */
   loraState(): Map<string, Tensor> {

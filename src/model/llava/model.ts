@@ -5,7 +5,7 @@ import type { Example, ScoredQuestion } from '../../data/records.ts';
 import { LETTERS, type Letter } from '../../text/multiple-choice.ts';
 import { PulseError } from '../../errors.ts';
 import { applyStateDelta, readDelta, writeDelta } from '../delta.ts';
-import { LoraLinear, adaptersOffReference, attachByName, takeAdapters } from '../lora.ts';
+import { LoraLinear, adaptersOffReference, attachByName, liveFactors, takeAdapters, type LoraFactors } from '../lora.ts';
 import { chooseTrainable, copiesDelta, freezeAll } from '../trainable.ts';
 import {
   PARTS, assertLayer, topTokens, type LoraSpec, type NextToken, type ModelBatch, type ModelInfo, type Part, type Prediction, type PulseModel, type ReferenceModel, type ScoringMode, type StateDelta,
@@ -308,6 +308,7 @@ export class LlavaModel extends LlavaNet implements PulseModel {
   }
 
   detachLora(): StateDelta { return takeAdapters(this.loraLayers(), false); }
+  loraFactors(): Map<string, LoraFactors> { return liveFactors(this.loraLayers()); }
 
   trainableParameters(target: readonly Part[]): Tensor[] {
     this.#trainedInFull = new Set();
