@@ -46,7 +46,7 @@ test('a misspelt hyperparameter, and an unknown method in method_settings', () =
   const betta = file('betta.yaml', 'method_settings:\n  npo:\n    hyperparameters:\n      betta: 0.5\n');
   refused(['run', '--config', betta, '--out', 'runs/betta'], /method_settings\.npo\.hyperparameters\.betta: unknown hyperparameter 'betta' \(known: beta\)/, 'runs/betta');
   const sgd = file('sgd.yaml', 'method_settings:\n  sgd:\n    lr: 0.1\n');
-  refused(['run', '--config', sgd, '--out', 'runs/sgd'], /method_settings\.sgd: unknown unlearning method 'sgd' \(known: ga, ga_klr, npo, grad_diff, kl_min, npo_rt, simnpo, rmu\)/, 'runs/sgd');
+  refused(['run', '--config', sgd, '--out', 'runs/sgd'], /method_settings\.sgd: unknown unlearning method 'sgd' \(known: ga, ga_klr, npo, [a-z0-9_, ]+\)/, 'runs/sgd');
 });
 
 test('a model file that does not exist leaves no run folder behind', () => {
