@@ -7,8 +7,11 @@ export function runCommand() {
     .description('Run the PULSE protocol: for each seed, scenario (fine-tuned, pre-trained, sustainability) and unlearning method, unlearn and score D_unlearn, D_retain and the general benchmark by modality, before, during (eval.every) and after every request. Writes results.json (with intervals across seeds), results.csv, samples.parquet (every scored question) and the report. Interrupted runs continue where they stopped when the same command is run again; a finished run is left as it is.')
     .option('--config <file>', 'YAML config; its keys override the preset (see README, "Configuration")')
     .addOption(new Option('--preset <name>', 'starting configuration').choices(['paper', 'quick'] as const).default('paper' as const))
-    .option('--methods <list>', 'comma-separated unlearning methods (ga, ga_klr, npo, grad_diff, kl_min, npo_rt, simnpo, rmu, mmunlearner, o3, or a plug-in\'s)', list())
+    .option('--methods <list>', 'comma-separated unlearning methods (ga, ga_klr, npo, grad_diff, kl_min, npo_rt, simnpo, rmu, idk_nll, idk_dpo, '
+      + 'mmunlearner, o3, or a plug-in\'s)', list())
     .option('--scenarios <list>', `comma-separated scenarios (${SCENARIO_NAMES.join(', ')})`, list(SCENARIO_NAMES))
+    .option('--attacks <list>', 'comma-separated attacks run after every request (relearn, relearn_retain, mia, paraphrase, cross_modal, '
+      + 'open_ended, quantise), or all', list())
     .option('--seeds <list>', 'comma-separated seeds, e.g. 0,1,2: the protocol runs once per seed (own split, request and batch order, adapter init) into the same run folder', integerList())
     .option('--out <dir>', 'run folder (default: runs/<preset>-<date>)')
     .option('--threads <n>', 'CPU threads for libtorch (default: all cores)', integer(1))
@@ -27,6 +30,7 @@ export function runCommand() {
       if (opts.scenarios) overrides.scenarios = opts.scenarios;
       if (opts.threads) overrides.threads = opts.threads;
       if (opts.seeds) overrides.seeds = opts.seeds;
+      if (opts.attacks) overrides.attacks = opts.attacks;
       const config = resolveConfig({ preset: opts.preset, file: opts.config, overrides });
       const outDir = opts.out ?? `runs/${opts.preset}-${new Date().toISOString().slice(0, 10)}`;
       const log = (line: string) => process.stderr.write(`[pulse] ${line}\n`);

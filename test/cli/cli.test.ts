@@ -5,6 +5,8 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { protocolFixture } from '../protocol/fixture.ts';
 import { completeResults, writeRun } from '../report/fixtures.ts';
+import { METHODS } from '../../src/unlearn/registry.ts';
+import { ATTACKS } from '../../src/attacks/registry.ts';
 
 const PULSE = resolve('bin/pulse.js');
 const fixture = await protocolFixture();
@@ -23,6 +25,11 @@ test('every command has help text', () => {
     assert.match(help.stdout, /Usage: pulse /);
   }
   assert.match(pulse('data', 'generate', '--help').stdout, /--seed <n>/);
+});
+
+test("pulse run --help names every built-in method and attack (it does not load the registries, so it can drift)", () => {
+  const help = pulse('run', '--help').stdout.replace(/\s+/g, ' ');
+  for (const name of [...METHODS.keys(), ...ATTACKS.keys()]) assert.match(help, new RegExp(`[(, ]${name}[,)]`), name);
 });
 
 test('pulse data generate writes the world, and inspect summarises it', () => {
