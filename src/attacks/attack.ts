@@ -3,6 +3,7 @@ import type { ByModality } from '../metrics/scores.ts';
 import type { LoraSpec, PulseModel, ScoringMode } from '../model/model.ts';
 import type { ProgressFactory } from '../progress.ts';
 import type { PersonScore } from '../protocol/splits.ts';
+import type { Modality } from '../text/multiple-choice.ts';
 
 /** Relearning's optimisation: LoRA on the request's update target, k steps of answer NLL. */
 export interface RelearnSettings { steps: number; lr: number; batch_size: number; lora: Omit<LoraSpec, 'parts'> }
@@ -25,12 +26,20 @@ export interface AttackContext {
   seed: number;
   /** membership inference's AUC on the retain oracle (D_unlearn against unseen people), when there is one */
   oracleMia: ByModality | null;
+  /**
+   * The request's own evaluation, by person (D_unlearn and D_retain): every question's modality and
+   * whether it was answered right, on the weights the attacks start from, so they need not score them again.
+   */
+  current: ReadonlyMap<string, readonly CurrentOutcome[]>;
   /** the start model's accuracy (%) on each of D_unlearn's people by modality: what shifts are measured from */
   startPeople: readonly PersonScore[];
   /** records a named list of people (person IDs) an attack found, stored under the attack in results.json */
   notePeople(list: string, ids: readonly string[]): void;
   progress: ProgressFactory;
 }
+
+/** One question of the request's evaluation, as the attacks reuse it. */
+export interface CurrentOutcome { modality: Modality; correct: boolean }
 
 /** An attack's numbers by metric, each by modality (null where a modality has no question). */
 export type AttackScores = Record<string, ByModality>;

@@ -1,6 +1,6 @@
-import { scorePeople } from '../protocol/evaluate.ts';
 import type { PersonScore } from '../protocol/splits.ts';
 import type { Attack } from './attack.ts';
+import { peopleNow } from './scoring.ts';
 
 /** Chance on a four-option question, in %: a person at or below it is not known in that modality. */
 export const CHANCE = 25;
@@ -49,7 +49,7 @@ export const crossModalAttack: Attack = {
       + '(the knowledge survives in text), the reverse, or both. results.json lists them under attack_people.',
   },
   run: async (context) => {
-    const now = await scorePeople(context.model, context.unlearn, context.scoring, context.batchSize);
+    const now = await peopleNow(context, context.unlearn);
     const shift = crossModalShift(context.startPeople, now);
     for (const [list, ids] of Object.entries(shift)) context.notePeople(list, ids);
     const count = (ids: string[]) => ({ overall: ids.length, multimodal: null, text_only: null });

@@ -1,9 +1,7 @@
-import type { Accuracy, ByModality } from '../metrics/scores.ts';
 import type { PersonRecord } from '../data/records.ts';
 import { scoreQuestions } from '../protocol/evaluate.ts';
 import type { Attack, AttackContext, AttackScores } from './attack.ts';
-
-const byModality = (a: Accuracy): ByModality => ({ overall: a.overall, multimodal: a.multimodal, text_only: a.text_only });
+import { accuracyNow, byModality } from './scoring.ts';
 
 /**
  * Accuracy (%) on the people's original questions and on their Test_Set questions (paraphrased,
@@ -13,11 +11,8 @@ const byModality = (a: Accuracy): ByModality => ({ overall: a.overall, multimoda
 async function originalAndTestSet(context: AttackContext, people: readonly PersonRecord[], set: string): Promise<AttackScores> {
   const tested = people.filter((p) => (p.testQuestions?.length ?? 0) > 0);
   if (tested.length === 0) return {};
-  const score = async (questions: PersonRecord['questions']) => byModality(await scoreQuestions(context.model, questions, context.scoring, context.batchSize));
-  return {
-    [`original_${set}`]: await score(tested.flatMap((p) => p.questions)),
-    [`test_set_${set}`]: await score(tested.flatMap((p) => p.testQuestions!)),
-  };
+  const testSet = await scoreQuestions(context.model, tested.flatMap((p) => p.testQuestions!), context.scoring, context.batchSize);
+  return { [`original_${set}`]: await accuracyNow(context, tested), [`test_set_${set}`]: byModality(testSet) };
 }
 
 /**

@@ -1,7 +1,7 @@
 import { disposeDelta, type DeltaEntry, type PulseModel, type StateDelta } from '../model/model.ts';
 import { tensor, type Tensor } from '../torch/index.ts';
 import type { Attack } from './attack.ts';
-import { scorePeople } from './relearn.ts';
+import { accuracyNow, scoreModel } from './scoring.ts';
 
 /** int8's symmetric range: codes −127..127 (−128 is left out, so that the grid is symmetric about 0). */
 export const INT8_LEVELS = 127;
@@ -111,10 +111,10 @@ export const quantiseAttack: Attack = {
   },
   run: async (context) => {
     const { model } = context;
-    const before = { unlearn: await scorePeople(context, context.unlearn), retain: await scorePeople(context, context.retain) };
+    const before = { unlearn: await accuracyNow(context, context.unlearn), retain: await accuracyNow(context, context.retain) };
     const originals = quantiseWeights(model);
     try {
-      const after = { unlearn: await scorePeople(context, context.unlearn), retain: await scorePeople(context, context.retain) };
+      const after = { unlearn: await scoreModel(context, context.unlearn), retain: await scoreModel(context, context.retain) };
       return { unlearn_before: before.unlearn, unlearn_after: after.unlearn, retain_before: before.retain, retain_after: after.retain };
     } finally {
       restore(model, originals);

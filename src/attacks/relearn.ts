@@ -1,19 +1,10 @@
-import type { Accuracy, ByModality } from '../metrics/scores.ts';
 import { disposeDelta } from '../model/model.ts';
-import { scoreQuestions } from '../protocol/evaluate.ts';
+import { accuracyNow, scoreModel } from './scoring.ts';
 import type { Example, PersonRecord } from '../data/records.ts';
 import { manualSeed } from '../torch/index.ts';
 import { trainAnswerNll } from '../train/loop.ts';
 import { deriveSeed, endlessShuffle, rng, shuffled } from '../random.ts';
 import type { Attack, AttackContext, AttackScores } from './attack.ts';
-
-// without the question count: an attack's numbers are ByModality, as results.json stores them
-const byModality = (a: Accuracy): ByModality => ({ overall: a.overall, multimodal: a.multimodal, text_only: a.text_only });
-
-/** Accuracy on people's questions, by modality (the relearning and quantisation attacks score this way). */
-export async function scorePeople(context: AttackContext, people: readonly PersonRecord[]): Promise<ByModality> {
-  return byModality(await scoreQuestions(context.model, people.flatMap((p) => p.questions), context.scoring, context.batchSize));
-}
 
 /**
  * Fine-tunes adapters on `teach` for k steps, scores `probe` before and after, and removes the
@@ -21,7 +12,7 @@ export async function scorePeople(context: AttackContext, people: readonly Perso
  */
 async function relearn(context: AttackContext, teach: readonly Example[], probe: readonly PersonRecord[], label: string): Promise<AttackScores> {
   const { model, relearn: settings } = context;
-  const before = await scorePeople(context, probe);
+  const before = await accuracyNow(context, probe);
   manualSeed(deriveSeed(context.seed, label));
   model.attachLora({ ...settings.lora, parts: context.target });
   try {
@@ -30,7 +21,7 @@ async function relearn(context: AttackContext, teach: readonly Example[], probe:
     await trainAnswerNll(model, params, () => Array.from({ length: settings.batch_size }, next), {
       label, steps: settings.steps, lr: settings.lr, warmupSteps: 0, finalLrFraction: 1, weightDecay: 0, clipNorm: 1, progress: context.progress,
     });
-    return { before, after: await scorePeople(context, probe) };
+    return { before, after: await scoreModel(context, probe) };
   } finally {
     disposeDelta(model.detachLora());
     model.freeze();

@@ -8,7 +8,7 @@ import { byId, type PersonRecord, type ProtocolData } from '../data/records.ts';
 import { shortJsonHash } from '../hash.ts';
 import { getMethod } from '../unlearn/registry.ts';
 import { attacksNamed } from '../attacks/registry.ts';
-import type { AttackContext, AttackScores } from '../attacks/attack.ts';
+import type { AttackContext, AttackScores, CurrentOutcome } from '../attacks/attack.ts';
 import { membershipAttack } from '../attacks/mia.ts';
 import type { ByModality, SetScores } from '../metrics/scores.ts';
 import type { PluginRecord } from '../unlearn/plugins.ts';
@@ -19,7 +19,7 @@ import { PulseError, describeZodError } from '../errors.ts';
 import { silentProgress, type ProgressFactory } from '../progress.ts';
 import { PULSE_VERSION } from '../version.ts';
 import { seedList, type RunConfig } from './config.ts';
-import { evaluateSets, generalQuestions, personQuestions, type EvalSets, type Evaluation, type SetQuestion } from './evaluate.ts';
+import { evaluateSets, generalQuestions, personQuestions, type EvalSets, type Evaluation, type QuestionOutcome, type SetQuestion } from './evaluate.ts';
 import { accuracyByRequest, personAccuracy, sampleRows, type EvaluationPoint } from './outcomes.ts';
 import { mergeSampleParts, readSamples, writeSamplePart, type SampleRow } from './samples-file.ts';
 import { summarise } from './summary.ts';
@@ -348,7 +348,7 @@ async function oracleMembership(session: Session, scenario: Scenario, splits: { 
   const pool = scenario.people.people(session.context);
   const unlearn = byId(pool, splits.unlearn, scenario.name);
   const context = attackContext(session, { unlearn, retain: byId(pool, splits.retain, scenario.name), unseen: unseenPeople(session, unlearn.length, seed) },
-    [], { splitSeed: seed, seed, oracleMia: null }, { startPeople: [], notePeople: () => {} });
+    [], { splitSeed: seed, seed, oracleMia: null }, { current: new Map(), startPeople: [], notePeople: () => {} });
   return (await membershipAttack.run(context)).auc_unlearn ?? null;
 }
 
@@ -447,7 +447,7 @@ async function runRequest(session: Session, scenario: Scenario, record: Scenario
     const scored = await evaluatePoint(session, data.sets, point(outcome.steps));
     rows.push(scored.rows);
     const seeds = { splitSeed: record.seed, seed: deriveSeed(record.seed, at.key, at.k, 'attacks'), oracleMia: record.oracle_mia ?? null };
-    const attacks = await runAttacks(session, data, settings.target, seeds, () => startPeople(session, record));
+    const attacks = await runAttacks(session, data, settings.target, seeds, { current: byPerson(scored.evaluation.outcomes), start: () => startPeople(session, record) });
     await writeSamplePart(session.samplesDir, partName(record.seed, `${at.key}--r${at.k}`), rows.flat());
     if (at.k < record.splits.requests.length) await saveCheckpoint(session, at.checkpoint, outcome.delta);
     const after = scored.evaluation.scores;
@@ -478,7 +478,7 @@ async function readDeltas(model: PulseModel, paths: readonly string[]): Promise<
 }
 
 type AttackSeeds = Pick<AttackContext, 'splitSeed' | 'seed' | 'oracleMia'>;
-type AttackExtras = Pick<AttackContext, 'startPeople' | 'notePeople'>;
+type AttackExtras = Pick<AttackContext, 'current' | 'startPeople' | 'notePeople'>;
 
 function attackContext(session: Session, people: ScenarioData['people'], target: Part[], seeds: AttackSeeds, extras: AttackExtras): AttackContext {
   const { config } = session;
@@ -492,15 +492,27 @@ interface AttackOutput { scores: Record<string, AttackScores>; people: Record<st
 
 /** The configured attacks on the model as the request left it; they leave it as they found it. */
 async function runAttacks(session: Session, data: ScenarioData, target: Part[], seeds: AttackSeeds,
-  start: () => Promise<PersonScore[]>): Promise<AttackOutput | null> {
+  { current, start }: { current: AttackContext['current']; start: () => Promise<PersonScore[]> }): Promise<AttackOutput | null> {
   if (session.config.attacks.length === 0) return null;
   const out: AttackOutput = { scores: {}, people: {} };
   const startScores = await start();
   for (const attack of attacksNamed(session.config.attacks)) {
     const t0 = performance.now();
     const notePeople = (list: string, ids: readonly string[]) => { (out.people[attack.name] ??= {})[list] = [...ids]; };
-    out.scores[attack.name] = await attack.run(attackContext(session, data.people, target, seeds, { startPeople: startScores, notePeople }));
+    out.scores[attack.name] = await attack.run(attackContext(session, data.people, target, seeds, { current, startPeople: startScores, notePeople }));
     session.attackTime[attack.name] = (session.attackTime[attack.name] ?? 0) + (performance.now() - t0) / 1000;
+  }
+  return out;
+}
+
+/** The outcomes of the people's questions (D_unlearn and D_retain) by person: what attacks read instead of scoring again. */
+function byPerson(outcomes: readonly QuestionOutcome[]): Map<string, CurrentOutcome[]> {
+  const out = new Map<string, CurrentOutcome[]>();
+  for (const o of outcomes) {
+    if (o.set === 'general' || o.question.person === null) continue;
+    const own = out.get(o.question.person) ?? [];
+    own.push({ modality: o.question.modality, correct: o.correct });
+    out.set(o.question.person, own);
   }
   return out;
 }

@@ -18,10 +18,10 @@ import { personAccuracy } from '../../src/protocol/outcomes.ts';
 import type { Example } from '../../src/data/records.ts';
 import type { AttackContext } from '../../src/attacks/attack.ts';
 import { ATTACKS } from '../../src/attacks/registry.ts';
-import { silentProgress } from '../../src/progress.ts';
 import { unlearnRequest } from '../../src/unlearn/unlearn.ts';
 import { getMethod } from '../../src/unlearn/registry.ts';
 import { protocolFixture } from '../protocol/fixture.ts';
+import { attackContext } from './context.ts';
 
 /** Every weight of the model, as numbers: what an attack must leave as it found it. */
 function weights(model: PulseModel): number[][] {
@@ -47,11 +47,7 @@ async function taughtModel(): Promise<{ model: PulseModel; pool: Example[]; cont
   });
   disposeDelta(model.mergeLora());
   model.freeze();
-  const context: AttackContext = {
-    model, target, scoring: 'likelihood', batchSize: 256, unlearn: taught, retain: others, unseen,
-    relearn: config.attack_settings.relearn, splitSeed: 0, seed: 0, oracleMia: null, progress: silentProgress,
-    startPeople: await scorePeople(model, taught, 'likelihood', 256), notePeople: () => {},
-  };
+  const context = attackContext(model, { unlearn: taught, retain: others, unseen }, { startPeople: await scorePeople(model, taught, 'likelihood', 256) });
   return { model, pool, context };
 }
 
@@ -131,6 +127,10 @@ test('attacks are recorded after every request and change none of the unlearning
   const numbers = (requests: typeof plain) => requests.map(({ seconds: _, attacks: __, attack_people: ___, ...rest }) => rest);
   assert.deepEqual(numbers(attacked), numbers(plain));
   for (const r of attacked) assert.deepEqual(Object.keys(r.attacks ?? {}), [...ATTACKS.keys()]);
+  // the attacks read the request's own evaluation for the weights it left: the same numbers as the request's
+  const { n: _, ...unlearnAfter } = attacked.at(-1)!.after.unlearn;
+  assert.deepEqual(attacked.at(-1)!.attacks!.quantise!.unlearn_before, unlearnAfter);
+  assert.deepEqual(attacked.at(-1)!.attacks!.paraphrase!.original_unlearn, unlearnAfter, 'every fictitious person has a Test_Set');
   for (const r of attacked) {
     for (const list of ['image_only', 'text_only', 'both']) assert.equal(r.attack_people?.cross_modal?.[list]?.length ?? 0, r.attacks!.cross_modal![list]!.overall);
   }

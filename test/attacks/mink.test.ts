@@ -2,10 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tensor } from '../../src/torch/index.ts';
 import { membershipAttack, MIN_K_PERCENT } from '../../src/attacks/mia.ts';
-import type { AttackContext } from '../../src/attacks/attack.ts';
 import type { Example, PersonRecord } from '../../src/data/records.ts';
 import type { ModelBatch, PulseModel } from '../../src/model/model.ts';
-import { silentProgress } from '../../src/progress.ts';
+import { attackContext } from './context.ts';
 
 /** A model that gives each answer fixed per-token log-probabilities: only what the mia attack calls. */
 function fixedTokenModel(logProbs: Record<string, number[]>): PulseModel {
@@ -30,10 +29,8 @@ test('mia reports Min-K% AUCs next to the loss AUCs, from the same per-token log
   // Lower = member: the loss calls "m" a member (0.68 < 1: AUC 1), Min-K% calls it a non-member (3 > 1: AUC 0);
   // "r" is a member by both (0.5 < 1: AUC 1).
   const model = fixedTokenModel({ m: [-0.1, -0.1, -0.1, -0.1, -3], u: [-1, -1, -1, -1, -1], r: [-0.5, -0.5, -0.5, -0.5, -0.5] });
-  const context = {
-    model, batchSize: 2, unlearn: [person('a', ['m', 'm', 'm'])], retain: [person('b', ['r'])], unseen: [person('c', ['u', 'u'])],
-    oracleMia: null, progress: silentProgress,
-  } as unknown as AttackContext;
+  const context = attackContext(model, { unlearn: [person('a', ['m', 'm', 'm'])], retain: [person('b', ['r'])], unseen: [person('c', ['u', 'u'])] },
+    { batchSize: 2 });
   const scores = await membershipAttack.run(context);
   assert.deepEqual(Object.keys(scores), ['auc_unlearn', 'auc_retain', 'mink_auc_unlearn', 'mink_auc_retain']);
   // text-only examples only: no multimodal AUC

@@ -12,18 +12,14 @@ import { disposeDelta, parseTarget, type PulseModel } from '../../src/model/mode
 import { CLOZE_TOKENS, GENERATION_TOKENS, openEndedAttack } from '../../src/attacks/open-ended.ts';
 import type { AttackContext } from '../../src/attacks/attack.ts';
 import type { Example, PersonRecord } from '../../src/data/records.ts';
-import { silentProgress } from '../../src/progress.ts';
 import { StandInModel } from '../model/stand-in.ts';
 import { solidImage } from '../model/helpers.ts';
+import { attackContext } from './context.ts';
 
 const data = await loadProtocolData({ seed: 0, dir: join(mkdtempSync(join(tmpdir(), 'pulse-open-ended-')), 'world') });
 
 function context(model: PulseModel, unlearn: readonly PersonRecord[], retain: readonly PersonRecord[]): AttackContext {
-  return {
-    model, target: parseTarget('projector+llm'), scoring: 'likelihood', batchSize: 256, unlearn, retain, unseen: [],
-    relearn: resolveConfig({ preset: 'quick' }).attack_settings.relearn, splitSeed: 0, seed: 0, oracleMia: null, progress: silentProgress,
-    startPeople: [], notePeople: () => {},
-  };
+  return attackContext(model, { unlearn, retain });
 }
 
 /** Every weight of the model, as numbers: what an attack must leave as it found it. */

@@ -11,8 +11,7 @@ import { trainAnswerNll } from '../../src/train/loop.ts';
 import { disposeDelta, parseTarget, type PulseModel } from '../../src/model/model.ts';
 import { paraphraseAttack } from '../../src/attacks/paraphrase.ts';
 import { attackTables } from '../../src/report/attacks.ts';
-import type { AttackContext } from '../../src/attacks/attack.ts';
-import { silentProgress } from '../../src/progress.ts';
+import { attackContext } from './context.ts';
 
 /** Every weight of the model, as numbers: what an attack must leave as it found it. */
 function weights(model: PulseModel): number[][] {
@@ -39,11 +38,7 @@ test('known answer: a model taught ten people answers their paraphrases and new 
   disposeDelta(model.mergeLora());
   model.freeze();
   const before = weights(model);
-  const context: AttackContext = {
-    model, target, scoring: 'likelihood', batchSize: 256, unlearn: taught, retain: unseen, unseen: [],
-    relearn: config.attack_settings.relearn, splitSeed: 0, seed: 0, oracleMia: null, progress: silentProgress,
-    startPeople: [], notePeople: () => {},
-  };
+  const context = attackContext(model, { unlearn: taught, retain: unseen }, { target });
   const scores = await paraphraseAttack.run(context);
   t.diagnostic(JSON.stringify(scores));
   assert.deepEqual(Object.keys(scores), ['original_unlearn', 'test_set_unlearn', 'original_retain', 'test_set_retain']);

@@ -4,14 +4,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { noGrad, scope, tensor, type Module } from '../../src/torch/index.ts';
 import { INT8_LEVELS, quantiseAttack, quantiseRows, quantiseWeights } from '../../src/attacks/quantise.ts';
-import type { AttackContext } from '../../src/attacks/attack.ts';
 import type { PersonRecord, ProtocolQuestion } from '../../src/data/records.ts';
 import { disposeDelta, PARTS, scoreAnswers, type PulseModel } from '../../src/model/model.ts';
-import { silentProgress } from '../../src/progress.ts';
 import { QUESTIONS, tinyModel } from '../model/helpers.ts';
 import { StandInModel } from '../model/stand-in.ts';
 import { FIXTURES, tinyLlava } from '../llava/helpers.ts';
 import { loadLlava } from '../../src/model/llava/index.ts';
+import { attackContext } from './context.ts';
 
 /** Every weight of the model, as numbers: what the attack must leave as it found it. */
 function weights(model: PulseModel): number[][] {
@@ -76,9 +75,7 @@ test('known answer: a model moved by less than half a quantisation step from the
   assert.ok(rightOption(nudged) < rightOption(onGrid) - 1e-3, `the nudge lowered the right options' log-likelihood: ${rightOption(onGrid)} -> ${rightOption(nudged)}`);
   const unlearned = weights(model);
 
-  const context = {
-    model, scoring: 'likelihood', batchSize: 2, unlearn: [person('u', asked.slice(0, 2))], retain: [person('r', asked.slice(2))], progress: silentProgress,
-  } as unknown as AttackContext;
+  const context = attackContext(model, { unlearn: [person('u', asked.slice(0, 2))], retain: [person('r', asked.slice(2))] }, { batchSize: 2 });
   const scores = await quantiseAttack.run(context);
   assert.deepEqual(Object.keys(scores), ['unlearn_before', 'unlearn_after', 'retain_before', 'retain_after']);
   // accuracy in % by modality: questions 0-1 are text-only, 2-3 multimodal

@@ -8,7 +8,7 @@ import type { ModelKind, ModelSpec } from '../../src/model/registry.ts';
 import { greedyTokens, withoutStop } from '../../src/model/greedy.ts';
 import { squareRgb, type ImageInput } from '../../src/data/images.ts';
 import type { Example, ScoredQuestion } from '../../src/data/records.ts';
-import { LETTERS, multipleChoiceText, type Letter } from '../../src/text/multiple-choice.ts';
+import { LETTERS, multipleChoiceText } from '../../src/text/multiple-choice.ts';
 
 /**
  * A model that is not the embedded one, for tests of the model seam: a conditional bag-of-words
