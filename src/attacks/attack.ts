@@ -8,6 +8,9 @@ import type { Modality } from '../text/multiple-choice.ts';
 /** Relearning's optimisation: LoRA on the request's update target, k steps of answer NLL. */
 export interface RelearnSettings { steps: number; lr: number; batch_size: number; lora: Omit<LoraSpec, 'parts'> }
 
+/** The open-ended attack's greedy budgets: tokens of a generation answer and of a cloze blank. */
+export interface OpenEndedSettings { generation_tokens: number; cloze_tokens: number }
+
 /** What an attack sees after a request: the unlearned model and the people of the scenario. */
 export interface AttackContext {
   model: PulseModel;
@@ -20,6 +23,8 @@ export interface AttackContext {
   /** people no model of the run was trained on: membership inference's non-members */
   unseen: readonly PersonRecord[];
   relearn: RelearnSettings;
+  /** greedy token budgets of the open-ended attack's answers */
+  openEnded: OpenEndedSettings;
   /** the scenario's seed: choices every method of the scenario shares (relearning's halves) */
   splitSeed: number;
   /** this request's seed: adapter initialisation and batch order */

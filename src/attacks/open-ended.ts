@@ -4,21 +4,14 @@ import { clozeMatch, rougeL } from '../metrics/rouge.ts';
 import type { Attack, AttackContext, AttackScores } from './attack.ts';
 
 /**
- * Token budgets of the greedy answers. A ground truth here is an attribute value (a few words)
- * and a model that knows it stops right after it, but one that unlearned may never emit the
- * end-of-answer token: the budget bounds the attack's cost (one forward pass per token). 16 holds
- * a short sentence (ROUGE-L rewards the value inside one); a cloze blank is a value alone.
- */
-export const GENERATION_TOKENS = 16;
-export const CLOZE_TOKENS = 8;
-
-/**
  * The prompts are the items' own text, with no instruction added: MLLMU-Bench's generation
  * instruction ("Answer the question based on your trained knowledge in one sentence ...") is not
  * in the embedded model's closed vocabulary (each word would be one <unk>), and fine-tuning teaches
  * the bare questions. A cloze prompt is the Mask_Task statement with its `__` blank; the model's
  * answer is compared with the blank's ground truth.
  */
+// The budgets (attack_settings.open_ended) bound the attack's cost, one forward pass per token: a model that
+// unlearned may never emit the end-of-answer token.
 function answersTo(context: AttackContext, items: readonly OpenItem[], maxTokens: number): Promise<string[]> {
   if (items.length === 0) return Promise.resolve([]);
   return context.model.generate(items.map((i) => ({ image: i.image, prompt: i.prompt, answer: '' })), maxTokens, context.batchSize);
@@ -36,14 +29,14 @@ function meanByModality(items: readonly OpenItem[], scores: readonly number[], s
 /** Mean ROUGE-L F-measure of the greedy answers to people's generation questions, in [0, 1]. */
 export async function generationRouge(context: AttackContext, people: readonly PersonRecord[]): Promise<ByModality> {
   const items = people.flatMap((p) => p.generation);
-  const answers = await answersTo(context, items, GENERATION_TOKENS);
+  const answers = await answersTo(context, items, context.openEnded.generation_tokens);
   return meanByModality(items, answers.map((a, i) => rougeL(items[i]!.groundTruth, a)), 1);
 }
 
 /** Cloze exact match of the greedy answers to people's cloze statements, in % (as the accuracies). */
 export async function clozeExactMatch(context: AttackContext, people: readonly PersonRecord[]): Promise<ByModality> {
   const items = people.flatMap((p) => p.cloze);
-  const answers = await answersTo(context, items, CLOZE_TOKENS);
+  const answers = await answersTo(context, items, context.openEnded.cloze_tokens);
   return meanByModality(items, answers.map((a, i) => clozeMatch(items[i]!.groundTruth, a)), 100);
 }
 

@@ -91,6 +91,8 @@ export const RunConfig = z.object({
   attack_settings: z.object({
     /** relearning: LoRA on the request's target, `steps` of answer NLL at `lr` */
     relearn: z.object({ steps: z.number().int().positive(), lr: z.number().positive(), batch_size: z.number().int().positive(), lora: Lora }).strict(),
+    /** open-ended answers: greedy token budgets of a generation answer and of a cloze blank */
+    open_ended: z.object({ generation_tokens: z.number().int().positive(), cloze_tokens: z.number().int().positive() }).strict(),
   }).strict(),
   eval: z.object({
     batch_size: z.number().int().positive(),
@@ -134,7 +136,11 @@ const PAPER: RunConfig = {
   scenario_settings: { pre_trained: { lora: null } },
   eval: { batch_size: 256, general_items: null, every: 'epoch', oracle: true, bootstrap: 1000 },
   attacks: [],
-  attack_settings: { relearn: { steps: 20, lr: 3e-3, batch_size: 16, lora: { ...LORA_DEFAULT, rank: 8, alpha: 16 } } },
+  // open-ended budgets: the generated world's answers are at most three words; a LLaVA on MLLMU-Bench's sentences needs ~64
+  attack_settings: {
+    relearn: { steps: 20, lr: 3e-3, batch_size: 16, lora: { ...LORA_DEFAULT, rank: 8, alpha: 16 } },
+    open_ended: { generation_tokens: 8, cloze_tokens: 6 },
+  },
 };
 
 /** Small and fast (tests, smoke runs): the paper preset's shape with fewer people and steps. */

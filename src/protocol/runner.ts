@@ -484,7 +484,7 @@ function attackContext(session: Session, people: ScenarioData['people'], target:
   const { config } = session;
   return {
     model: session.model, target, scoring: session.scoring, batchSize: config.eval.batch_size, ...people,
-    relearn: config.attack_settings.relearn, ...seeds, ...extras, progress: session.progress,
+    relearn: config.attack_settings.relearn, openEnded: config.attack_settings.open_ended, ...seeds, ...extras, progress: session.progress,
   };
 }
 

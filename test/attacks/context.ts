@@ -10,9 +10,10 @@ import { silentProgress } from '../../src/progress.ts';
  */
 export function attackContext(model: PulseModel, people: { unlearn: readonly PersonRecord[]; retain?: readonly PersonRecord[]; unseen?: readonly PersonRecord[] },
   overrides: Partial<AttackContext> = {}): AttackContext {
+  const settings = resolveConfig({ preset: 'quick' }).attack_settings;
   return {
     model, target: parseTarget('projector+llm'), scoring: 'likelihood', batchSize: 256, retain: [], unseen: [], ...people,
-    relearn: resolveConfig({ preset: 'quick' }).attack_settings.relearn, splitSeed: 0, seed: 0, oracleMia: null, progress: silentProgress,
+    relearn: settings.relearn, openEnded: settings.open_ended, splitSeed: 0, seed: 0, oracleMia: null, progress: silentProgress,
     current: new Map(), startPeople: [], notePeople: () => {}, ...overrides,
   };
 }

@@ -9,7 +9,7 @@ import { resolveConfig } from '../../src/protocol/config.ts';
 import { manualSeed } from '../../src/torch/index.ts';
 import { trainAnswerNll } from '../../src/train/loop.ts';
 import { disposeDelta, parseTarget, type PulseModel } from '../../src/model/model.ts';
-import { CLOZE_TOKENS, GENERATION_TOKENS, openEndedAttack } from '../../src/attacks/open-ended.ts';
+import { openEndedAttack } from '../../src/attacks/open-ended.ts';
 import type { AttackContext } from '../../src/attacks/attack.ts';
 import type { Example, PersonRecord } from '../../src/data/records.ts';
 import { StandInModel } from '../model/stand-in.ts';
@@ -81,10 +81,10 @@ test('ROUGE-L and cloze exact match by modality, against values worked out by ha
   // no D_retain people: no item of any modality
   assert.deepEqual(scores.rouge_l_retain, { overall: null, multimodal: null, text_only: null });
   assert.deepEqual(scores.cloze_retain, { overall: null, multimodal: null, text_only: null });
-  // the prompts are the items' own text; the cloze budget is the shorter one
+  // the prompts are the items' own text, with the preset's budgets (attack_settings.open_ended)
   assert.deepEqual(model.calls, [
-    { prompts: ["What is this person's occupation?", 'Where does Ada Stone live?'], maxTokens: GENERATION_TOKENS },
-    { prompts: ['This person lives in __.', 'Ada Stone works as a __.'], maxTokens: CLOZE_TOKENS },
+    { prompts: ["What is this person's occupation?", 'Where does Ada Stone live?'], maxTokens: 8 },
+    { prompts: ['This person lives in __.', 'Ada Stone works as a __.'], maxTokens: 6 },
   ]);
   model.dispose();
 });
