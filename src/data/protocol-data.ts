@@ -56,10 +56,10 @@ export async function personRecord(row: MllmuRow, where: string): Promise<Person
  */
 export async function testSetQuestions(row: MllmuTestRow, where: string): Promise<ProtocolQuestion[]> {
   const views = await Promise.all(row.images.map((image, k) => checkedImage(image.bytes, `${where}: ID ${row.ID}: field images.${k}`)));
-  return [
-    ...views.flatMap((image) => choices(row.Classification_Task.Image_Textual_Questions, 'multimodal', row.ID, image)),
-    ...choices(row.Classification_Task.Pure_Text_Questions, 'text', row.ID, undefined),
-  ];
+  // One view a question, in turn (question i on view i mod views): every view is shown, and the Test_Set asks as
+  // many questions as the originals, at the cost of scoring them once rather than once per view.
+  const onViews = row.Classification_Task.Image_Textual_Questions.map((q, i) => choices([q], 'multimodal', row.ID, views[i % views.length]!)[0]!);
+  return [...onViews, ...choices(row.Classification_Task.Pure_Text_Questions, 'text', row.ID, undefined)];
 }
 
 /** Gives each person the Test_Set questions of the row with their ID (people without one keep none). */

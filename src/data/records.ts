@@ -46,7 +46,7 @@ export interface PersonRecord {
   cloze: OpenItem[];
   /**
    * The person's Test_Set questions, when the data has a Test_Set for them: the classification
-   * questions paraphrased, the multimodal ones once per other view of the face (the paraphrase attack).
+   * questions paraphrased, each multimodal one on another view of the face, in turn (the paraphrase attack).
    */
   testQuestions?: ProtocolQuestion[];
 }

@@ -42,13 +42,13 @@ test('known answer: a model taught ten people answers their paraphrases and new 
   const scores = await paraphraseAttack.run(context);
   t.diagnostic(JSON.stringify(scores));
   assert.deepEqual(Object.keys(scores), ['original_unlearn', 'test_set_unlearn', 'original_retain', 'test_set_retain']);
-  // 4 options: chance is 25%. Taught people: 50 original questions, 250 Test_Set ones (5 text + 5 × 4 views each).
+  // 4 options: chance is 25%. Taught people: 50 original questions, 50 Test_Set ones (5 text + 5 on the other views, in turn).
   const { original_unlearn: original, test_set_unlearn: testSet, test_set_retain: unseenTestSet } = scores;
   assert.ok(original!.overall! > 80, `the taught people's original questions: ${original!.overall}%`);
   assert.ok(testSet!.text_only! > 50, `paraphrased text-only questions about the taught people: ${testSet!.text_only}%`);
   assert.ok(testSet!.multimodal! > 50, `paraphrased questions on other views of the taught faces: ${testSet!.multimodal}%`);
-  // unseen people: 250 Test_Set questions, binomial sd at chance √(.25·.75/250) ≈ 2.7 points; 12 points is > 4 sd
-  assert.ok(Math.abs(unseenTestSet!.overall! - 25) < 12, `unseen people's Test_Set near chance: ${unseenTestSet!.overall}%`);
+  // unseen people: 100 Test_Set questions, binomial sd at chance √(.25·.75/100) ≈ 4.3 points; 15 points is > 3.4 sd
+  assert.ok(Math.abs(unseenTestSet!.overall! - 25) < 15, `unseen people's Test_Set near chance: ${unseenTestSet!.overall}%`);
   assert.deepEqual(weights(model), before, 'the attack left every weight as it found it');
   // people without a Test_Set (MLLMU-Bench's celebrities) give no numbers rather than a zero
   assert.deepEqual(await paraphraseAttack.run({ ...context, unlearn: data.celebrities.slice(0, 3), retain: [] }), {});

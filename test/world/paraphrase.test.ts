@@ -70,10 +70,13 @@ test('an older world folder gets its Test_Set paraphrased and a refusals file, w
   assert.deepEqual(upgraded, files.manifest, 'the same manifest as a freshly written folder');
   await ensureWorldFiles(dir, 0, (l) => lines.push(l));
   assert.equal(lines.length, 1, 'an up-to-date folder is used as it is');
-  // the protocol data: 5 multimodal questions per view (4 views) + 5 text-only per fictitious person
+  // the protocol data: 5 multimodal questions, question i on view i mod 4, + 5 text-only per fictitious person
   const data = await loadProtocolData({ dir, seed: 0 });
   const p = data.fictitious[0]!;
-  assert.equal(p.testQuestions!.filter((q) => q.modality === 'multimodal').length, 20);
+  const multimodal = p.testQuestions!.filter((q) => q.modality === 'multimodal');
+  assert.equal(multimodal.length, 5);
+  assert.equal(new Set(multimodal.map((q) => q.image)).size, 4, 'every view is shown');
+  assert.equal(multimodal[4]!.image, multimodal[0]!.image, 'the fifth question is on the first view again');
   assert.equal(p.testQuestions!.filter((q) => q.modality === 'text').length, 5);
   assert.deepEqual(p.testQuestions!.filter((q) => q.modality === 'text').map((q) => q.question), paraphrased.filter((q) => q.modality === 'text').map((q) => q.question));
   assert.equal(data.celebrities[0]!.testQuestions, undefined, 'MLLMU-Bench has a Test_Set for the fictitious people only');
