@@ -43,27 +43,25 @@ export async function clozeExactMatch(context: AttackContext, people: readonly P
 /**
  * Open-ended recall: a model that only stopped picking the right option may still say the answer.
  * Greedy answers to D_unlearn's Generation_Task questions, scored by ROUGE-L against the ground
- * truth, and to its Mask_Task statements, scored by exact match of the blank; D_retain the same,
- * as the baseline the model should keep. Generation runs without a graph and changes no weight.
+ * truth, and to its Mask_Task statements, scored by exact match of the blank. D_unlearn only: generation
+ * costs a forward pass per token, and D_retain as well would take the attack battery past half the time
+ * of a paper run (bench:protocol); D_retain's knowledge is tracked by its accuracy at every scoring point.
+ * Generation runs without a graph and changes no weight.
  */
 export const openEndedAttack: Attack = {
   name: 'open_ended',
-  description: 'greedy answers to Generation_Task (ROUGE-L F) and Mask_Task (cloze exact match %), on D_unlearn and D_retain',
+  description: "greedy answers to D_unlearn's Generation_Task (ROUGE-L F) and Mask_Task (cloze exact match %)",
   report: {
     title: 'Open-ended answers',
     columns: [
       { label: 'ROUGE-L D_unlearn', metric: 'rouge_l_unlearn', format: 'auc', modalities: true },
-      { label: 'ROUGE-L D_retain', metric: 'rouge_l_retain', format: 'auc', modalities: true },
       { label: 'cloze exact match % D_unlearn', metric: 'cloze_unlearn', format: 'percent', modalities: true },
-      { label: 'cloze % D_retain', metric: 'cloze_retain', format: 'percent', modalities: true },
     ],
-    note: "Greedy answers to the people's Generation_Task questions, ROUGE-L F-measure against the ground truth (0 to 1), "
+    note: "Greedy answers to D_unlearn's Generation_Task questions, ROUGE-L F-measure against the ground truth (0 to 1), "
       + 'and to their Mask_Task statements, exact match of the blank (%). A model that only stopped picking the right option may still say it.',
   },
   run: async (context): Promise<AttackScores> => ({
     rouge_l_unlearn: await generationRouge(context, context.unlearn),
-    rouge_l_retain: await generationRouge(context, context.retain),
     cloze_unlearn: await clozeExactMatch(context, context.unlearn),
-    cloze_retain: await clozeExactMatch(context, context.retain),
   }),
 };

@@ -78,9 +78,9 @@ test('ROUGE-L and cloze exact match by modality, against values worked out by ha
   assert.ok(Math.abs(rouge.overall! - 0.4) < 1e-12 && Math.abs(rouge.multimodal! - 0.8) < 1e-12 && rouge.text_only === 0, JSON.stringify(rouge));
   // cloze: " lakeview." normalises to "lakeview" = the blank (100 %); "a pilot" is not "pilot" (0 %); overall 50 %
   assert.deepEqual(scores.cloze_unlearn, { overall: 50, multimodal: 100, text_only: 0 });
-  // no D_retain people: no item of any modality
-  assert.deepEqual(scores.rouge_l_retain, { overall: null, multimodal: null, text_only: null });
-  assert.deepEqual(scores.cloze_retain, { overall: null, multimodal: null, text_only: null });
+  assert.deepEqual(Object.keys(scores), ['rouge_l_unlearn', 'cloze_unlearn'], 'D_unlearn only');
+  // people without items: no number for any modality
+  assert.deepEqual((await openEndedAttack.run(context(model, [], []))).rouge_l_unlearn, { overall: null, multimodal: null, text_only: null });
   // the prompts are the items' own text, with the preset's budgets (attack_settings.open_ended)
   assert.deepEqual(model.calls, [
     { prompts: ["What is this person's occupation?", 'Where does Ada Stone live?'], maxTokens: 8 },
@@ -104,8 +104,8 @@ test('known answer: a model fine-tuned on ten people says their answers (high RO
   disposeDelta(model.mergeLora());
   model.freeze();
   const before = weights(model);
-  const scores = await openEndedAttack.run(context(model, taught, unseen));
-  const [seen, other] = [scores.rouge_l_unlearn!, scores.rouge_l_retain!];
+  const scores = await openEndedAttack.run(context(model, taught, []));
+  const [seen, other] = [scores.rouge_l_unlearn!, (await openEndedAttack.run(context(model, unseen, []))).rouge_l_unlearn!];
   for (const m of ['multimodal', 'text_only'] as const) {
     assert.ok(seen[m]! > 0.6 && seen[m]! - other[m]! > 0.3, `${m}: ROUGE-L ${seen[m]} on the taught people vs ${other[m]} on unseen ones`);
   }
