@@ -199,19 +199,23 @@ function checkNames(config: RunConfig): string | null {
   return problems.find((p) => p !== null) ?? null;
 }
 
-/** A method that needs LoRA (o3) in a scenario whose settings update in full: lora from the most specific layer, as the runner reads it. */
+/**
+ * Whether a method that needs LoRA (o3) cannot run in a scenario because its settings update in full there (lora
+ * from the most specific layer, as the runner reads it). The runner skips it there, with a note.
+ */
+export function needsAbsentLora(config: RunConfig, scenario: string, method: string): boolean {
+  if (!METHODS.get(method)?.needsLora) return false;
+  const layers = [config.scenario_settings[scenario] ?? {}, config.method_settings[method] ?? {}, config.unlearn];
+  return layers.find((l) => l.lora !== undefined)!.lora === null;
+}
+
+/** A method that needs LoRA in a config whose every scenario updates in full: it would run nowhere. */
 function loraProblem(config: RunConfig): string | null {
-  const methods = [...config.methods, ...(config.ablation ? [config.ablation.method] : [])].filter((m) => METHODS.get(m)?.needsLora);
-  for (const method of methods) {
-    for (const scenario of config.scenarios) {
-      const layers = [config.scenario_settings[scenario] ?? {}, config.method_settings[method] ?? {}, config.unlearn];
-      if (layers.find((l) => l.lora !== undefined)!.lora === null) {
-        return `${method} trains one LoRA adapter per request, but the ${scenario} scenario updates in full (lora: null); `
-          + `run ${method} without that scenario, or give it a lora in scenario_settings.${scenario}`;
-      }
-    }
-  }
-  return null;
+  const methods = [...config.methods, ...(config.ablation ? [config.ablation.method] : [])];
+  const nowhere = methods.find((m) => config.scenarios.every((s) => needsAbsentLora(config, s, m)));
+  if (!nowhere) return null;
+  return `${nowhere} trains one LoRA adapter per request, but every scenario of this run updates in full (lora: null); `
+    + `add a scenario that uses LoRA, or give ${nowhere} a lora in scenario_settings`;
 }
 
 /** Every stop_at_forgotten level a layer of the unlearning settings sets. */

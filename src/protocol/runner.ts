@@ -18,7 +18,7 @@ import { deriveSeed, rng, shuffled } from '../random.ts';
 import { PulseError, describeZodError } from '../errors.ts';
 import { silentProgress, type ProgressFactory } from '../progress.ts';
 import { PULSE_VERSION } from '../version.ts';
-import { seedList, type RunConfig } from './config.ts';
+import { needsAbsentLora, seedList, type RunConfig } from './config.ts';
 import { evaluateSets, generalQuestions, personQuestions, type EvalSets, type Evaluation, type QuestionOutcome, type SetQuestion } from './evaluate.ts';
 import { accuracyByRequest, personAccuracy, sampleRows, type EvaluationPoint } from './outcomes.ts';
 import { mergeSampleParts, readSamples, writeSamplePart, type SampleRow } from './samples-file.ts';
@@ -309,6 +309,8 @@ async function beginScenario(session: Session, scenario: Scenario, pool: PersonR
     before_by_request: accuracyByRequest(before.evaluation.outcomes, splits.requests), oracle: oracle?.scores ?? null,
     ...(oracle?.mia ? { oracle_mia: oracle.mia } : {}), methods,
   };
+  const note = skippedNote(config, scenario);
+  if (note) record.note = note;
   session.results.scenarios.push(record);
   session.save();
   return record;
@@ -554,9 +556,15 @@ async function saveCheckpoint(session: Session, path: string, delta: StateDelta)
 /** The (method, update target) pairs a scenario runs: every method on the main target, plus the ablation where the scenario has it. */
 function methodEntries(config: RunConfig, scenario: Scenario): { method: string; target: string }[] {
   const main = config.methods.map((method) => ({ method, target: config.update_target }));
-  if (!scenario.ablation || !config.ablation) return main;
-  const { method, targets } = config.ablation;
-  return [...main, ...targets.filter((t) => t !== config.update_target).map((target) => ({ method, target }))];
+  const all = !scenario.ablation || !config.ablation ? main
+    : [...main, ...config.ablation.targets.filter((t) => t !== config.update_target).map((target) => ({ method: config.ablation!.method, target }))];
+  return all.filter((e) => !needsAbsentLora(config, scenario.name, e.method));
+}
+
+/** The scenario's note on the methods it cannot run: those that need LoRA where it updates in full. */
+function skippedNote(config: RunConfig, scenario: Scenario): string | undefined {
+  const skipped = [...new Set(config.methods.filter((m) => needsAbsentLora(config, scenario.name, m)))];
+  return skipped.length ? `${skipped.join(', ')} not run here: it trains LoRA adapters and this scenario updates in full (lora: null)` : undefined;
 }
 
 /**

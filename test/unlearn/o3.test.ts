@@ -7,7 +7,11 @@ import { OrthogonalPenalty, orthogonalLora } from '../../src/unlearn/o3.ts';
 import { getMethod } from '../../src/unlearn/registry.ts';
 import { unlearnRequest, type UnlearnSettings } from '../../src/unlearn/unlearn.ts';
 import { PulseError } from '../../src/errors.ts';
-import { resolveConfig } from '../../src/protocol/config.ts';
+import { join } from 'node:path';
+import { needsAbsentLora, resolveConfig } from '../../src/protocol/config.ts';
+import { runProtocol } from '../../src/protocol/runner.ts';
+import { loadProtocolData } from '../../src/data/protocol-data.ts';
+import { protocolFixture } from '../protocol/fixture.ts';
 import { StandInModel } from '../model/stand-in.ts';
 import { solidImage } from '../model/helpers.ts';
 import { FORGET, V, uniform } from './fixed-logits.ts';
@@ -96,10 +100,24 @@ test('o3 without LoRA is a config error naming lora', async () => {
   model.dispose();
 });
 
-test('a config running o3 where the update is in full is refused when it is read, naming the scenario', () => {
+test('o3 runs where the config uses LoRA and is skipped, with a note, where it updates in full; a config where it runs nowhere is refused', () => {
   // The presets update in full in the pre_trained scenario (scenario_settings.pre_trained.lora: null).
-  assert.throws(() => resolveConfig({ preset: 'quick', overrides: { methods: ['ga', 'o3'] } }),
-    (e: unknown) => e instanceof PulseError && /o3 trains one LoRA adapter per request, but the pre_trained scenario updates in full/.test(e.message));
-  const config = resolveConfig({ preset: 'quick', overrides: { methods: ['o3'], scenarios: ['fine_tuned', 'sustainability'] } });
-  assert.deepEqual(config.methods, ['o3']);
+  const config = resolveConfig({ preset: 'quick', overrides: { methods: ['ga', 'o3'] } });
+  assert.deepEqual(['fine_tuned', 'pre_trained', 'sustainability'].map((s) => needsAbsentLora(config, s, 'o3')), [false, true, false]);
+  assert.equal(needsAbsentLora(config, 'pre_trained', 'ga'), false, 'a method that does not need LoRA runs everywhere');
+  assert.throws(() => resolveConfig({ preset: 'quick', overrides: { methods: ['o3'], scenarios: ['pre_trained'] } }),
+    (e: unknown) => e instanceof PulseError && /o3 trains one LoRA adapter per request, but every scenario of this run updates in full/.test(e.message));
+});
+
+test('a run lists o3 only in the scenarios that use LoRA, and says why it is missing from the others', async () => {
+  const fixture = await protocolFixture();
+  const config = resolveConfig({ preset: 'quick', file: fixture.config, overrides: { methods: ['o3'], scenarios: ['pre_trained', 'sustainability'] } });
+  const { results } = await runProtocol({
+    config, outDir: join(fixture.dir, 'runs', 'o3'), preset: 'quick', cacheDir: join(fixture.dir, '.cache'), loadData: (c) => loadProtocolData(c.world),
+  });
+  const [pre, sus] = results.scenarios;
+  assert.deepEqual(pre!.methods, []);
+  assert.match(pre!.note ?? '', /o3 not run here: it trains LoRA adapters and this scenario updates in full/);
+  assert.deepEqual(sus!.methods.map((m) => [m.method, m.status]), [['o3', 'complete']]);
+  assert.equal(sus!.note, undefined);
 });
