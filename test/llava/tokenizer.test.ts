@@ -42,5 +42,6 @@ test('the tokenizer knows LLaVA\'s tokens and decodes byte-fallback pieces back 
   const t = LlavaTokenizer.load(join(FIXTURES, 'tiny-hub'));
   assert.deepEqual([t.bosId, t.eosId, t.padId, t.id('<image>'), t.size], [1, 2, 401, 400, 402]);
   assert.equal(t.decode(t.encode('café 🙂', false)), 'café 🙂');
+  assert.equal(t.decode([]), '', 'a greedy answer that stopped at its first token');
   assert.throws(() => t.id('<video>'), /no token "<video>"/);
 });

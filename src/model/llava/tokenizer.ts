@@ -50,7 +50,8 @@ export class LlavaTokenizer {
     return this.inner.encode(text, { add_special_tokens: bos }).ids;
   }
 
+  /** The text of `ids`; none (a greedy answer that stopped at once) is the empty string, which the library refuses to decode. */
   decode(ids: readonly number[]): string {
-    return this.inner.decode([...ids], { skip_special_tokens: false });
+    return ids.length === 0 ? '' : this.inner.decode([...ids], { skip_special_tokens: false });
   }
 }
