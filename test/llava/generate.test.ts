@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { arange, noGrad, ones, scope, tensor } from '../../src/torch/index.ts';
 import { userTurn } from '../../src/model/llava/prompt.ts';
+import { encodeRows } from '../../src/model/llava/batch.ts';
 import type { Example } from '../../src/data/records.ts';
 import { FIXTURES, tinyLlava } from './helpers.ts';
 
@@ -41,4 +42,27 @@ test('LLaVA generate(): the greedy answer written out by hand; batched with imag
   assert.deepEqual(batched, alone, 'rows of different lengths and modalities in one batch answer as they do alone');
   assert.ok(batched.some((a) => a.length > 0), 'the random model does say something');
   await assert.rejects(hub.generate(prompts, 1.5), /maxTokens must be a positive integer, got 1.5/);
+});
+
+test('LLaVA: a generated token that is the image token is text (as transformers embeds it), not a second image\'s place', () => {
+  const { layout } = hub;
+  const prompt = hub.tokenizer.encode(userTurn('Who is this?', true), true);
+  const generated = [layout.imageTokenId, 5];
+  const pixels = new Float32Array(3 * layout.imageSize * layout.imageSize).fill(0.5);
+  const piece = encodeRows([{ prompt, answer: [], pixels, generated }], layout);
+  try {
+    const length = piece.inputs.ids.size(1);
+    const firstImage = prompt.indexOf(layout.imageTokenId);
+    assert.deepEqual(piece.inputs.imageSlots, Array.from({ length: layout.imageTokens }, (_, k) => firstImage + k));
+    assert.deepEqual(piece.promptEnd, [length - 1]);
+    noGrad(() => scope(() => {
+      const embedded = hub.inputEmbeddings(piece.inputs);
+      const asText = hub.language.embedTokens.forward(tensor([layout.imageTokenId], [1, 1], 'int64'));
+      assert.equal(embedded.narrow(1, length - 2, 1).sub(asText).abs().max().item(), 0);
+      const feature = hub.imageFeatures(piece.inputs.pixels!).narrow(0, 0, 1);
+      assert.equal(embedded.narrow(1, firstImage, 1).reshape(-1).sub(feature.reshape(-1)).abs().max().item(), 0);
+    }));
+  } finally {
+    piece.dispose();
+  }
 });

@@ -9,6 +9,11 @@ export interface TokenRow {
   answer: number[];
   /** CHW pixels of the row's image, or null for a text-only row */
   pixels: Float32Array | null;
+  /**
+   * Tokens generated after the prompt (greedy decoding), read as text even where one is the image
+   * token: transformers embeds such a token as text too (its pixels go in with the prompt only).
+   */
+  generated?: readonly number[];
 }
 
 export interface BatchLayout {
@@ -58,8 +63,8 @@ function expandImages(ids: readonly number[], layout: BatchLayout): number[] {
 
 export function encodeRows(rows: readonly TokenRow[], layout: BatchLayout): LlavaPiece {
   if (rows.length === 0) throw new RangeError('empty batch');
-  const expanded = rows.map((r) => ({ prompt: expandImages(r.prompt, layout), answer: r.answer }));
-  const length = Math.max(...expanded.map((r) => r.prompt.length + r.answer.length));
+  const expanded = rows.map((r) => ({ prompt: expandImages(r.prompt, layout), generated: r.generated ?? [], answer: r.answer }));
+  const length = Math.max(...expanded.map((r) => r.prompt.length + r.generated.length + r.answer.length));
   if (length > layout.maxLength) {
     throw new RangeError(`a sequence has ${length} tokens (images expanded), more than the model's ${layout.maxLength} positions`);
   }
@@ -69,12 +74,15 @@ export function encodeRows(rows: readonly TokenRow[], layout: BatchLayout): Llav
   const targets: number[] = [];
   const ownerOf: number[] = [];
   const promptEnd: number[] = [];
+  const imageSlots: number[] = [];
   expanded.forEach((r, b) => {
-    const sequence = [...r.prompt, ...r.answer];
+    r.prompt.forEach((id, t) => { if (id === layout.imageTokenId) imageSlots.push(b * length + t); });
+    const sequence = [...r.prompt, ...r.generated, ...r.answer];
     sequence.forEach((id, t) => { ids[b * length + t] = id; mask[b * length + t] = 1; });
-    promptEnd.push(b * length + r.prompt.length - 1);
+    const end = r.prompt.length + r.generated.length;
+    promptEnd.push(b * length + end - 1);
     r.answer.forEach((id, k) => {
-      answerIndex.push(b * length + r.prompt.length - 1 + k);
+      answerIndex.push(b * length + end - 1 + k);
       targets.push(id);
       ownerOf.push(b);
     });
@@ -88,6 +96,7 @@ export function encodeRows(rows: readonly TokenRow[], layout: BatchLayout): Llav
     mask: keep(tensor(mask, [rows.length, length], 'int64', layout.device)),
     positions: keep(tensor(positions, [rows.length, length], 'int64', layout.device)),
     pixels: images.length ? keep(pixelTensor(images, layout)) : null,
+    imageSlots,
   };
   return new LlavaPiece(
     inputs,

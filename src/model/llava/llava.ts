@@ -24,6 +24,8 @@ export interface LlavaInputs {
   positions: Tensor;
   /** [N, 3, H, W] float32, the images in the order their tokens appear (row by row), or null */
   pixels: Tensor | null;
+  /** flat (row·T + t) positions the image features fill, ascending; without it, every image token's position */
+  imageSlots?: readonly number[];
 }
 
 export class LlavaNet extends Module {
@@ -58,11 +60,10 @@ export class LlavaNet extends Module {
     if (!inputs.pixels) return text;
     const [b, t, d] = text.shape as [number, number, number];
     const features = this.imageFeatures(inputs.pixels);
-    const ids = inputs.ids.view(b * t).toArray();
-    const pick: number[] = [];
-    let next = b * t;
-    for (let i = 0; i < ids.length; i++) pick.push(ids[i] === this.config.imageTokenId ? next++ : i);
-    const used = next - b * t;
+    const slots = inputs.imageSlots ?? inputs.ids.view(b * t).toArray().flatMap((id, i) => (id === this.config.imageTokenId ? [i] : []));
+    const pick = Array.from({ length: b * t }, (_, i) => i);
+    slots.forEach((slot, k) => { pick[slot] = b * t + k; });
+    const used = slots.length;
     if (used !== features.size(0)) {
       throw new RangeError(`the prompts hold ${used} image tokens but the images give ${features.size(0)} features (${this.config.imageTokens} each)`);
     }

@@ -271,7 +271,7 @@ export class LlavaModel extends LlavaNet implements PulseModel {
 
   /** Next-token logits [pending, V] of the listed rows, each continued by the tokens generated for it so far. */
   #continuedLogits(rows: readonly TokenRow[], pending: readonly number[], generated: readonly (readonly number[])[]): Tensor {
-    return this.#nextLogits(pending.map((k) => ({ ...rows[k]!, prompt: [...rows[k]!.prompt, ...generated[k]!] })));
+    return this.#nextLogits(pending.map((k) => ({ ...rows[k]!, generated: generated[k]! })));
   }
 
   // --- parts, LoRA, trainable parameters ---
