@@ -3,12 +3,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadModel } from '../../src/model/registry.ts';
 import { loadProtocolData } from '../../src/data/protocol-data.ts';
 import { resolveConfig } from '../../src/protocol/config.ts';
 import { runProtocol } from '../../src/protocol/runner.ts';
-import { manualSeed } from '../../src/torch/index.ts';
-import { trainAnswerNll } from '../../src/train/loop.ts';
 import { disposeDelta, parseTarget, type PulseModel } from '../../src/model/model.ts';
 import { relearnAttack } from '../../src/attacks/relearn.ts';
 import { membershipAttack, privacyLeakage } from '../../src/attacks/mia.ts';
@@ -21,34 +18,15 @@ import { ATTACKS } from '../../src/attacks/registry.ts';
 import { unlearnRequest } from '../../src/unlearn/unlearn.ts';
 import { getMethod } from '../../src/unlearn/registry.ts';
 import { protocolFixture } from '../protocol/fixture.ts';
-import { attackContext } from './context.ts';
-
-/** Every weight of the model, as numbers: what an attack must leave as it found it. */
-function weights(model: PulseModel): number[][] {
-  const delta = model.parameterDelta(['vision', 'projector', 'llm']);
-  const out = delta.entries.map((e) => (e.kind === 'set' ? Array.from(e.value.toFloat32Array()) : []));
-  disposeDelta(delta);
-  return out;
-}
+import { attackContext, modelTaught, weights } from './context.ts';
 
 /** The shipped base model LoRA-fine-tuned on ten fictitious people until it knows them, with an attack context for them. */
 async function taughtModel(): Promise<{ model: PulseModel; pool: Example[]; context: AttackContext }> {
-  const config = resolveConfig({ preset: 'quick' });
-  const model = await loadModel(config.model);
   const data = await loadProtocolData({ seed: 0, dir: join(mkdtempSync(join(tmpdir(), 'pulse-attacks-')), 'world') });
   const [taught, others, unseen] = [data.fictitious.slice(0, 10), data.fictitious.slice(10, 20), data.fictitious.slice(20, 30)];
-  const target = parseTarget('projector+llm');
-  manualSeed(1);
-  model.attachLora({ rank: 8, alpha: 16, dropout: 0, layers: [], parts: target });
-  const pool = taught.flatMap((p) => p.training);
-  let next = 0;
-  await trainAnswerNll(model, model.trainableParameters(target), () => Array.from({ length: 16 }, () => pool[next++ % pool.length]!), {
-    label: 'fine-tune', steps: 150, lr: 3e-3, warmupSteps: 10, finalLrFraction: 0.1, weightDecay: 0, clipNorm: 1,
-  });
-  disposeDelta(model.mergeLora());
-  model.freeze();
+  const model = await modelTaught(taught);
   const context = attackContext(model, { unlearn: taught, retain: others, unseen }, { startPeople: await scorePeople(model, taught, 'likelihood', 256) });
-  return { model, pool, context };
+  return { model, pool: taught.flatMap((p) => p.training), context };
 }
 
 test('known answers: relearning brings back answers GA only pushed down; MIA tells trained people from unseen ones, not unseen from unseen', async () => {

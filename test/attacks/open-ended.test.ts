@@ -3,31 +3,19 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadModel } from '../../src/model/registry.ts';
 import { loadProtocolData } from '../../src/data/protocol-data.ts';
-import { resolveConfig } from '../../src/protocol/config.ts';
-import { manualSeed } from '../../src/torch/index.ts';
-import { trainAnswerNll } from '../../src/train/loop.ts';
-import { disposeDelta, parseTarget, type PulseModel } from '../../src/model/model.ts';
+import type { PulseModel } from '../../src/model/model.ts';
 import { openEndedAttack } from '../../src/attacks/open-ended.ts';
 import type { AttackContext } from '../../src/attacks/attack.ts';
 import type { Example, PersonRecord } from '../../src/data/records.ts';
 import { StandInModel } from '../model/stand-in.ts';
 import { solidImage } from '../model/helpers.ts';
-import { attackContext } from './context.ts';
+import { attackContext, modelTaught, weights } from './context.ts';
 
 const data = await loadProtocolData({ seed: 0, dir: join(mkdtempSync(join(tmpdir(), 'pulse-open-ended-')), 'world') });
 
 function context(model: PulseModel, unlearn: readonly PersonRecord[], retain: readonly PersonRecord[]): AttackContext {
   return attackContext(model, { unlearn, retain });
-}
-
-/** Every weight of the model, as numbers: what an attack must leave as it found it. */
-function weights(model: PulseModel): number[][] {
-  const delta = model.parameterDelta(['vision', 'projector', 'llm']);
-  const out = delta.entries.map((e) => (e.kind === 'set' ? Array.from(e.value.toFloat32Array()) : []));
-  disposeDelta(delta);
-  return out;
 }
 
 test("a person's open-ended items come from the Parquet rows: 5 + 5 generation questions and cloze statements, the face on the multimodal ones", () => {
@@ -90,19 +78,8 @@ test('ROUGE-L and cloze exact match by modality, against values worked out by ha
 });
 
 test('known answer: a model fine-tuned on ten people says their answers (high ROUGE-L), not those of ten people it never saw; weights untouched', async () => {
-  const config = resolveConfig({ preset: 'quick' });
-  const model = await loadModel(config.model);
   const [taught, unseen] = [data.fictitious.slice(0, 10), data.fictitious.slice(20, 30)];
-  const target = parseTarget('projector+llm');
-  manualSeed(1);
-  model.attachLora({ rank: 8, alpha: 16, dropout: 0, layers: [], parts: target });
-  const pool = taught.flatMap((p) => p.training);
-  let next = 0;
-  await trainAnswerNll(model, model.trainableParameters(target), () => Array.from({ length: 16 }, () => pool[next++ % pool.length]!), {
-    label: 'fine-tune', steps: 150, lr: 3e-3, warmupSteps: 10, finalLrFraction: 0.1, weightDecay: 0, clipNorm: 1,
-  });
-  disposeDelta(model.mergeLora());
-  model.freeze();
+  const model = await modelTaught(taught);
   const before = weights(model);
   const scores = await openEndedAttack.run(context(model, taught, []));
   const [seen, other] = [scores.rouge_l_unlearn!, (await openEndedAttack.run(context(model, unseen, []))).rouge_l_unlearn!];

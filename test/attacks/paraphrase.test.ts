@@ -3,42 +3,18 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadModel } from '../../src/model/registry.ts';
 import { loadProtocolData } from '../../src/data/protocol-data.ts';
-import { resolveConfig } from '../../src/protocol/config.ts';
-import { manualSeed } from '../../src/torch/index.ts';
-import { trainAnswerNll } from '../../src/train/loop.ts';
-import { disposeDelta, parseTarget, type PulseModel } from '../../src/model/model.ts';
 import { paraphraseAttack } from '../../src/attacks/paraphrase.ts';
 import { attackTables } from '../../src/report/attacks.ts';
-import { attackContext } from './context.ts';
-
-/** Every weight of the model, as numbers: what an attack must leave as it found it. */
-function weights(model: PulseModel): number[][] {
-  const delta = model.parameterDelta(['vision', 'projector', 'llm']);
-  const out = delta.entries.map((e) => (e.kind === 'set' ? Array.from(e.value.toFloat32Array()) : []));
-  disposeDelta(delta);
-  return out;
-}
+import { attackContext, modelTaught, weights } from './context.ts';
 
 test('known answer: a model taught ten people answers their paraphrases and new views above chance, unseen people near chance', async (t) => {
-  const config = resolveConfig({ preset: 'quick' });
-  const model = await loadModel(config.model);
   const data = await loadProtocolData({ seed: 0, dir: join(mkdtempSync(join(tmpdir(), 'pulse-paraphrase-')), 'world') });
   const [taught, unseen] = [data.fictitious.slice(0, 10), data.fictitious.slice(20, 30)];
-  const target = parseTarget('projector+llm');
-  // the shipped base model, LoRA-fine-tuned on ten fictitious people's training examples (canonical view, original wording)
-  manualSeed(1);
-  model.attachLora({ rank: 8, alpha: 16, dropout: 0, layers: [], parts: target });
-  const pool = taught.flatMap((p) => p.training);
-  let next = 0;
-  await trainAnswerNll(model, model.trainableParameters(target), () => Array.from({ length: 16 }, () => pool[next++ % pool.length]!), {
-    label: 'fine-tune', steps: 150, lr: 3e-3, warmupSteps: 10, finalLrFraction: 0.1, weightDecay: 0, clipNorm: 1,
-  });
-  disposeDelta(model.mergeLora());
-  model.freeze();
+  // taught on the training examples only: the canonical view, the original wording
+  const model = await modelTaught(taught);
   const before = weights(model);
-  const context = attackContext(model, { unlearn: taught, retain: unseen }, { target });
+  const context = attackContext(model, { unlearn: taught, retain: unseen });
   const scores = await paraphraseAttack.run(context);
   t.diagnostic(JSON.stringify(scores));
   assert.deepEqual(Object.keys(scores), ['original_unlearn', 'test_set_unlearn', 'original_retain', 'test_set_retain']);

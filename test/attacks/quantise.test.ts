@@ -10,15 +10,7 @@ import { QUESTIONS, tinyModel } from '../model/helpers.ts';
 import { StandInModel } from '../model/stand-in.ts';
 import { FIXTURES, tinyLlava } from '../llava/helpers.ts';
 import { loadLlava } from '../../src/model/llava/index.ts';
-import { attackContext } from './context.ts';
-
-/** Every weight of the model, as numbers: what the attack must leave as it found it. */
-function weights(model: PulseModel): number[][] {
-  const delta = model.parameterDelta(PARTS);
-  const out = delta.entries.map((e) => (e.kind === 'set' ? Array.from(e.value.toFloat32Array()) : []));
-  disposeDelta(delta);
-  return out;
-}
+import { attackContext, weights } from './context.ts';
 
 test('int8 per-row rounding, worked by hand (round half to even, as torch.round)', () => {
   // row 0: max|W| = 127 -> scale 1: 127, −63.5 -> −64 (even), 0.25 -> 0, 2.5 -> 2 (even)
