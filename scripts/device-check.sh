@@ -36,13 +36,14 @@ node bin/pulse.js data generate --out "$out/world" >/dev/null
 cat >"$out/tiny-llava-cuda.yaml" <<EOF
 model: { kind: llava, path: test/fixtures/llava/tiny-hub, device: cuda, dtype: bfloat16 }
 data: { mllmu: $out/world/MLLMU-Bench, mmbench: $out/world/MMBench/mmbench_dev_en.tsv }
-methods: [ga, ga_klr, npo, grad_diff, kl_min, npo_rt, simnpo, rmu, idk_nll, idk_dpo, mmunlearner, o3]
 attacks: [all]
 fine_tune: { steps: 6, replay: 0, batch_size: 8 }
 eval: { general_items: 12, batch_size: 16 }
 sustainability: { requests: 2 }
 EOF
-node bin/pulse.js run --preset quick --config "$out/tiny-llava-cuda.yaml" --out "$out/tiny-llava-run" --no-report
+# every registered method, read from the registry so that a new one is checked too
+methods="$(node --import tsx --input-type=module -e "import { METHODS } from './src/unlearn/registry.ts'; console.log([...METHODS.keys()].join(','))")"
+node bin/pulse.js run --preset quick --config "$out/tiny-llava-cuda.yaml" --methods "$methods" --out "$out/tiny-llava-run" --no-report
 node --import tsx --input-type=module -e "
   import { readFileSync } from 'node:fs';
   import { Results } from './src/protocol/results-schema.ts';

@@ -63,9 +63,8 @@ export class LlavaNet extends Module {
     const slots = inputs.imageSlots ?? inputs.ids.view(b * t).toArray().flatMap((id, i) => (id === this.config.imageTokenId ? [i] : []));
     const pick = Array.from({ length: b * t }, (_, i) => i);
     slots.forEach((slot, k) => { pick[slot] = b * t + k; });
-    const used = slots.length;
-    if (used !== features.size(0)) {
-      throw new RangeError(`the prompts hold ${used} image tokens but the images give ${features.size(0)} features (${this.config.imageTokens} each)`);
+    if (slots.length !== features.size(0)) {
+      throw new RangeError(`the prompts hold ${slots.length} image tokens but the images give ${features.size(0)} features (${this.config.imageTokens} each)`);
     }
     const rows = cat([text.view(b * t, d), features.to(text.dtype)], 0);
     return rows.indexSelect(0, tensor(pick, [pick.length], 'int64', text.device)).view(b, t, d);
