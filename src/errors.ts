@@ -16,12 +16,13 @@ export class PulseError extends Error {
  */
 export function describeZodError(error: z.ZodError, at: readonly string[] = []): string {
   const issue = error.issues[0]!;
-  const path = [...at, ...issue.path.map(String)];
+  // keys come from the file: a hostile one can be megabytes long or hold newlines
+  const path = [...at, ...issue.path.map((p) => excerpt(String(p), 60))];
   if (issue.code === 'unrecognized_keys') {
-    const keys = issue.keys.map((k) => `'${[...path, k].join('.')}'`);
-    return `unknown key${keys.length > 1 ? 's' : ''} ${keys.join(', ')}`;
+    const keys = issue.keys.slice(0, 5).map((k) => `'${[...path, excerpt(k, 60)].join('.')}'`);
+    return `unknown key${issue.keys.length > 1 ? 's' : ''} ${keys.join(', ')}${issue.keys.length > 5 ? ', ...' : ''}`;
   }
-  return `${path.join('.') || '(top level)'}: ${issue.message}`;
+  return `${path.join('.') || '(top level)'}: ${excerpt(issue.message, 200)}`;
 }
 
 /**

@@ -9,9 +9,9 @@ export function dataCommand() {
     .option('--seed <n>', 'world seed', integer(0), 0)
     .action(async (opts) => {
       const { generateWorld } = await import('../world/world.ts');
-      const { writeWorldFiles } = await import('../data/world-files.ts');
+      const { generateWorldFiles } = await import('../data/world-files.ts');
       const started = performance.now();
-      const manifest = await writeWorldFiles(generateWorld(opts.seed), opts.out);
+      const manifest = await generateWorldFiles(generateWorld(opts.seed), opts.out);
       console.log(`wrote world seed ${manifest.seed} (hash ${manifest.hash}) to ${opts.out} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
       for (const file of Object.keys(manifest.files)) console.log(`  ${file}`);
     });

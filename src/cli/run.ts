@@ -17,6 +17,7 @@ export function runCommand() {
     .option('--threads <n>', 'CPU threads for libtorch (default: all cores)', integer(1))
     .option('--plugin <file>', 'a .ts or .js module exporting unlearning methods (see README, "Extending pulse"); repeatable', (file: string, files: string[]) => [...files, file], [] as string[])
     .option('--no-report', 'do not write the report (report.md, report.html, charts/) at the end')
+    .option('--check', 'validate the whole run (config, sizes against the data, LoRA layers against the model, the output place) and stop: nothing is created')
     .action(async (opts) => {
       const { resolveConfig } = await import('../protocol/config.ts');
       const { runProtocol } = await import('../protocol/runner.ts');
@@ -31,14 +32,21 @@ export function runCommand() {
       if (opts.threads) overrides.threads = opts.threads;
       if (opts.seeds) overrides.seeds = opts.seeds;
       if (opts.attacks) overrides.attacks = opts.attacks;
-      const config = resolveConfig({ preset: opts.preset, file: opts.config, overrides });
+      const config = resolveConfig({ preset: opts.preset, file: opts.config, overrides, overridesFrom: (key) => `--${key}` });
       const outDir = opts.out ?? `runs/${opts.preset}-${new Date().toISOString().slice(0, 10)}`;
       const log = (line: string) => process.stderr.write(`[pulse] ${line}\n`);
+      const loadData = (c: typeof config) => (c.data ? loadDatasetFiles(c.data, log) : loadProtocolData(c.world, log));
+      if (opts.check) {
+        const { checkRun } = await import('../protocol/validate.ts');
+        await checkRun({ config, outDir, loadData });
+        log(`the run is valid: ${outDir} can be created and the configuration fits the model and the data (no run folder was created)`);
+        return;
+      }
       log(`run folder: ${outDir}`);
       for (const p of plugins) log(`plug-in ${p.path} (sha256 ${p.sha256.slice(0, 12)}): ${p.methods.join(', ')}`);
       const outcome = await runProtocol({
         config, outDir, preset: opts.preset, cacheDir: '.cache/pulse', progress: consoleProgress, log, plugins,
-        loadData: (c) => (c.data ? loadDatasetFiles(c.data, log) : loadProtocolData(c.world, log)),
+        loadData,
       });
       if (outcome.alreadyFinished) {
         log(`this run finished at ${outcome.results.run.finished_at}; nothing to do (delete the folder or use another --out to run again)`);

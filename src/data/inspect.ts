@@ -1,9 +1,10 @@
-import { statSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { PulseError } from '../errors.ts';
 import { readMllmuParquet, readMllmuSplit, readMllmuTestParquet, type MllmuRow, type MllmuTestRow } from './mllmu.ts';
 import { readMmbenchTsv, type MmbenchItem } from './mmbench.ts';
 import { WORLD_FILES, readWorldManifest } from './world-files.ts';
+import { splitShards } from './protocol-data.ts';
 
 function describeMllmu(name: string, rows: readonly (MllmuRow | MllmuTestRow)[]): string {
   const mm = rows.reduce((n, r) => n + r.Classification_Task.Image_Textual_Questions.length, 0);
@@ -28,7 +29,7 @@ export async function inspectPath(path: string): Promise<string> {
   try { stat = statSync(path); } catch { throw new PulseError(`${path} does not exist`); }
   if (stat.isDirectory()) {
     const manifest = readWorldManifest(path);
-    if (!manifest) throw new PulseError(`${path} holds no manifest.json (not a pulse world folder)`);
+    if (!manifest) return inspectFolder(path);
     const fictitious = await readMllmuParquet(join(path, WORLD_FILES.fictitious));
     const lines = [
       `world seed ${manifest.seed}, version ${manifest.version}, hash ${manifest.hash}`,
@@ -50,4 +51,46 @@ export async function inspectPath(path: string): Promise<string> {
     return `${describeMmbench(path, items)}\none record:\n${sample(items[0]!)}`;
   }
   throw new PulseError(`${path}: expected a world folder, a .parquet file or a .tsv file`);
+}
+
+/** A split's folder (MLLMU-Bench's layout: `train-00000-of-00001.parquet` shards), or null for any other folder. */
+function shardsOf(dir: string): string[] | null {
+  try {
+    return readdirSync(dir).some((f) => SHARD.test(f)) ? splitShards(dir) : null;
+  } catch (e) {
+    if (e instanceof PulseError) throw e;
+    return null;
+  }
+}
+
+const SHARD = /^train-\d+-of-\d+\.parquet$/;
+
+/**
+ * A folder without a pulse manifest: MLLMU-Bench as published (one folder per split: Full_Set,
+ * Retain_Set, Test_Set, forget_*, ...), a single split's folder, and any MMBench-style .tsv beside them.
+ */
+async function inspectFolder(path: string): Promise<string> {
+  const entries = readdirSync(path, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1));
+  const splits: [string, string[]][] = [];
+  const own = shardsOf(path);
+  if (own) splits.push([basename(path), own]);
+  for (const e of entries) {
+    const shards = e.isDirectory() ? shardsOf(join(path, e.name)) : null;
+    if (shards) splits.push([e.name, shards]);
+  }
+  const tsvs = entries.filter((e) => e.isFile() && e.name.endsWith('.tsv')).map((e) => join(path, e.name));
+  if (splits.length === 0 && tsvs.length === 0) {
+    throw new PulseError(`${path} holds no pulse world (manifest.json), no MLLMU-Bench split (train-*-of-*.parquet) and no .tsv file`);
+  }
+  const lines = [`${path}: ${splits.length} MLLMU-Bench split${splits.length === 1 ? '' : 's'}${tsvs.length ? `, ${tsvs.length} TSV file${tsvs.length === 1 ? '' : 's'}` : ''} (no pulse manifest)`];
+  let first: MllmuRow | MllmuTestRow | undefined;
+  for (const [name, shards] of splits) {
+    const rows: (MllmuRow | MllmuTestRow)[] = [];
+    for (const shard of shards) rows.push(...(await readMllmuSplit(shard)).rows);
+    first ??= rows[0];
+    lines.push(describeMllmu(name, rows));
+  }
+  for (const tsv of tsvs) lines.push(describeMmbench(basename(tsv), await readMmbenchTsv(tsv)));
+  if (first) lines.push(`one record (${splits[0]![0]}):`, sample(first));
+  return lines.join('\n');
 }

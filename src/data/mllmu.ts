@@ -1,10 +1,8 @@
-import { readFile } from 'node:fs/promises';
-import { parquetMetadata, parquetSchema as readSchema, parquetReadObjects } from 'hyparquet';
-import type { FileMetaData } from 'hyparquet';
+import { parquetReadObjects } from 'hyparquet';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { z } from 'zod';
 import { PulseError, describeZodError, errorExcerpt, excerpt } from '../errors.ts';
-import { checkDeclaredSizes, safeCompressors as compressors } from './parquet-bounds.ts';
+import { checkDeclaredSizes, guarded, openParquet, safeCompressors as compressors, type ParquetFile } from './parquet-bounds.ts';
 import { binary, list, parquetSchema, string, struct } from './parquet-schema.ts';
 import { writeFileAtomic } from '../atomic-file.ts';
 import { isLetter } from '../text/multiple-choice.ts';
@@ -82,49 +80,6 @@ export function writeMllmuTestParquet(path: string, rows: readonly MllmuTestRow[
 }
 
 const REQUIRED = ['ID', 'biography', 'question', 'answer', 'Classification_Task', 'Generation_Task', 'Mask_Task'];
-
-/** A Parquet file read into memory, its footer parsed. */
-interface ParquetFile {
-  path: string;
-  buffer: ArrayBuffer;
-  metadata: FileMetaData;
-  /** the top-level column names */
-  columns: string[];
-}
-
-
-/** Whether the file ends as a Parquet file does ("PAR1"): if so its footer is corrupt, not of another format. */
-function endsWithMagic(buffer: ArrayBuffer): boolean {
-  return buffer.byteLength >= 12 && new DataView(buffer).getUint32(buffer.byteLength - 4, true) === 0x31524150;
-}
-
-/** Runs a step of the Parquet library: whatever it throws becomes one PulseError naming the file. */
-async function guarded<T>(path: string, step: () => T | Promise<T>): Promise<T> {
-  try {
-    return await step();
-  } catch (e) {
-    if (e instanceof PulseError) throw e;
-    throw new PulseError(`${path}: not a readable Parquet file (${errorExcerpt(e)})`);
-  }
-}
-
-async function openParquet(path: string): Promise<ParquetFile> {
-  let buffer: ArrayBuffer;
-  try {
-    const bytes = await readFile(path);
-    buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-  } catch (e) {
-    throw new PulseError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  let metadata: FileMetaData;
-  try {
-    metadata = parquetMetadata(buffer);
-  } catch (e) {
-    throw new PulseError(`${path}: ${endsWithMagic(buffer) ? 'not a readable Parquet file' : 'not a Parquet file'} (${errorExcerpt(e)})`);
-  }
-  const columns = await guarded(path, () => readSchema(metadata).children.map((c) => String(c.element.name)));
-  return { path, buffer, metadata, columns };
-}
 
 type RawRow = Record<string, unknown>;
 

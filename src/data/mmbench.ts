@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import { tsvParse, tsvFormat, type DSVRowArray, type DSVRowString } from 'd3-dsv';
 import { PulseError, errorExcerpt, excerpt } from '../errors.ts';
 import { writeFileAtomic } from '../atomic-file.ts';
+import { readTextFile } from '../json-file.ts';
 import { LETTERS, isLetter, type Letter } from '../text/multiple-choice.ts';
 
 /**
@@ -25,13 +25,11 @@ export interface MmbenchItem {
   image: Uint8Array;
 }
 
+/** MMBench's dev TSV with its base64 images is about 100 MB; V8 holds at most ~512 M characters in one string. */
+const MAX_TSV_BYTES = 400 << 20;
+
 export async function readMmbenchTsv(path: string): Promise<MmbenchItem[]> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new PulseError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
+  const text = readTextFile(path, MAX_TSV_BYTES, 'an MMBench TSV', 'cannot read (ENOENT)');
   let rows: DSVRowArray;
   try {
     rows = tsvParse(text);

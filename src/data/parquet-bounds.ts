@@ -1,3 +1,5 @@
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { parquetMetadata, parquetSchema as readSchema } from 'hyparquet';
 import type { ColumnChunk, CompressionCodec, DataReader, Encoding, FileMetaData, PageHeader, ParquetType } from 'hyparquet';
 // hyparquet's own page-header parser, decompressor and level rules, so that the bounds walk below
 // reads each page exactly as the decoder will.
@@ -5,6 +7,7 @@ import { parquetHeader } from 'hyparquet/src/column.js';
 import { decompressPage } from 'hyparquet/src/datapage.js';
 import { getMaxDefinitionLevel, getMaxRepetitionLevel, getSchemaPath } from 'hyparquet/src/schema.js';
 import { compressors as libraryCompressors, decompressZstd, type Compressors } from 'hyparquet-compressors';
+import { PulseError, errorExcerpt } from '../errors.ts';
 
 /**
  * fzstd sizes its output by the frame's own header (up to 2 GiB) unless it is given a buffer: it gets
@@ -163,4 +166,86 @@ function checkRuns(reader: DataReader, width: number, limit: number, length?: nu
     seen += run;
   }
   reader.offset = start + length;
+}
+
+/** A Parquet file read into memory, its footer parsed. */
+export interface ParquetFile {
+  path: string;
+  buffer: ArrayBuffer;
+  metadata: FileMetaData;
+  /** the top-level column names */
+  columns: string[];
+}
+
+/** Runs a step of the Parquet library: whatever it throws becomes one PulseError naming the file. */
+export async function guarded<T>(path: string, step: () => T | Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (e) {
+    if (e instanceof PulseError) throw e;
+    throw new PulseError(`${path}: not a readable Parquet file (${errorExcerpt(e)})`);
+  }
+}
+
+/** Node 20 holds at most 2 GiB in one read: a larger split is read in pieces. */
+const READ_CHUNK = 1 << 28;
+
+function readAt(fd: number, into: Uint8Array, position: number, path: string): void {
+  for (let filled = 0; filled < into.length;) {
+    const read = readSync(fd, into, filled, Math.min(READ_CHUNK, into.length - filled), position + filled);
+    if (read === 0) throw new PulseError(`${path}: the file ended at byte ${position + filled} while being read (was it changed?)`);
+    filled += read;
+  }
+}
+
+/**
+ * Opens a Parquet file footer first: its magic bytes, the footer's length and the metadata in it are
+ * checked against the file's size (every column chunk must lie inside the file) before the rest is
+ * read, so a file that only claims to be large costs its footer.
+ */
+export async function openParquet(path: string): Promise<ParquetFile> {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    throw new PulseError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? errorExcerpt(e)})`);
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw new PulseError(`${path}: not a regular file`);
+    const size = stat.size;
+    const notParquet = (why: string) => new PulseError(`${path}: not a Parquet file (${why})`);
+    if (size < 12) throw notParquet(`${size} bytes, too short for a Parquet header and footer`);
+    const tail = new Uint8Array(8);
+    readAt(fd, tail, size - 8, path);
+    const view = new DataView(tail.buffer);
+    if (view.getUint32(4, true) !== 0x31524150) throw notParquet('it does not end with PAR1');
+    const footer = view.getUint32(0, true);
+    if (footer > size - 12) throw new PulseError(`${path}: not a readable Parquet file (its footer claims ${footer} bytes; the file has ${size})`);
+    const footerBytes = new Uint8Array(footer + 8);
+    readAt(fd, footerBytes, size - 8 - footer, path);
+    const metadata = await guarded(path, () => parquetMetadata(footerBytes.buffer));
+    await guarded(path, () => checkChunksInside(metadata, size - 8 - footer));
+    const bytes = new Uint8Array(size);
+    readAt(fd, bytes, 0, path);
+    const columns = await guarded(path, () => readSchema(metadata).children.map((c) => String(c.element.name)));
+    return { path, buffer: bytes.buffer, metadata, columns };
+  } catch (e) {
+    if (e instanceof PulseError) throw e;
+    throw new PulseError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? errorExcerpt(e)})`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Every column chunk the footer lists lies within the data before the footer. */
+function checkChunksInside(metadata: FileMetaData, dataEnd: number): void {
+  for (const group of metadata.row_groups) {
+    for (const chunk of group.columns) {
+      const meta = chunk.meta_data;
+      if (!meta) continue;
+      const start = declared(meta.dictionary_page_offset || meta.data_page_offset, dataEnd, 'column chunk offset');
+      declared(meta.total_compressed_size, dataEnd - start, 'column chunk size');
+    }
+  }
 }

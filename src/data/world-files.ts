@@ -1,5 +1,5 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { PulseError, describeZodError } from '../errors.ts';
 import { generateWorld, personView, worldHash, WORLD_SIZES, WORLD_VERSION, type World } from '../world/world.ts';
@@ -9,8 +9,9 @@ import { CATEGORIES } from '../world/scenes.ts';
 import { encodePng } from './images.ts';
 import { readMllmuParquet, readMllmuTestParquet, writeMllmuParquet, writeMllmuTestParquet, type ChoiceItem, type MllmuRow, type MllmuTestRow } from './mllmu.ts';
 import { readMmbenchTsv, writeMmbenchTsv, type MmbenchItem } from './mmbench.ts';
-import { writeFileAtomic } from '../atomic-file.ts';
+import { ensureFolder, sweepTempFiles, tempPathFor, writeFailure, writeFileAtomic } from '../atomic-file.ts';
 import { fileSha256 } from '../hash.ts';
+import { readJsonFile } from '../json-file.ts';
 import { paraphrasedQuestions } from '../world/paraphrase.ts';
 import { formatRefusals, readRefusals, worldRefusals } from '../world/refusals.ts';
 
@@ -113,11 +114,13 @@ async function upgradeTestSet(world: World, dir: string, manifest: WorldManifest
   return upgraded;
 }
 
+/** A world's manifest lists a few files and 153 celebrities: a few KB. */
+const MAX_MANIFEST_BYTES = 1 << 20;
+
 export function readWorldManifest(dir: string): WorldManifest | null {
   const path = join(dir, 'manifest.json');
   if (!existsSync(path)) return null;
-  let raw: unknown;
-  try { raw = JSON.parse(readFileSync(path, 'utf8')); } catch (e) { throw new PulseError(`${path} is not valid JSON (${(e as Error).message})`); }
+  const raw = readJsonFile(path, MAX_MANIFEST_BYTES);
   const parsed = WorldManifest.safeParse(raw);
   if (!parsed.success) throw new PulseError(`${path}: field ${describeZodError(parsed.error)}`);
   return parsed.data;
@@ -128,6 +131,7 @@ export function readWorldManifest(dir: string): WorldManifest | null {
  * manifest must match the seed and this version of the generator).
  */
 export async function ensureWorldFiles(dir: string, seed: number, log: (line: string) => void = () => {}): Promise<{ manifest: WorldManifest; world: World }> {
+  checkWorldFolder(dir);
   const world = generateWorld(seed);
   const hash = worldHash(world);
   const existing = readWorldManifest(dir);
@@ -136,9 +140,39 @@ export async function ensureWorldFiles(dir: string, seed: number, log: (line: st
     log(`world in ${dir}: rewriting its Test_Set with paraphrased questions and adding ${WORLD_FILES.refusals} (Test_Set format ${TEST_SET_FORMAT})`);
     return { manifest: await upgradeTestSet(world, dir, existing), world };
   }
-  if (!existing && existsSync(dir) && readdirSync(dir).length > 0) throw new PulseError(`${dir} is not empty and holds no pulse world (no manifest.json); choose another world directory`);
   log(existing ? `world in ${dir} is outdated (seed ${existing.seed}, hash ${existing.hash}); regenerating` : `generating the world (seed ${seed}) in ${dir}`);
-  return { manifest: await writeWorldFiles(world, dir), world };
+  return { manifest: await generateWorldFiles(world, dir, existing !== null), world };
+}
+
+/**
+ * Writes a world into a folder of its own: never the current folder (an empty world.dir names it),
+ * never a folder that holds anything but a pulse world. A new world is written into a temp folder
+ * beside `dir` and renamed into place when complete, so a run killed while generating leaves no
+ * half world (the next run sweeps the temp folder); an outdated world is rewritten in place, its
+ * manifest last.
+ */
+function checkWorldFolder(dir: string): void {
+  if (dir.trim() === '' || resolve(dir) === process.cwd()) {
+    throw new PulseError(`world folder '${dir}': a world is written into a folder of its own, not into the current folder; name one (e.g. .cache/pulse/world-0)`);
+  }
+}
+
+export async function generateWorldFiles(world: World, dir: string, outdated = readWorldManifest(dir) !== null): Promise<WorldManifest> {
+  checkWorldFolder(dir);
+  if (outdated) return writeWorldFiles(world, dir);
+  if (existsSync(dir) && readdirSync(dir).length > 0) throw new PulseError(`${dir} is not empty and holds no pulse world (no manifest.json); choose another world directory`);
+  ensureFolder(dirname(resolve(dir)));
+  sweepTempFiles(dirname(resolve(dir)), { recursive: false });
+  const temp = tempPathFor(resolve(dir));
+  try {
+    const manifest = await writeWorldFiles(world, temp);
+    if (existsSync(dir)) rmdirSync(dir);
+    renameSync(temp, dir);
+    return manifest;
+  } catch (e) {
+    rmSync(temp, { recursive: true, force: true });
+    throw writeFailure(e, dir);
+  }
 }
 
 export interface WorldFiles {

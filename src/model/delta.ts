@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { loadSafetensors, saveSafetensors } from '../torch/safetensors.ts';
 import { disposeAll, noGrad, type Tensor } from '../torch/index.ts';
 import type { LoraLinear } from './lora.ts';
-import { PulseError, describeZodError } from '../errors.ts';
+import { PulseError, describeZodError, excerpt } from '../errors.ts';
 import type { StateDelta } from './model.ts';
 
 /**
@@ -39,18 +39,11 @@ export async function writeDelta(path: string, delta: StateDelta, modelTag: stri
 
 /** Reads a delta written by writeDelta for a model with this tag; anything else is a PulseError naming the file. */
 export async function readDelta(path: string, modelTag: string): Promise<StateDelta> {
-  const { tensors, metadata } = await loadSafetensors(path, { float32: true });
+  let manifest: z.infer<typeof DeltaManifest> | undefined;
+  // the manifest is checked from the header, before any tensor is read
+  const { tensors } = await loadSafetensors(path, { float32: true, check: ({ metadata }) => { manifest = deltaManifest(metadata, path, modelTag); } });
   const taken: Tensor[] = [];
   try {
-    const raw = metadata[META_KEY];
-    if (!raw) throw new PulseError(`${path} holds no pulse state delta`);
-    let json: unknown;
-    try { json = JSON.parse(raw); } catch { throw new PulseError(`${path}: the state delta's manifest is not valid JSON`); }
-    const parsed = DeltaManifest.safeParse(json);
-    if (!parsed.success) throw new PulseError(`${path}: invalid state delta manifest: ${describeZodError(parsed.error)}`);
-    if (parsed.data.model !== modelTag) {
-      throw new PulseError(`${path} is a state delta of another model (${parsed.data.model}), not of this one (${modelTag})`);
-    }
     const take = (name: string): Tensor => {
       const t = tensors.get(name);
       if (!t) throw new PulseError(`${path}: the state delta lacks tensor ${name}`);
@@ -58,7 +51,7 @@ export async function readDelta(path: string, modelTag: string): Promise<StateDe
       taken.push(t);
       return t;
     };
-    const entries = parsed.data.entries.map((e) => (e.kind === 'lora'
+    const entries = manifest!.entries.map((e) => (e.kind === 'lora'
       ? { ...e, a: take(`${e.layer}.lora_a`), b: take(`${e.layer}.lora_b`) }
       : { ...e, value: take(e.name) }));
     if (tensors.size) {
@@ -69,6 +62,19 @@ export async function readDelta(path: string, modelTag: string): Promise<StateDe
     disposeAll([tensors, taken]);
     throw error;
   }
+}
+
+function deltaManifest(metadata: Record<string, string>, path: string, modelTag: string): z.infer<typeof DeltaManifest> {
+  const raw = metadata[META_KEY];
+  if (!raw) throw new PulseError(`${path} holds no pulse state delta`);
+  let json: unknown;
+  try { json = JSON.parse(raw); } catch { throw new PulseError(`${path}: the state delta's manifest is not valid JSON`); }
+  const parsed = DeltaManifest.safeParse(json);
+  if (!parsed.success) throw new PulseError(`${path}: invalid state delta manifest: ${describeZodError(parsed.error)}`);
+  if (parsed.data.model !== modelTag) {
+    throw new PulseError(`${path} is a state delta of another model (${excerpt(parsed.data.model, 80)}), not of this one (${modelTag})`);
+  }
+  return parsed.data;
 }
 
 /**

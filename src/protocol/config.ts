@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { PulseError, describeZodError, errorExcerpt } from '../errors.ts';
+import { PulseError, describeZodError, errorExcerpt, excerpt } from '../errors.ts';
 import { UpdateTarget } from './results-schema.ts';
 import { SCENARIO_NAMES } from './scenarios.ts';
 import { METHODS } from '../unlearn/registry.ts';
@@ -180,7 +180,7 @@ export function mergeConfig(base: unknown, override: unknown): unknown {
 function firstUnknown(names: readonly string[], known: readonly string[], key: (name: string, index: number) => string, what: string): string | null {
   const bad = names.findIndex((n) => !known.includes(n));
   if (bad < 0) return null;
-  return `${key(names[bad]!, bad)}: unknown ${what} '${names[bad]}' (known: ${known.join(', ') || 'none'})`;
+  return `${key(excerpt(names[bad]!, 60), bad)}: unknown ${what} '${excerpt(names[bad]!, 60)}' (known: ${known.join(', ') || 'none'})`;
 }
 
 /** Methods, their settings and the scenarios must name what the registries and the scenario table hold. */
@@ -229,54 +229,95 @@ export function seedList(config: RunConfig): number[] {
   return config.seeds ?? [config.seed];
 }
 
-/** Validates a config, turning the first problem into one error that names the key. */
-export function validateConfig(raw: unknown, source: string): RunConfig {
+/**
+ * Validates a config, turning the first problem into one error that names the key and where its value
+ * came from: `source` (the file or preset), or, for a key `blame` knows (set on the command line), that.
+ */
+export function validateConfig(raw: unknown, source: string, blame: (key: string) => string | undefined = () => undefined): RunConfig {
+  const fail = (message: string, key: string | undefined): never => {
+    throw new PulseError(`invalid config (${(key === undefined ? undefined : blame(key)) ?? source}): ${message}`);
+  };
   const result = RunConfig.safeParse(raw);
-  if (!result.success) throw new PulseError(`invalid config (${source}): ${describeZodError(result.error)}`);
-  const config = result.data;
+  if (!result.success) fail(describeZodError(result.error), result.error.issues[0]?.path[0]?.toString());
+  const config = result.data!;
   const names = checkNames(config) ?? loraProblem(config);
-  if (names) throw new PulseError(`invalid config (${source}): ${names}`);
+  if (names) fail(names, names.split(/[.:]/)[0]);
   try {
     config.model = parseModelSpec(config.model);
   } catch (e) {
-    throw e instanceof PulseError ? new PulseError(`invalid config (${source}): ${e.message}`) : e;
+    if (e instanceof PulseError) fail(e.message, 'model');
+    throw e;
   }
   const sizes = [
-    [config.fine_tuned.unlearn + config.fine_tuned.retain <= config.fine_tune.people, 'fine_tuned.unlearn + fine_tuned.retain must not exceed fine_tune.people'],
-    [config.pre_trained.unlearn + config.pre_trained.retain <= config.pre_trained.keep, 'pre_trained.unlearn + pre_trained.retain must not exceed pre_trained.keep'],
-    [config.fine_tuned.unlearn % config.sustainability.requests === 0, 'fine_tuned.unlearn must split evenly into sustainability.requests'],
-    [config.data === null || config.fine_tune.replay === 0, 'fine_tune.replay must be 0 with data: (real datasets have no pre-training corpus to replay)'],
-    [new Set(config.seeds ?? []).size === (config.seeds ?? []).length, 'seeds must not repeat a seed'],
+    [config.fine_tuned.unlearn + config.fine_tuned.retain <= config.fine_tune.people, 'fine_tuned.unlearn + fine_tuned.retain must not exceed fine_tune.people', 'fine_tuned'],
+    [config.pre_trained.unlearn + config.pre_trained.retain <= config.pre_trained.keep, 'pre_trained.unlearn + pre_trained.retain must not exceed pre_trained.keep', 'pre_trained'],
+    [config.fine_tuned.unlearn % config.sustainability.requests === 0, 'fine_tuned.unlearn must split evenly into sustainability.requests', 'sustainability'],
+    [config.data === null || config.fine_tune.replay === 0, 'fine_tune.replay must be 0 with data: (real datasets have no pre-training corpus to replay)', 'data'],
+    [new Set(config.seeds ?? []).size === (config.seeds ?? []).length, 'seeds must not repeat a seed', 'seeds'],
     [config.eval.every !== 'request' || stopLevels(config).every((l) => l === null),
-      'unlearn.stop_at_forgotten needs scoring inside requests: set eval.every to epoch or a number of steps'],
+      'unlearn.stop_at_forgotten needs scoring inside requests: set eval.every to epoch or a number of steps', 'eval'],
   ] as const;
-  for (const [ok, message] of sizes) if (!ok) throw new PulseError(`invalid config (${source}): ${message}`);
+  for (const [ok, message, key] of sizes) if (!ok) fail(message, key);
   return config;
 }
 
-/** Preset, then YAML file, then command-line overrides; validated once at the end. */
-export function resolveConfig(options: { preset?: PresetName | undefined; file?: string | undefined; overrides?: Record<string, unknown> }): RunConfig {
+/** Config files are small: a larger one is not a config (and YAML of that size would cost far more memory). */
+const MAX_CONFIG_BYTES = 1 << 20;
+
+/** A key that JavaScript gives a meaning of its own: merged into an object it would change the object, not set a value. */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+function forbiddenKey(value: unknown, path: string[] = []): string | null {
+  if (Array.isArray(value)) {
+    for (const [i, v] of value.entries()) { const found = forbiddenKey(v, [...path, String(i)]); if (found) return found; }
+  } else if (isObject(value)) {
+    for (const [k, v] of Object.entries(value)) {
+      if (FORBIDDEN_KEYS.has(k)) return [...path, k].join('.');
+      const found = forbiddenKey(v, [...path, k]);
+      if (found) return found;
+    }
+  }
+  return null;
+}
+
+function readConfigFile(file: string): unknown {
+  let text: string;
+  try {
+    if (statSync(file).size > MAX_CONFIG_BYTES) throw new PulseError(`config ${file} is larger than ${MAX_CONFIG_BYTES} bytes: not a config file`);
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    if (e instanceof PulseError) throw e;
+    throw new PulseError(`cannot read config ${file}: ${errorExcerpt(e)}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch (e) {
+    throw new PulseError(`config ${file} is not valid YAML: ${errorExcerpt(e)}`);
+  }
+  if (parsed !== null && !isObject(parsed)) throw new PulseError(`config ${file} must be a YAML mapping`);
+  const forbidden = forbiddenKey(parsed);
+  if (forbidden) throw new PulseError(`config ${file}: key '${forbidden}' is not allowed (it names a JavaScript object's internals, not a setting)`);
+  return parsed ?? {};
+}
+
+/**
+ * Preset, then YAML file, then overrides (the command line's options); validated once at the end.
+ * `overridesFrom` names where an override came from (`--seeds`), for messages about its value.
+ */
+export function resolveConfig(options: {
+  preset?: PresetName | undefined; file?: string | undefined; overrides?: Record<string, unknown>; overridesFrom?: (key: string) => string;
+}): RunConfig {
   const presetName = options.preset ?? 'paper';
-  if (!(presetName in PRESETS)) throw new PulseError(`unknown preset '${presetName}' (presets: ${Object.keys(PRESETS).join(', ')})`);
+  if (!Object.hasOwn(PRESETS, presetName)) throw new PulseError(`unknown preset '${presetName}' (presets: ${Object.keys(PRESETS).join(', ')})`);
   let merged: unknown = structuredClone(PRESETS[presetName]);
   let source = `preset ${presetName}`;
   if (options.file) {
-    let text: string;
-    try {
-      text = readFileSync(options.file, 'utf8');
-    } catch (e) {
-      throw new PulseError(`cannot read config ${options.file}: ${(e as Error).message}`);
-    }
-    let parsed: unknown;
-    try {
-      parsed = parseYaml(text);
-    } catch (e) {
-      throw new PulseError(`config ${options.file} is not valid YAML: ${errorExcerpt(e)}`);
-    }
-    if (parsed !== null && !isObject(parsed)) throw new PulseError(`config ${options.file} must be a YAML mapping`);
-    merged = mergeConfig(merged, parsed ?? {});
+    merged = mergeConfig(merged, readConfigFile(options.file));
     source = options.file;
   }
-  if (options.overrides) merged = mergeConfig(merged, options.overrides);
-  return validateConfig(merged, source);
+  const overrides = options.overrides ?? {};
+  merged = mergeConfig(merged, overrides);
+  const from = options.overridesFrom;
+  return validateConfig(merged, source, (key) => (from && Object.hasOwn(overrides, key) ? from(key) : undefined));
 }

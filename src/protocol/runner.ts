@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { setNumThreads, defaultThreads } from '../torch/index.ts';
@@ -30,6 +30,7 @@ import { SCENARIOS, type Scenario, type ScenarioContext } from './scenarios.ts';
 import { Results, RESULTS_SCHEMA_VERSION, type MethodResult, type ScenarioResult, type TrajectoryPoint } from './results-schema.ts';
 import { lockRunDir, readJson, writeJsonAtomic } from './run-dir.ts';
 import { writeFileAtomicSync } from '../atomic-file.ts';
+import { validateRun } from './validate.ts';
 
 export interface RunOptions {
   config: RunConfig;
@@ -131,6 +132,7 @@ export async function runProtocol(options: RunOptions): Promise<RunOutcome> {
       const other = existing.run.model.sha256.slice(0, 12);
       throw new PulseError(`${outDir} was run with another base model (sha256 ${other}), not ${model.info.path}`);
     }
+    validateRun({ config, outDir, model, data, scenarios: table });
     const unlock = lockRunDir(outDir);
     try {
       const scoring = config.scoring === 'model' ? model.info.defaultScoring : config.scoring;
@@ -149,7 +151,7 @@ export async function runProtocol(options: RunOptions): Promise<RunOutcome> {
         if (session.fineTune) disposeDelta(session.fineTune.delta);
       }
       await timed('summary', () => finishRun(session));
-      writeFileSync(join(outDir, 'phases.json'), `${JSON.stringify(phases, null, 2)}\n`);
+      writeFileAtomicSync(join(outDir, 'phases.json'), `${JSON.stringify(phases, null, 2)}\n`);
       const { checkpoints, scoringTime, attackTime } = session;
       return { resultsPath, results, phases, alreadyFinished: false, checkpoints, scoringSeconds: scoringTime.seconds, attackSeconds: attackTime };
     } finally {

@@ -1,10 +1,11 @@
-import { readFile, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parquetMetadata, parquetReadObjects, parquetSchema as readSchema } from 'hyparquet';
+import { parquetReadObjects } from 'hyparquet';
 import type { SchemaElement } from 'hyparquet';
-import { compressors } from 'hyparquet-compressors';
+import { checkDeclaredSizes, openParquet, safeCompressors as compressors } from '../data/parquet-bounds.ts';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { writeFileAtomic } from '../atomic-file.ts';
+import { joinInside } from '../names.ts';
 import { PulseError, errorExcerpt, excerpt } from '../errors.ts';
 
 /** One scored question at one evaluation point of a run. */
@@ -122,18 +123,12 @@ export function samplesParquet(rows: readonly SampleRow[]): Uint8Array {
 
 /** Reads a samples file back (hyparquet), for tests and for `pulse report`. */
 export async function readSamples(path: string): Promise<SampleRow[]> {
-  let bytes: Buffer;
+  // footer first, then every size it declares against the file (parquet-bounds.ts), before hyparquet decodes a page
+  const { buffer: file, metadata, columns: present } = await openParquet(path);
   try {
-    bytes = await readFile(path);
-  } catch (e) {
-    throw new PulseError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-  try {
-    const metadata = parquetMetadata(file);
-    const present = readSchema(metadata).children.map((c) => String(c.element.name));
     const missing = SAMPLE_COLUMNS.filter((c) => !present.includes(c));
     if (missing.length) throw new PulseError(`${path}: not a samples file: missing column${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`);
+    checkDeclaredSizes(file, metadata);
     const raw = (await parquetReadObjects({ file, metadata, compressors, columns: [...SAMPLE_COLUMNS] })) as Record<string, unknown>[];
     return raw.map((r, i) => toRow(r, path, i));
   } catch (e) {
@@ -165,7 +160,7 @@ const partFile = (name: string): string => (name.endsWith('.parquet') ? name : `
  */
 export async function writeSamplePart(partsDir: string, name: string, rows: readonly SampleRow[]): Promise<string> {
   if (!name || /[\\/]/.test(name) || name.startsWith('.')) throw new PulseError(`samples part name '${excerpt(name, 80)}': must be a plain file name`);
-  const path = join(partsDir, partFile(name));
+  const path = joinInside(partsDir, partFile(name));
   const columns = emptyColumns();
   appendColumns(columns, rows, `${path}: `);
   await writeFileAtomic(path, encode(columns));

@@ -1,4 +1,7 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { writeFileAtomic } from '../atomic-file.ts';
+import { joinInside } from '../names.ts';
+import { shortJsonHash } from '../hash.ts';
 import { join, relative } from 'node:path';
 import { PulseError } from '../errors.ts';
 import { loadRun, type LoadedRun } from './load.ts';
@@ -147,6 +150,12 @@ async function loadSamples(runs: readonly LoadedRun[]): Promise<Map<string, Samp
   return out;
 }
 
+/** The folder of a comparison, from the runs' names (each checked by loadRun); shortened with a hash past a file name's length. */
+function comparisonName(labels: readonly string[]): string {
+  const name = `compare-${labels.join('-vs-')}`;
+  return name.length <= 200 ? name : `compare-${labels[0]}-and-${labels.length - 1}-more-${shortJsonHash(labels)}`;
+}
+
 /**
  * Builds the report of one run, or the comparison of several, from their results.json (and
  * samples.parquet where there is one): report.md, a self-contained report.html (inline SVG and
@@ -156,9 +165,8 @@ export async function writeReport(runDirs: string | readonly string[], outDir?: 
   const dirs = typeof runDirs === 'string' ? [runDirs] : [...runDirs];
   if (dirs.length === 0) throw new PulseError('no run folder given');
   const runs = dirs.map(loadRun);
-  const out = outDir ?? (dirs.length === 1 ? dirs[0]! : join(dirs[0]!, `compare-${runs.map((r) => r.label).join('-vs-')}`));
+  const out = outDir ?? (dirs.length === 1 ? dirs[0]! : joinInside(dirs[0]!, comparisonName(runs.map((r) => r.label))));
   const chartsDir = join(out, 'charts');
-  mkdirSync(chartsDir, { recursive: true });
   const samples = await loadSamples(runs);
 
   const sections: Section[] = [];
@@ -178,10 +186,10 @@ export async function writeReport(runDirs: string | readonly string[], outDir?: 
   const written: string[] = [];
   for (const section of sections) {
     for (const chart of section.charts) {
-      const svgPath = join(chartsDir, `${chart.name}.svg`);
-      const pngPath = join(chartsDir, `${chart.name}.png`);
-      writeFileSync(svgPath, chart.svg);
-      writeFileSync(pngPath, svgToPng(chart.svg));
+      const svgPath = joinInside(chartsDir, `${chart.name}.svg`);
+      const pngPath = joinInside(chartsDir, `${chart.name}.png`);
+      await writeFileAtomic(svgPath, chart.svg);
+      await writeFileAtomic(pngPath, svgToPng(chart.svg));
       written.push(svgPath, pngPath);
     }
   }
@@ -225,7 +233,7 @@ ${s.tables.length ? s.tables.map(htmlSection).join('\n') : '<p>No results for th
 `;
   const mdPath = join(out, 'report.md');
   const htmlPath = join(out, 'report.html');
-  writeFileSync(mdPath, md);
-  writeFileSync(htmlPath, html);
+  await writeFileAtomic(mdPath, md);
+  await writeFileAtomic(htmlPath, html);
   return { markdown: mdPath, html: htmlPath, charts: written };
 }

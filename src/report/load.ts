@@ -1,6 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
-import { PulseError, describeZodError } from '../errors.ts';
+import { basename, join, resolve } from 'node:path';
+import { MAX_JSON_BYTES, readJsonFile } from '../json-file.ts';
+import { checkName } from '../names.ts';
+import { PulseError, describeZodError, excerpt } from '../errors.ts';
 import { Results, RESULTS_SCHEMA_VERSION } from '../protocol/results-schema.ts';
 
 export interface LoadedRun { label: string; dir: string; results: Results }
@@ -8,18 +9,22 @@ export interface LoadedRun { label: string; dir: string; results: Results }
 /** Reads and validates RUN_DIR/results.json; the report uses nothing else. */
 export function loadRun(dir: string): LoadedRun {
   const path = join(dir, 'results.json');
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new PulseError(`cannot read ${path}: ${(e as Error).message}`);
-  }
+  let raw = readJsonFile(path, MAX_JSON_BYTES, 'no such file (is this a run folder?)');
   if ((raw as { version?: unknown } | null)?.version === 1) raw = fromVersion1(raw as Version1);
   const version = (raw as { version?: unknown } | null)?.version;
-  if (version !== RESULTS_SCHEMA_VERSION) throw new PulseError(`${path}: results version ${JSON.stringify(version)} is not supported (this pulse reads version ${RESULTS_SCHEMA_VERSION})`);
+  if (version !== RESULTS_SCHEMA_VERSION) throw new PulseError(`${path}: results version ${excerpt(String(JSON.stringify(version)), 40)} is not supported (this pulse reads version ${RESULTS_SCHEMA_VERSION})`);
   const parsed = Results.safeParse(raw);
   if (!parsed.success) throw new PulseError(`${path}: invalid results: ${describeZodError(parsed.error)}`);
-  return { label: parsed.data.run.id || basename(dir), dir, results: parsed.data };
+  checkNames(parsed.data, path);
+  return { label: checkName(parsed.data.run.id || basename(resolve(dir)), `${path}: run.id`), dir, results: parsed.data };
+}
+
+/** The names results.json holds become file names (charts, compare folders): each must follow the names rule. */
+function checkNames(results: Results, path: string): void {
+  results.scenarios.forEach((s, i) => {
+    checkName(s.scenario, `${path}: scenarios.${i}.scenario`);
+    s.methods.forEach((m, j) => checkName(m.method, `${path}: scenarios.${i}.methods.${j}.method`));
+  });
 }
 
 type Loose = Record<string, unknown>;

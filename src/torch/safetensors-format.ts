@@ -1,7 +1,8 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { constants as bufferConstants } from 'node:buffer';
 import { writeFileAtomic } from '../atomic-file.ts';
 import { PulseError } from '../errors.ts';
+import { describeJsonError } from '../json-file.ts';
 
 /**
  * The safetensors file format (Hugging Face), at the byte level and without any tensor library:
@@ -159,7 +160,7 @@ export function parseSafetensorsHeader(prefix: Uint8Array, fileLength: number, s
   try {
     header = JSON.parse(text);
   } catch (e) {
-    fail(`header is not UTF-8 JSON: ${(e as Error).message}`);
+    fail(`header is not UTF-8 JSON: ${describeJsonError(e as Error, text)}`);
   }
   if (!isPlainObject(header)) fail(`header is not a JSON object but ${header === null ? 'null' : describe(header)}`);
   const duplicate = findDuplicateKey(text);
@@ -297,48 +298,99 @@ export function serializeSafetensors(tensors: Map<string, RawTensor> | Record<st
   return encode('<buffer>', tensors, metadata);
 }
 
-/** Node 20 caps one buffer at 4 GiB and readFile at 2 GiB: reading in chunks reaches the first. */
+/** Node 20 caps one buffer at 4 GiB and one read at 2 GiB: reads go in chunks. */
 const READ_CHUNK = 1 << 28;
 
-export async function readSafetensorsFile(path: string): Promise<SafetensorsContents> {
+/**
+ * A safetensors file opened for reading tensor by tensor: its header is read first (at most
+ * MAX_HEADER_BYTES, all of it checked against the file's size: dtypes, shapes, offsets, tiling), so
+ * that a caller can refuse the file on what the header says (its metadata, names, shapes) before a
+ * byte of tensor data is read, and hold one tensor's bytes at a time.
+ */
+export interface SafetensorsFile extends SafetensorsHeader {
+  path: string;
+  /** the file's size in bytes */
+  size: number;
+  /** A tensor's bytes, read into `into` (a scratch buffer, reused when large enough) or a new buffer. */
+  read(name: string, into?: Uint8Array): Uint8Array;
+  close(): void;
+}
+
+export function openSafetensorsFile(path: string): SafetensorsFile {
   const cannot = (why: string, cause?: unknown): never => {
     throw new SafetensorsError(`${path}: cannot read safetensors file: ${why}`, path, cause === undefined ? undefined : { cause });
   };
-  let handle: FileHandle;
+  let fd: number;
   try {
-    handle = await open(path, 'r');
+    fd = openSync(path, 'r');
   } catch (e) {
     return cannot(ioReason(e), e);
   }
-  let bytes: Uint8Array;
-  try {
-    let size: number;
-    try {
-      ({ size } = await handle.stat());
-    } catch (e) {
-      return cannot(ioReason(e), e);
-    }
-    if (size > bufferConstants.MAX_LENGTH) cannot(`${size} bytes is more than this Node can hold in one buffer (${bufferConstants.MAX_LENGTH})`);
-    try {
-      bytes = new Uint8Array(size);
-    } catch (e) {
-      return cannot(`out of memory for ${size} bytes`, e);
-    }
-    for (let filled = 0; filled < size;) {
+  const readAt = (into: Uint8Array, position: number) => {
+    for (let filled = 0; filled < into.length;) {
       let read: number;
       try {
-        ({ bytesRead: read } = await handle.read(bytes, filled, Math.min(READ_CHUNK, size - filled), filled));
+        read = readSync(fd, into, filled, Math.min(READ_CHUNK, into.length - filled), position + filled);
       } catch (e) {
         return cannot(ioReason(e), e);
       }
       // Without this a file truncated by another process would spin here forever.
-      if (read === 0) cannot(`the file shrank to ${filled} bytes while being read (it had ${size})`);
+      if (read === 0) cannot(`the file ended at byte ${position + filled} while being read (was it truncated or changed?)`);
       filled += read;
     }
-  } finally {
-    await handle.close().catch((e: unknown) => cannot(ioReason(e), e));
+    return into;
+  };
+  try {
+    let size = 0;
+    try {
+      const stat = fstatSync(fd);
+      if (!stat.isFile()) cannot('not a regular file');
+      size = stat.size;
+    } catch (e) {
+      if (e instanceof SafetensorsError) throw e;
+      cannot(ioReason(e), e);
+    }
+    const first8 = readAt(new Uint8Array(Math.min(8, size)), 0);
+    const prefix = readAt(new Uint8Array(Math.min(headerSize(first8, path), size)), 0);
+    const header = parseSafetensorsHeader(prefix, size, path);
+    return {
+      ...header, path, size,
+      read: (name, into) => {
+        const entry = header.entries.get(name);
+        if (!entry) throw new SafetensorsError(`${path}: no tensor named ${quote(name)}`, path);
+        const length = entry.end - entry.begin;
+        return readAt(into && into.length >= length ? into.subarray(0, length) : new Uint8Array(length), header.dataStart + entry.begin);
+      },
+      close: () => { try { closeSync(fd); } catch { /* closed already */ } },
+    };
+  } catch (e) {
+    closeSync(fd);
+    throw e;
   }
-  return parseSafetensors(bytes, path);
+}
+
+/** Every tensor of a file, as views into one buffer of its data (read once its header is known to be sound). */
+export async function readSafetensorsFile(path: string): Promise<SafetensorsContents> {
+  const file = openSafetensorsFile(path);
+  try {
+    const length = file.size - file.dataStart;
+    if (length > bufferConstants.MAX_LENGTH) {
+      throw new SafetensorsError(`${path}: cannot read safetensors file: ${length} bytes of tensors is more than this Node can hold in one buffer`, path);
+    }
+    let data: Uint8Array;
+    try {
+      data = new Uint8Array(length);
+    } catch (e) {
+      throw new SafetensorsError(`${path}: cannot read safetensors file: out of memory for ${length} bytes`, path, { cause: e });
+    }
+    const tensors = new Map<string, RawTensor>();
+    for (const [name, e] of file.entries) {
+      tensors.set(name, { dtype: e.dtype, shape: e.shape, data: file.read(name, data.subarray(e.begin, e.end)) });
+    }
+    return { metadata: file.metadata, tensors };
+  } finally {
+    file.close();
+  }
 }
 
 /**
@@ -347,12 +399,8 @@ export async function readSafetensorsFile(path: string): Promise<SafetensorsCont
  * Invalid tensors are rejected before anything touches the disk.
  */
 export async function writeSafetensorsFile(path: string, tensors: Map<string, RawTensor> | Record<string, RawTensor>, metadata: Record<string, string> = {}): Promise<void> {
-  const bytes = encode(path, tensors, metadata);
-  try {
-    await writeFileAtomic(path, bytes);
-  } catch (e) {
-    throw new SafetensorsError(`${path}: cannot write safetensors: ${ioReason(e)}`, path, { cause: e });
-  }
+  // a failed write is the write layer's one-line WriteError, naming the file
+  await writeFileAtomic(path, encode(path, tensors, metadata));
 }
 
 function ioReason(e: unknown): string {

@@ -53,6 +53,11 @@ export interface UnlearningMethod {
    * `inputs.state` and is disposed when the request ends, however it ends.
    */
   prepare?(context: RequestContext): Promise<RequestState>;
+  /**
+   * Optional: what is wrong with these hyperparameters (the defaults with the config's over them) on
+   * this model, or null. Checked before a run's folder exists, so a bad value never stops a run half way.
+   */
+  checkHyperparameters?(hyperparameters: Readonly<Record<string, number>>, model: Pick<PulseModel, 'llmLayers'>): string | null;
 }
 
 /** What `prepare` sees: the request as the optimiser will run it. */

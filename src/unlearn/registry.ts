@@ -1,4 +1,5 @@
 import { PulseError } from '../errors.ts';
+import { isValidName } from '../names.ts';
 import type { UnlearningMethod } from './method.ts';
 import { gradientAscent } from './ga.ts';
 import { gradientAscentKlRetain } from './ga-klr.ts';
@@ -61,9 +62,13 @@ export function unregisterMethod(name: string): void {
 function shapeProblem(value: unknown): string | null {
   if (typeof value !== 'object' || value === null) return 'expected an object with name, description, needsReference, needsRetain, defaults and loss';
   const m = value as Record<string, unknown>;
-  if (typeof m.name !== 'string' || !/^[a-z][a-z0-9_]*$/.test(m.name)) return `name must be lower-case letters, digits and _ (got ${JSON.stringify(m.name)})`;
+  // Method names become file names (checkpoints, charts): the names rule (src/names.ts) holds, and more narrowly, config-friendly names.
+  if (typeof m.name !== 'string' || !/^[a-z][a-z0-9_]*$/.test(m.name) || !isValidName(m.name)) {
+    return `name must be lower-case letters, digits and _, at most 100 (got ${JSON.stringify(m.name)?.slice(0, 120)})`;
+  }
   if (typeof m.loss !== 'function') return `${m.name}: loss must be a function of the step's inputs`;
   if (m.prepare !== undefined && typeof m.prepare !== 'function') return `${m.name}: prepare, when given, must be a function of the request's context`;
+  if (m.checkHyperparameters !== undefined && typeof m.checkHyperparameters !== 'function') return `${m.name}: checkHyperparameters, when given, must be a function`;
   if (typeof m.needsReference !== 'boolean' || typeof m.needsRetain !== 'boolean') return `${m.name}: needsReference and needsRetain must be booleans`;
   if (typeof m.description !== 'string') return `${m.name}: description must be a string`;
   if (m.needsLora !== undefined && typeof m.needsLora !== 'boolean') return `${m.name}: needsLora, when given, must be a boolean`;

@@ -32,6 +32,11 @@ export const representationMisdirection: UnlearningMethod = {
   needsReference: true,
   needsRetain: true,
   defaults,
+  checkHyperparameters: (hyperparameters, model) => {
+    const { layer_fraction: fraction, direction_seed: seed } = { ...defaults, ...hyperparameters };
+    if (!(fraction > 0 && fraction <= 1)) return `rmu's layer_fraction must be in (0, 1] (got ${fraction}); the model has ${model.llmLayers} layers`;
+    return Number.isInteger(seed) ? null : `rmu's direction_seed must be an integer (got ${seed})`;
+  },
   loss: (inputs) => {
     const settings = { ...defaults, ...inputs.hyperparameters };
     const layer = steeredLayer(settings.layer_fraction, inputs.model.llmLayers);

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readTextFile } from '../json-file.ts';
 import { PulseError } from '../errors.ts';
 import { deriveSeed, rng, shuffled } from '../random.ts';
 
@@ -38,7 +38,7 @@ export const formatRefusals = (refusals: readonly string[]): string => `${refusa
 
 /** A refusals file: one answer per line, blank lines ignored; an empty file is an error naming it. */
 export function readRefusals(path: string): string[] {
-  const lines = readFileSync(path, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l.length > 0);
+  const lines = readTextFile(path, 1 << 20, 'a refusals file').split('\n').map((l) => l.trim()).filter((l) => l.length > 0);
   if (lines.length === 0) throw new PulseError(`${path}: no refusals (expected one answer per line)`);
   return lines;
 }

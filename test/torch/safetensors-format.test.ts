@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { WriteError } from '../../src/atomic-file.ts';
 import {
   DTYPE_BYTES, SafetensorsError, parseSafetensors, serializeSafetensors, readSafetensorsFile, writeSafetensorsFile,
   f16ToF32, bf16ToF32, f32ToF16Bytes, f32ToBf16Bytes, type RawTensor, type SafetensorsDtype,
@@ -427,12 +428,12 @@ test('files: atomic write, read back, overwrite, and clear errors naming the pat
   // A directory in the way: the rename fails, the error names the path and the temp file is gone.
   const blocked = join(dir, 'blocked.safetensors');
   mkdirSync(blocked);
-  await assert.rejects(writeSafetensorsFile(blocked, first), (e: unknown) => e instanceof SafetensorsError && e.message.startsWith(`${blocked}: cannot write safetensors: E`));
+  await assert.rejects(writeSafetensorsFile(blocked, first), (e: unknown) => e instanceof WriteError && e.message === `cannot write ${blocked}: a folder of that name is in the way`);
   assert.deepEqual(readdirSync(dir).sort(), ['blocked.safetensors', 'model.safetensors']);
 
   const missing = join(dir, 'missing.safetensors');
   await assert.rejects(readSafetensorsFile(missing), (e: unknown) => e instanceof SafetensorsError && e.source === missing && e.message.startsWith(`${missing}: cannot read safetensors file: ENOENT`));
-  await assert.rejects(readSafetensorsFile(dir), (e: unknown) => e instanceof SafetensorsError && /cannot read safetensors file: EISDIR/.test(e.message));
+  await assert.rejects(readSafetensorsFile(dir), (e: unknown) => e instanceof SafetensorsError && /cannot read safetensors file: not a regular file/.test(e.message));
 
   const broken = join(dir, 'broken.safetensors');
   writeFileSync(broken, serializeSafetensors(first).subarray(0, 40));

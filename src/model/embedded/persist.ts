@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { writeFileAtomic } from '../../atomic-file.ts';
-import { loadSafetensors, saveSafetensors } from '../../torch/safetensors.ts';
-import { disposeAll } from '../../torch/index.ts';
+import { checkHeaderShapes, loadSafetensors, saveSafetensors } from '../../torch/safetensors.ts';
+import type { SafetensorsHeader } from '../../torch/safetensors-format.ts';
+import { disposeAll, type Tensor } from '../../torch/index.ts';
 import { PulseError, describeZodError } from '../../errors.ts';
 import { fileSha256 } from '../../hash.ts';
 import { ModelConfig } from './config.ts';
@@ -55,25 +56,45 @@ export async function saveModel(path: string, model: EmbeddedModel, manifest: Om
   return full;
 }
 
-/** Loads a model saved by saveModel, checking its manifest. */
+/** The manifest of a file saved by saveModel, from its header's metadata. */
+function readManifest(metadata: Record<string, string>, path: string): ModelManifest {
+  if (!metadata.pulse) throw new PulseError(`${path} has no pulse manifest: it was not saved by pulse`);
+  let raw: unknown;
+  try { raw = JSON.parse(metadata.pulse); } catch { throw new PulseError(`${path}: the pulse manifest is not valid JSON`); }
+  const parsed = ModelManifest.safeParse(raw);
+  if (!parsed.success) throw new PulseError(`${path}: invalid pulse manifest: ${describeZodError(parsed.error)}`);
+  return parsed.data;
+}
+
+/**
+ * Loads a model saved by saveModel. Its manifest, and every tensor's name and shape against the model
+ * the manifest describes, are checked from the file's header before any weight is read: a file that is
+ * not a pulse model costs its header, whatever size it claims.
+ */
 export async function loadModel(path: string): Promise<{ model: EmbeddedModel; manifest: ModelManifest }> {
   if (!existsSync(path)) throw new PulseError(`model file ${path} does not exist (the default base model is made by \`pulse pretrain\`)`);
-  const { tensors, metadata } = await loadSafetensors(path, { float32: true });
-  try {
-    if (!metadata.pulse) throw new PulseError(`${path} has no pulse manifest: it was not saved by pulse`);
-    let raw: unknown;
-    try { raw = JSON.parse(metadata.pulse); } catch { throw new PulseError(`${path}: the pulse manifest is not valid JSON`); }
-    const parsed = ModelManifest.safeParse(raw);
-    if (!parsed.success) throw new PulseError(`${path}: invalid pulse manifest: ${describeZodError(parsed.error)}`);
-    const manifest = parsed.data;
+  let built: { model: EmbeddedModel; manifest: ModelManifest } | undefined;
+  const check = (header: SafetensorsHeader) => {
+    const manifest = readManifest(header.metadata, path);
     const tokenizer = new Tokenizer(manifest.vocabulary.slice(5));
     if (tokenizer.hash() !== manifest.tokenizer_hash) throw new PulseError(`${path}: the vocabulary does not match its recorded hash`);
+    // the hash reads the file in chunks (constant memory) before the model exists to check its shapes
     const source = { path, sha256: fileSha256(path), defaultScoring: manifest.scoring, world: manifest.world };
     const model = new EmbeddedModel(manifest.config, tokenizer, source);
+    built = { model, manifest };
+    checkHeaderShapes(header, new Map([...model.stateDict()].map(([name, t]) => [name, t.shape])), path);
+  };
+  let tensors: Map<string, Tensor> | undefined;
+  try {
+    ({ tensors } = await loadSafetensors(path, { float32: true, check }));
+    const { model, manifest } = built!;
     model.loadStateDict(tensors, { source: path });
     model.eval();
     return { model, manifest };
+  } catch (error) {
+    built?.model.dispose();
+    throw error;
   } finally {
-    disposeAll(tensors);
+    if (tensors) disposeAll(tensors);
   }
 }

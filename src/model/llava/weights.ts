@@ -1,7 +1,8 @@
 import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { PulseError, describeZodError } from '../../errors.ts';
+import { PulseError, describeZodError, excerpt } from '../../errors.ts';
+import { isValidName } from '../../names.ts';
 import { readFolderJson } from './files.ts';
 import { fromBytes, keep, type Dtype, type Tensor } from '../../torch/index.ts';
 import { headerSize, parseSafetensorsHeader, type SafetensorsDtype, type TensorEntry } from '../../torch/safetensors-format.ts';
@@ -123,7 +124,7 @@ function readIndex(path: string, folder: string): Map<string, string[]> {
   if (!parsed.success) fail(`${path}: ${describeZodError(parsed.error)}`);
   const files = new Map<string, string[]>();
   for (const [name, file] of Object.entries(parsed.data.weight_map)) {
-    if (file.includes('/') || file.includes('\\')) fail(`${path}: weight_map.${name}: '${file}' is not a file name in the folder`);
+    if (!isValidName(file)) fail(`${path}: weight_map.${excerpt(name, 80)}: '${excerpt(file, 80)}' is not a file name in the folder`);
     files.set(file, [...(files.get(file) ?? []), name]);
   }
   for (const file of files.keys()) {
@@ -148,7 +149,9 @@ function openShard(path: string): Shard {
     return fail(`${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'shard missing' : (e as Error).message}`);
   }
   try {
-    const size = fstatSync(fd).size;
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) fail(`${path}: not a regular file`);
+    const size = stat.size;
     const first8 = new Uint8Array(Math.min(8, size));
     readAt(fd, first8, 0, path);
     const prefix = new Uint8Array(Math.min(headerSize(first8, path), size));
