@@ -20,19 +20,18 @@ export function askCommand() {
     .option('--threads <n>', 'CPU threads for libtorch (default: all cores)', integer(1))
     .option('--json', 'print one JSON object (answer, option log-likelihoods, top 20 next tokens with ids and log-probabilities)')
     .action(async (opts) => {
-      const { readFile } = await import('node:fs/promises');
+      const { readFileBounded } = await import('../input-file.ts');
       const { loadModel, specForPath } = await import('../model/registry.ts');
       const { checkedImage } = await import('../data/images.ts');
       const { setNumThreads, defaultThreads, noGrad, scope } = await import('../torch/index.ts');
       const { LETTERS } = await import('../text/multiple-choice.ts');
-      const { PulseError } = await import('../errors.ts');
       setNumThreads(opts.threads ?? defaultThreads());
       const extra: Record<string, unknown> = {};
       if (opts.device) extra.device = opts.device;
       if (opts.dtype) extra.dtype = opts.dtype;
       let bytes: Uint8Array | undefined;
       if (opts.image) {
-        try { bytes = await readFile(opts.image); } catch (e) { throw new PulseError(`--image ${opts.image}: ${(e as Error).message}`); }
+        bytes = readFileBounded(opts.image, 256 << 20, 'an image', 'no such file (--image)');
       }
       const image = bytes ? await checkedImage(bytes, opts.image!) : undefined;
       const model = await loadModel(specForPath(opts.model, opts.kind, extra));

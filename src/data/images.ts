@@ -22,6 +22,9 @@ export async function encodePng(rgb: Uint8Array, size: number): Promise<Uint8Arr
   return new Uint8Array(await sharp(rgb, { raw: { width: size, height: size, channels: 3 } }).png({ compressionLevel: 9 }).toBuffer());
 }
 
+/** Photos of people and benchmark scenes are a few megapixels; beyond this an image is taken as hostile (150 MB as RGB). */
+export const MAX_IMAGE_PIXELS = 50_000_000;
+
 function decodeFailure(where: string, e: unknown): PulseError {
   return new PulseError(`${where}: the image bytes cannot be decoded (${(e as Error).message.split('\n')[0]})`);
 }
@@ -32,7 +35,8 @@ function decodeFailure(where: string, e: unknown): PulseError {
  */
 export async function checkedImage(bytes: Uint8Array, where: string): Promise<EncodedImage> {
   try {
-    await sharp(bytes).raw().toBuffer();
+    // the size in its header is checked before a pixel is decoded: a small file can claim gigapixels
+    await sharp(bytes, { limitInputPixels: MAX_IMAGE_PIXELS }).raw().toBuffer();
   } catch (e) {
     throw decodeFailure(where, e);
   }
@@ -47,7 +51,7 @@ export async function squareRgb(image: ImageInput, size: number): Promise<Uint8A
   if (image.kind === 'rgb' && image.width === size && image.height === size) return image.pixels;
   const input = image.kind === 'rgb'
     ? sharp(image.pixels, { raw: { width: image.width, height: image.height, channels: 3 } })
-    : sharp(image.bytes);
+    : sharp(image.bytes, { limitInputPixels: MAX_IMAGE_PIXELS });
   try {
     const { data, info } = await input.removeAlpha().resize(size, size, { fit: 'cover' }).toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`${info.channels} channels`);

@@ -1,7 +1,7 @@
 import { tsvParse, tsvFormat, type DSVRowArray, type DSVRowString } from 'd3-dsv';
 import { PulseError, errorExcerpt, excerpt } from '../errors.ts';
 import { writeFileAtomic } from '../atomic-file.ts';
-import { readTextFile } from '../json-file.ts';
+import { readTextFile } from '../input-file.ts';
 import { LETTERS, isLetter, type Letter } from '../text/multiple-choice.ts';
 
 /**

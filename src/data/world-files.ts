@@ -11,7 +11,7 @@ import { readMllmuParquet, readMllmuTestParquet, writeMllmuParquet, writeMllmuTe
 import { readMmbenchTsv, writeMmbenchTsv, type MmbenchItem } from './mmbench.ts';
 import { ensureFolder, sweepTempFiles, tempPathFor, writeFailure, writeFileAtomic } from '../atomic-file.ts';
 import { fileSha256 } from '../hash.ts';
-import { readJsonFile } from '../json-file.ts';
+import { readJsonFile } from '../input-file.ts';
 import { paraphrasedQuestions } from '../world/paraphrase.ts';
 import { formatRefusals, readRefusals, worldRefusals } from '../world/refusals.ts';
 

@@ -1,5 +1,5 @@
 import { basename, join, resolve } from 'node:path';
-import { MAX_JSON_BYTES, readJsonFile } from '../json-file.ts';
+import { MAX_JSON_BYTES, readJsonFile } from '../input-file.ts';
 import { checkName } from '../names.ts';
 import { PulseError, describeZodError, excerpt } from '../errors.ts';
 import { Results, RESULTS_SCHEMA_VERSION } from '../protocol/results-schema.ts';

@@ -2,7 +2,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { constants as bufferConstants } from 'node:buffer';
 import { writeFileAtomic } from '../atomic-file.ts';
 import { PulseError } from '../errors.ts';
-import { describeJsonError } from '../json-file.ts';
+import { describeJsonError } from '../input-file.ts';
 
 /**
  * The safetensors file format (Hugging Face), at the byte level and without any tensor library:

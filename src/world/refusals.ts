@@ -1,4 +1,4 @@
-import { readTextFile } from '../json-file.ts';
+import { readTextFile } from '../input-file.ts';
 import { PulseError } from '../errors.ts';
 import { deriveSeed, rng, shuffled } from '../random.ts';
 

@@ -1,4 +1,4 @@
-import { MAX_JSON_BYTES, parseJson, readTextFile } from '../../json-file.ts';
+import { MAX_JSON_BYTES, parseJson, readTextFile } from '../../input-file.ts';
 
 /** A file of a model folder as text (at most MAX_JSON_BYTES); a missing or unreadable one is a PulseError naming it (`missing` says what to do). */
 export function readFolderText(path: string, missing = 'no such file'): string {

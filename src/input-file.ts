@@ -10,21 +10,29 @@ import { PulseError, excerpt } from './errors.ts';
 /** results.json of a long run with every attack is a few MB; config.json and tokenizer.json of a Hub model a few dozen at most. */
 export const MAX_JSON_BYTES = 256 << 20;
 
-/** A file's text, once its size is known to be at most `limit` bytes; any failure is one PulseError naming the file. */
-export function readTextFile(path: string, limit: number, what = 'this file', missing = 'no such file'): string {
+/** A file's bytes, once its size is known to be at most `limit` bytes; any failure is one PulseError naming the file. */
+export function readFileBounded(path: string, limit: number, what = 'this file', missing = 'no such file'): Buffer {
   let size: number;
   try {
-    size = statSync(path).size;
+    const stat = statSync(path);
+    if (!stat.isFile()) throw new PulseError(`${path}: not a regular file`);
+    size = stat.size;
   } catch (e) {
+    if (e instanceof PulseError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     throw new PulseError(`${path}: ${code === 'ENOENT' ? missing : `cannot read (${code ?? excerpt(String(e), 80)})`}`);
   }
   if (size > limit) throw new PulseError(`${path}: ${size} bytes, more than the ${limit} bytes ${what} may have`);
   try {
-    return readFileSync(path, 'utf8');
+    return readFileSync(path);
   } catch (e) {
     throw new PulseError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? excerpt((e as Error).message, 80)})`);
   }
+}
+
+/** readFileBounded as UTF-8 text. */
+export function readTextFile(path: string, limit: number, what = 'this file', missing = 'no such file'): string {
+  return readFileBounded(path, limit, what, missing).toString('utf8');
 }
 
 /** Where a JSON.parse error is, in words: "line 3, column 2", from V8's "at position N" when it gives one. */
