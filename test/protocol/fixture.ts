@@ -29,10 +29,10 @@ export async function protocolFixture(overrides: Record<string, unknown> = {}): 
 
 const PULSE = resolve('bin/pulse.js');
 
-/** Runs the `pulse` CLI in `cwd`; with `killWhen`, SIGKILLs it as soon as its stderr so far matches. */
-export function pulseCli(cwd: string, args: string[], killWhen?: RegExp): Promise<{ code: number | null; signal: string | null; stderr: string }> {
+/** Runs the `pulse` CLI in `cwd` (with `env` added); with `killWhen`, SIGKILLs it as soon as its stderr so far matches. */
+export function pulseCli(cwd: string, args: string[], killWhen?: RegExp, env: Record<string, string> = {}): Promise<{ code: number | null; signal: string | null; stderr: string }> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, [PULSE, ...args], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [PULSE, ...args], { cwd, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
     let stderr = '';
     child.stderr.on('data', (d) => {
       stderr += d;

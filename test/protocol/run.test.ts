@@ -10,6 +10,8 @@ import { Results } from '../../src/protocol/results-schema.ts';
 import { PulseError } from '../../src/errors.ts';
 import { protocolFixture, pulseCli } from './fixture.ts';
 import { silentProgress, type ProgressFactory } from '../../src/progress.ts';
+import { injectFaults, ioCounts, WriteError } from '../../src/atomic-file.ts';
+import { compareRunFolders } from '../../scripts/campaigns/compare-runs.ts';
 
 const PULSE = resolve('bin/pulse.js');
 const fixture = await protocolFixture();
@@ -148,4 +150,50 @@ test('bad command-line values are errors that name them', async () => {
   assert.equal(m.code, 2);
   assert.match(m.stderr, /unknown unlearning method 'sgd'/);
   assert.throws(() => runInProcess(join(fixture.dir, 'runs', 'y'), join(fixture.dir, 'missing.yaml')), (e: unknown) => e instanceof PulseError && /cannot read config .*missing\.yaml/.test(e.message));
+});
+
+// --- faults at the write layer (PULSE_FAULT, as SQLite tests its I/O errors) and kills inside single writes, on a small run:
+// each attempt either finishes or stops with one WriteError naming a file, and the same run with the fault lifted finishes with
+// exactly the files of an uninterrupted run. The full walk over every write of a quick run is `npm run faultwalk`; kills at random
+// moments, inside the report too, are `npm run crashtest`.
+
+const SCOPE = { scenarios: ['fine_tuned', 'sustainability'], methods: ['ga'] };
+const config = resolveConfig({ preset: 'quick', file: fixture.config, overrides: SCOPE });
+const data = await loadProtocolData(config.world);
+const runSmall = (outDir: string) => runProtocol({ config, outDir, preset: 'quick', cacheDir: join(fixture.dir, '.cache', 'pulse'), loadData: async () => data });
+
+const smallReference = join(fixture.dir, 'runs', 'small-reference');
+injectFaults(null);
+await runSmall(smallReference);
+const counts = ioCounts();
+
+test('an I/O error at a write, fsync or rename anywhere in a run is one line naming the file; lifted, the run ends as an uninterrupted one', async () => {
+  const points = [['write', 0.15, 'ENOSPC'], ['fsync', 0.5, 'EIO'], ['rename', 0.9, 'EACCES']] as const;
+  for (const [op, share, code] of points) {
+    const at = Math.max(1, Math.round(share * counts[op]));
+    const out = join(fixture.dir, 'runs', `${op}-${at}`);
+    injectFaults(`${op}:${at}:${code}`);
+    try {
+      await assert.rejects(runSmall(out), (e: unknown) => e instanceof WriteError && e.code === code && !e.message.includes('\n')
+        && e.message.startsWith(`cannot write ${fixture.dir}`), `${op} ${at} of ${counts[op]}`);
+    } finally {
+      injectFaults(null);
+    }
+    await runSmall(out);
+    const { problems } = await compareRunFolders(smallReference, out, { report: false });
+    assert.deepEqual(problems, [], `${op}:${at}:${code}`);
+  }
+});
+
+test('a run killed inside a write (a torn temp file, or a complete one not yet renamed) resumes to the same files, leaving no temp file', async () => {
+  for (const [op, share] of [['write', 0.4], ['rename', 0.7]] as const) {
+    const at = Math.round(share * counts[op]);
+    const out = join(fixture.dir, 'runs', `kill-${op}-${at}`);
+    const args = ['run', '--preset', 'quick', '--config', fixture.config, '--out', out, '--no-report', '--scenarios', SCOPE.scenarios.join(','), '--methods', 'ga'];
+    const killed = await pulseCli(fixture.dir, args, undefined, { PULSE_FAULT: `${op}:${at}:KILL` });
+    assert.equal(killed.signal, 'SIGKILL', killed.stderr);
+    await runSmall(out);
+    const { problems } = await compareRunFolders(smallReference, out, { report: false });
+    assert.deepEqual(problems, [], `${op}:${at}:KILL`);
+  }
 });
