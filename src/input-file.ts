@@ -37,7 +37,8 @@ export function readTextFile(path: string, limit: number, what = 'this file', mi
 
 /** Where a JSON.parse error is, in words: "line 3, column 2", from V8's "at position N" when it gives one. */
 export function describeJsonError(error: Error, text: string): string {
-  const message = error.message.replace(/, ".*" is not valid JSON$/s, '').replace(/, ".*$/s, '');
+  // V8 quotes a slice of the text after the reason: `Unexpected token '}', ..."a": [1,\n }" is not valid JSON`
+  const message = error.message.replace(/, (\.\.\.)?".*$/s, '');
   const at = /^(.*) in JSON at position (\d+)/.exec(message);
   if (!at) return excerpt(message, 120);
   const position = Number(at[2]);

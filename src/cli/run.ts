@@ -36,8 +36,9 @@ export function runCommand() {
       const outDir = opts.out ?? `runs/${opts.preset}-${new Date().toISOString().slice(0, 10)}`;
       const log = (line: string) => process.stderr.write(`[pulse] ${line}\n`);
       const loadData = (c: typeof config) => (c.data ? loadDatasetFiles(c.data, log) : loadProtocolData(c.world, log));
+      const { checkRun, checkRunFolder } = await import('../protocol/validate.ts');
+      checkRunFolder(outDir); // before the model and the data load: a bad --out is known at once
       if (opts.check) {
-        const { checkRun } = await import('../protocol/validate.ts');
         await checkRun({ config, outDir, loadData });
         log(`the run is valid: ${outDir} can be created and the configuration fits the model and the data (no run folder was created)`);
         return;

@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
+import { mkdirSync, rmdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { PulseError, errorExcerpt } from '../errors.ts';
 import { checkName } from '../names.ts';
@@ -30,10 +30,15 @@ export interface RunToValidate {
 export function validateRun(run: RunToValidate): void {
   const { config, outDir, model, data } = run;
   const scenarios = config.scenarios.map((name) => (run.scenarios ?? SCENARIOS).find((s) => s.name === name)).filter((s): s is Scenario => !!s);
-  checkName(basename(resolve(outDir)), `--out ${outDir}: the run's name (the folder's last part)`);
   checkNotAnInput(config, outDir);
   checkSizes(config, data, scenarios);
   checkMethods(config, data, model, scenarios);
+  checkRunFolder(outDir);
+}
+
+/** The run's name (the folder's last part) and whether its folder can be made there: what the CLI checks before loading anything. */
+export function checkRunFolder(outDir: string): void {
+  checkName(basename(resolve(outDir)), `--out ${outDir}: the run's name (the folder's last part)`);
   checkOutputPlace(outDir);
 }
 
@@ -128,8 +133,8 @@ function checkMethods(config: RunConfig, data: ProtocolData, model: PulseModel, 
 }
 
 /**
- * Whether the run folder can be made (or, when it exists, written into), with one probe that cannot
- * hang: a temp folder (or file) made and removed at the first place that exists on the way to it. A
+ * Whether the run folder can be made, with one probe that cannot hang: a temp folder made and removed
+ * at the first place that exists on the way to it. A
  * virtual filesystem (/proc, /sys), a read-only one, a full one or a missing permission answers at once.
  */
 export function checkOutputPlace(outDir: string): void {
@@ -150,15 +155,12 @@ export function checkOutputPlace(outDir: string): void {
       place = dirname(place);
     }
   }
-  const probe = tempPathFor(join(place, missing ?? '.probe'));
+  // An existing run folder is left untouched (a finished run's rerun changes nothing): a write that fails there is one WriteError.
+  if (!missing) return;
+  const probe = tempPathFor(join(place, missing));
   try {
-    if (missing) {
-      mkdirSync(probe);
-      rmdirSync(probe);
-    } else {
-      closeSync(openSync(probe, 'wx'));
-      unlinkSync(probe);
-    }
+    mkdirSync(probe);
+    rmdirSync(probe);
   } catch (e) {
     throw cannot(outDir, e, place);
   }

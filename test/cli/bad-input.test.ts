@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { protocolFixture } from '../protocol/fixture.ts';
+import { completeResults, writeRun } from '../report/fixtures.ts';
 
 /**
  * Bad input, tried as a new user would: each case ends in exactly one line
@@ -95,4 +96,131 @@ test('a finished run is a no-op that says so and leaves every file byte for byte
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.stderr, /this run finished at .*; nothing to do/);
   assert.deepEqual(snapshot(), before);
+});
+
+// --- issue 21: every fault and every bad input ends clean ---
+
+const yamlWith = (name: string, extra: Record<string, unknown>) => file(name, stringify({ ...parse(readFileSync(fixture.config, 'utf8')), ...extra }));
+
+test('a results.json whose names are paths is refused by report and export; nothing is written outside the run folder', () => {
+  const results = completeResults('evil');
+  results.scenarios[0]!.scenario = '../../../x';
+  const dir = writeRun(results);
+  refused(['report', dir], /results\.json: scenarios\.0\.scenario: '\.\.\/\.\.\/\.\.\/x' is not a valid name/);
+  refused(['export', dir], /is not a valid name/);
+  results.scenarios[0]!.scenario = 'fine_tuned';
+  results.run.id = 'a/../../b';
+  refused(['report', writeRun(results)], /run\.id: 'a\/\.\.\/\.\.\/b' is not a valid name/);
+  assert.deepEqual(readdirSync(dir).sort(), ['results.json']);
+  assert.ok(!existsSync(join(dir, '..', '..', 'x')) && !existsSync(join(dir, '..', '..', '..', 'x')));
+});
+
+test('an empty world.dir, or the current folder, is refused: a world is generated only into a folder of its own', () => {
+  refused(quick('runs/w-empty', '--config', yamlWith('w-empty.yaml', { world: { seed: 0, dir: '' } })), /world folder '': a world is written into a folder of its own/, 'runs/w-empty');
+  refused(['data', 'generate', '--out', '.'], /world folder '\.': a world is written into a folder of its own/);
+  refused(['data', 'generate', '--out', ''], /world folder '': /);
+  for (const f of ['manifest.json', 'MLLMU-Bench', 'MMBench', 'refusals.txt']) assert.ok(!existsSync(join(fixture.dir, f)), `${f} in the current folder`);
+});
+
+test('sizes are checked against the data before the run folder exists', () => {
+  refused(quick('runs/big-ft', '--config', yamlWith('big-ft.yaml', { fine_tune: { people: 100000 } })), /fine_tune\.people is 100000, but the data has 500 fictitious people/, 'runs/big-ft');
+  refused(quick('runs/big-keep', '--config', yamlWith('big-keep.yaml', { pre_trained: { keep: 100000 } })), /pre_trained\.keep is 100000, but the data has 153 celebrities/, 'runs/big-keep');
+});
+
+test('LoRA layer names and method settings are checked against the model before anything is scored', () => {
+  const started = performance.now();
+  refused(quick('runs/lora', '--config', yamlWith('lora.yaml', { unlearn: { lora: { rank: 4, alpha: 8, dropout: 0, layers: ['nonexistent'] } } })),
+    /the lora of fine_tuned, ga \[projector\+llm\]: lora\.layers \[nonexistent\] names no linear layer of projector\+llm \(its layers: /, 'runs/lora');
+  refused(quick('runs/rmu', '--methods', 'rmu', '--config', yamlWith('rmu.yaml', { method_settings: { rmu: { hyperparameters: { layer_fraction: 2 } } } })),
+    /method_settings\.rmu\.hyperparameters: rmu's layer_fraction must be in \(0, 1\] \(got 2\)/, 'runs/rmu');
+  assert.ok(performance.now() - started < 60_000);
+});
+
+test('an output place that cannot hold a run folder is one line at once: virtual filesystems, files in the way', () => {
+  for (const place of ['/sys/pulse-x', '/proc/pulse-x']) {
+    const started = performance.now();
+    const r = spawnSync(process.execPath, [PULSE, ...quick(place)], { cwd: fixture.dir, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 2, `${place}: ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`^pulse: --out ${place}: cannot create the run folder in /(sys|proc): `, 'm'));
+    assert.equal(r.stderr.split('\n').filter((l) => l && !l.startsWith('[')).length, 1, r.stderr);
+    assert.ok(performance.now() - started < 30_000, `${place} took ${performance.now() - started} ms`);
+  }
+  refused(quick(join(file('plain-file', 'x'), 'run')), /plain-file is a file, not a folder/);
+  refused(quick('runs/bad name'), /--out \S*runs\/bad name: the run's name \(the folder's last part\): 'bad name' is not a valid name/);
+});
+
+test('a sparse safetensors file claiming 2.8 GB of floats is refused from its header: no data read, little memory', () => {
+  const path = join(fixture.dir, 'sparse.safetensors');
+  const floats = 700_000_000;
+  const header = Buffer.from(JSON.stringify({ w: { dtype: 'F32', shape: [floats], data_offsets: [0, 4 * floats] } }).padEnd(8 * 16));
+  const fd = openSync(path, 'w');
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(header.length));
+  writeSync(fd, length);
+  writeSync(fd, header);
+  ftruncateSync(fd, 8 + header.length + 4 * floats);
+  closeSync(fd);
+  const probe = `import { loadModel } from ${JSON.stringify(resolve('src/model/registry.ts'))};
+    const t0 = performance.now();
+    try { await loadModel({ kind: 'embedded', path: ${JSON.stringify(path)} }); } catch (e) { console.log(JSON.stringify({ message: e.message, pulse: e.name, ms: performance.now() - t0, rss: process.resourceUsage().maxRSS })); }`;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', probe], { encoding: 'utf8', timeout: 60_000 });
+  const outcome = JSON.parse(r.stdout) as { message: string; pulse: string; ms: number; rss: number };
+  assert.match(outcome.message, /sparse\.safetensors has no pulse manifest: it was not saved by pulse/);
+  assert.ok(outcome.ms < 1000, `${outcome.ms} ms`);
+  assert.ok(outcome.rss < 600 * 1024, `peak RSS ${outcome.rss} KiB`);
+  refused(['eval', '--model', path, '--world-dir', join(fixture.dir, 'world')], /sparse\.safetensors has no pulse manifest/);
+});
+
+test('options are read as written, and a bad value is blamed on the option that set it', () => {
+  refused(quick('runs/o1', '--methods', 'ga,,npo'), /--methods <list>' argument 'ga,,npo' is invalid\. an empty item in 'ga,,npo'/, 'runs/o1');
+  refused(quick('runs/o2', '--seeds', '0x10'), /expected a decimal integer >= 0, got '0x10'/, 'runs/o2');
+  refused(quick('runs/o3', '--threads', '1e3'), /expected a decimal integer >= 1, got '1e3'/, 'runs/o3');
+  refused(quick('runs/o4', '--seeds', '0,1,99999999999999999999'), /expected a decimal integer >= 0, got '99999999999999999999'/, 'runs/o4');
+  refused(['run', '--preset', 'quick', '--scenarios', 'fine_tuned', '--seeds', '0', '--out', 'runs/o5', '--config', file('seeds.yaml', 'seed: 1\nfine_tuned: { unlearn: 60 }\n')],
+    /invalid config \(.*seeds\.yaml\): fine_tuned\.unlearn \+ fine_tuned\.retain must not exceed fine_tune\.people/, 'runs/o5');
+  refused(['run', '--preset', 'quick', '--methods', 'sgd', '--out', 'runs/o6'], /invalid config \(--methods\): methods\.0: unknown unlearning method 'sgd'/, 'runs/o6');
+});
+
+test('a __proto__ key in a config, and JSON that does not parse, are one line', () => {
+  refused(quick('runs/proto', '--config', file('proto.yaml', '__proto__:\n  seed: 3\n')), /proto\.yaml: key '__proto__' is not allowed/, 'runs/proto');
+  refused(quick('runs/proto2', '--config', file('proto2.yaml', 'method_settings:\n  npo:\n    constructor: 1\n')), /key 'method_settings\.npo\.constructor' is not allowed/, 'runs/proto2');
+  const run = join(fixture.dir, 'broken-json');
+  mkdirSync(run, { recursive: true });
+  writeFileSync(join(run, 'results.json'), '{"version": 2,\n "a": [1,2,\n }\n');
+  refused(['report', run], /broken-json\/results\.json: not valid JSON: Unexpected token '}'$/);
+  writeFileSync(join(run, 'results.json'), '{"version": 2,\n "a": [1 2]}');
+  refused(['report', run], /not valid JSON: Expected ',' or ']' after array element at line 2, column 10$/);
+  writeFileSync(join(run, 'results.json'), '{"__proto__": {"version": 2}}');
+  refused(['report', run], /results\.json: the key '__proto__' is not allowed/);
+});
+
+test('pulse data inspect reads a plain MLLMU-Bench folder, without a manifest', () => {
+  const world = join(fixture.dir, 'world');
+  if (!existsSync(join(world, 'manifest.json'))) assert.equal(pulse(...quick('runs/for-world', '--check')).code, 0);
+  const r = pulse('data', 'inspect', join(world, 'MLLMU-Bench'));
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /MLLMU-Bench: 3 MLLMU-Bench splits \(no pulse manifest\)/);
+  assert.match(r.stdout, /Full_Set: 500 people, 500 images, 2500 multimodal \+ 2500 text-only questions/);
+  assert.match(r.stdout, /Retain_Set: 153 people/);
+  assert.match(r.stdout, /Test_Set: 500 people, 2000 images/);
+  const split = pulse('data', 'inspect', join(world, 'MLLMU-Bench', 'Retain_Set'));
+  assert.match(split.stdout, /Retain_Set: 153 people/);
+  refused(['data', 'inspect', fixture.dir], /holds no pulse world \(manifest\.json\), no MLLMU-Bench split/);
+});
+
+test('pulse run --check validates the whole run and creates nothing', () => {
+  const r = pulse(...quick('runs/checked', '--check'));
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /the run is valid: runs\/checked can be created/);
+  assert.ok(!existsSync(join(fixture.dir, 'runs', 'checked')));
+});
+
+test('a full disk while the report is written is one line naming the file and the bytes needed, and no half-written file', () => {
+  const dir = writeRun(completeResults('full-disk'));
+  const r = spawnSync(process.execPath, [PULSE, 'report', dir], { cwd: fixture.dir, encoding: 'utf8', env: { ...process.env, PULSE_FAULT: 'write:3:ENOSPC' } });
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /^pulse: cannot write .*\/charts\/\S+\.svg: no space left on the device: \d+(\.\d)? (bytes|KiB|MiB) needed, .* free\n$/);
+  const charts = readdirSync(join(dir, 'charts'));
+  assert.equal(charts.length, 2, 'the two files written before the fault, whole');
+  assert.ok(charts.every((c) => !c.endsWith('.tmp')));
 });
