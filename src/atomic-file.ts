@@ -20,7 +20,8 @@ import { PulseError, excerpt } from './errors.ts';
  * any kind, `any`) fail with an errno (ENOSPC, EIO, EACCES, EROFS, ...) or kill the process (`KILL`):
  * a failing write stops half way through the temp file, a kill at a rename leaves a complete temp
  * file that was never renamed. PULSE_FAULT=count prints how many operations of each kind the process
- * did when it exits, so that a campaign knows how far to walk.
+ * did when it exits, so that a campaign knows how far to walk; PULSE_FAULT=trace also prints each
+ * operation and its file as it happens.
  */
 
 export type IoOperation = 'write' | 'fsync' | 'rename';
@@ -97,7 +98,8 @@ let faults: Fault[] = [];
 
 /** Sets the faults to inject (a PULSE_FAULT value, or null for none) and restarts the counts: for tests in one process. */
 export function injectFaults(spec: string | null): void {
-  faults = spec && spec !== 'count' ? parseFaults(spec) : [];
+  faults = spec && spec !== 'count' && spec !== 'trace' ? parseFaults(spec) : [];
+  trace = spec === 'trace';
   for (const op of OPERATIONS) counts[op] = 0;
   operations = 0;
 }
@@ -118,10 +120,13 @@ function parseFaults(spec: string): Fault[] {
   });
 }
 
-/** Counts an operation; the effect planned for it, if any (a fault that kills does not return). */
-function checkpoint(op: IoOperation): string | null {
+let trace = false;
+
+/** Counts an operation on `path`; the effect planned for it, if any (a fault that kills does not return). */
+function checkpoint(op: IoOperation, path: string): string | null {
   counts[op] += 1;
   operations += 1;
+  if (trace) process.stderr.write(`[pulse] io ${op} ${counts[op]} ${path}\n`);
   const hit = faults.find((f) => (f.op === 'any' ? f.at === operations : f.op === op && f.at === counts[op]));
   return hit?.effect ?? null;
 }
@@ -137,7 +142,7 @@ const kill = (): never => {
 
 if (process.env.PULSE_FAULT) {
   injectFaults(process.env.PULSE_FAULT);
-  if (process.env.PULSE_FAULT === 'count') {
+  if (process.env.PULSE_FAULT === 'count' || process.env.PULSE_FAULT === 'trace') {
     process.on('exit', () => process.stderr.write(`[pulse] io operations: ${OPERATIONS.map((op) => `${op} ${counts[op]}`).join(', ')}\n`));
   }
 }
@@ -240,20 +245,20 @@ export function writeFileAtomicSync(path: string, content: Uint8Array | string):
   let fd: number | undefined;
   try {
     fd = openSync(temp, 'wx');
-    const onWrite = checkpoint('write');
+    const onWrite = checkpoint('write', path);
     if (onWrite) {
       writeAll(fd, bytes, bytes.length >> 1); // a write that fails or is killed half way through
       if (onWrite === 'KILL') kill();
       throw injected(onWrite, 'write', temp);
     }
     writeAll(fd, bytes);
-    const onSync = checkpoint('fsync');
+    const onSync = checkpoint('fsync', path);
     if (onSync === 'KILL') kill();
     if (onSync) throw injected(onSync, 'fsync', temp);
     fsyncSync(fd);
     closeSync(fd);
     fd = undefined;
-    const onRename = checkpoint('rename');
+    const onRename = checkpoint('rename', path);
     if (onRename === 'KILL') kill();
     if (onRename) throw injected(onRename, 'rename', temp);
     renameSync(temp, path);
