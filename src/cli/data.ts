@@ -2,7 +2,12 @@ import { Command } from '@commander-js/extra-typings';
 import { integer } from './options.ts';
 
 export function dataCommand() {
-  const data = new Command('data').description('Generate the embedded world in the published formats, or inspect a dataset file or folder.');
+  const data = new Command('data').description('Generate the embedded world in the published formats, or inspect a dataset file or folder.')
+    // without a subcommand commander would print the whole help as an error: one line instead
+    .action(async () => {
+      const { PulseError } = await import('../errors.ts');
+      throw new PulseError('data: name a command, generate or inspect (see pulse data --help)');
+    });
   data.command('generate')
     .description('Write the synthetic world: MLLMU-Bench Parquet (Full_Set: 500 fictitious people, Retain_Set: 153 celebrities, Test_Set: 4 views each), an MMBench-style TSV, and manifest.json (seed, counts, popularity, file hashes). The same seed writes the same bytes.')
     .requiredOption('--out <dir>', 'output folder')

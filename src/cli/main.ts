@@ -25,7 +25,8 @@ export function buildProgram(): Command {
   // Every (sub)command throws instead of exiting, so that main() alone decides the exit status, and
   // words a command-line mistake as pulse words any bad input: one line.
   const configure = (c: Command) => {
-    c.exitOverride().configureOutput({ outputError: (text, write) => write(`pulse: ${text.replace(/^error: /, '')}`) });
+    // commander's suggestion ("Did you mean --help?") goes on the same line
+    c.exitOverride().configureOutput({ outputError: (text, write) => write(`pulse: ${text.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')}\n`) });
     c.commands.forEach((s) => configure(s as Command));
   };
   configure(program);
