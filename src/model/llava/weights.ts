@@ -125,7 +125,9 @@ function readIndex(path: string, folder: string): Map<string, string[]> {
   const files = new Map<string, string[]>();
   for (const [name, file] of Object.entries(parsed.data.weight_map)) {
     if (!isValidName(file)) fail(`${path}: weight_map.${excerpt(name, 80)}: '${excerpt(file, 80)}' is not a file name in the folder`);
-    files.set(file, [...(files.get(file) ?? []), name]);
+    // push, not a copy per entry: an index of 10^5 names would take minutes
+    const names = files.get(file);
+    if (names) names.push(name); else files.set(file, [name]);
   }
   for (const file of files.keys()) {
     if (!existsSync(join(folder, file))) fail(`${join(folder, file)}: shard missing (model.safetensors.index.json lists it; download it again)`);
