@@ -1,4 +1,4 @@
-import { PulseError } from '../errors.ts';
+import { PulseError, errorExcerpt } from '../errors.ts';
 import { isValidName } from '../names.ts';
 import type { UnlearningMethod } from './method.ts';
 import { gradientAscent } from './ga.ts';
@@ -46,7 +46,13 @@ export function getMethod(name: string): UnlearningMethod {
  * shape of a built-in one; `source` names it in errors. A name already taken is refused.
  */
 export function registerMethod(method: unknown, source: string): UnlearningMethod {
-  const problem = shapeProblem(method);
+  let problem: string | null;
+  try {
+    problem = shapeProblem(method);
+  } catch (e) {
+    // a plug-in's object is code: a getter of it may throw
+    problem = `reading it failed: ${errorExcerpt(e)}`;
+  }
   if (problem) throw new PulseError(`${source}: not an unlearning method: ${problem}`);
   const checked = method as UnlearningMethod;
   if (registry.has(checked.name)) throw new PulseError(`${source}: a method named '${checked.name}' is already registered`);
