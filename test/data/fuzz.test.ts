@@ -10,18 +10,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { parquetMetadata } from 'hyparquet';
-import { parquetHeader } from 'hyparquet/src/column.js';
 import { deriveSeed, rng } from '../../src/random.ts';
 import { PulseError } from '../../src/errors.ts';
-import { encodePng } from '../../src/data/images.ts';
 import { inspectPath } from '../../src/data/inspect.ts';
 import {
   readMllmuParquet, readMllmuTestParquet, writeMllmuParquet, writeMllmuTestParquet,
-  type ChoiceItem, type Codec, type MllmuRow, type MllmuTestRow,
+  type Codec,
 } from '../../src/data/mllmu.ts';
-import { readMmbenchTsv, writeMmbenchTsv, type MmbenchItem } from '../../src/data/mmbench.ts';
+import { readMmbenchTsv, writeMmbenchTsv } from '../../src/data/mmbench.ts';
 import { parseSafetensors, readSafetensorsFile, writeSafetensorsFile } from '../../src/torch/safetensors-format.ts';
+import { BYTE_KINDS, craftedParquet, mutateBytes, parquetFooter } from '../../scripts/campaigns/fuzz-mutate.ts';
+import { benchmark, people } from '../../scripts/campaigns/fuzz-people.ts';
 
 const SEED = 1729;
 /** Mutated files per format; every Parquet file goes through two readers, every safetensors file through two. */
@@ -131,47 +130,11 @@ class Sandbox {
   }
 }
 
-// --- valid inputs ---
-
-const pixels = (seed: number) => Uint8Array.from({ length: 4 * 4 * 3 }, (_, i) => (seed * 31 + i * 7) & 0xff);
-const choice = (k: number, answer: string): ChoiceItem =>
-  ({ Question: `Question ${k}?`, Options: { A: `a${k}`, B: `b${k}`, C: `c${k}`, D: `d${k}` }, Correct_Answer: answer });
-
-async function people(n: number): Promise<{ rows: MllmuRow[]; tests: MllmuTestRow[] }> {
-  const rows: MllmuRow[] = [];
-  const tests: MllmuTestRow[] = [];
-  for (let i = 0; i < n; i++) {
-    const id = `f${String(i + 1).padStart(3, '0')}`;
-    const common = {
-      ID: id, biography: `Person ${i} was born somewhere and works as something.`, question: 'Who is this person?', answer: `Name ${i}`,
-      Classification_Task: { Image_Textual_Questions: [choice(0, 'A'), choice(1, 'C')], Pure_Text_Questions: [choice(2, 'D')] },
-      Generation_Task: [{ Question: `What does ${id} do?`, Ground_Truth: 'something', Type: 'Pure_Text' as const }],
-      Mask_Task: [{ Question: `${id} works as a __.`, Ground_Truth: 'something', Type: 'Image_Textual' as const }],
-    };
-    rows.push({ image: { bytes: await encodePng(pixels(i), 4), path: `${id}.png` }, ...common });
-    const views = [1, 2].map(async (k) => ({ bytes: await encodePng(pixels(i + 10 * k), 4), path: `${id}_${k}.png` }));
-    tests.push({ images: await Promise.all(views), ...common });
-  }
-  return { rows, tests };
-}
-
-async function benchmark(n: number): Promise<MmbenchItem[]> {
-  return Promise.all(Array.from({ length: n }, async (_, i) => ({
-    index: i, question: `How many shapes, case ${i}?`, hint: i % 2 ? '' : 'look closely',
-    options: i % 3 ? ['one', 'two', 'three', 'four'] : ['yes', 'no'],
-    answer: 'B' as const, category: 'counting', l2Category: 'perception', image: await encodePng(pixels(100 + i), 4),
-  })));
-}
+// --- valid inputs (the people and benchmark items of the fuzz campaign's inputs; mutations from scripts/campaigns/fuzz-mutate.ts) ---
 
 const bytesOf = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 interface Base { name: string; ext: string; bytes: Uint8Array; readers: Reader[]; region: [number, number] }
-
-/** The region where a format keeps its structure (Parquet's footer, safetensors' header, the TSV header line). */
-function parquetFooter(bytes: Uint8Array): [number, number] {
-  const length = new DataView(bytes.buffer, bytes.byteOffset).getUint32(bytes.length - 8, true);
-  return [bytes.length - 8 - length, bytes.length];
-}
 
 async function bases(dir: string): Promise<Record<Format, Base[]>> {
   const { rows, tests } = await people(3);
@@ -207,86 +170,6 @@ async function bases(dir: string): Promise<Record<Format, Base[]>> {
   };
 }
 
-// --- mutations ---
-
-const KINDS = ['flip', 'overwrite', 'truncate', 'insert', 'delete', 'duplicate', 'zero-region'] as const;
-type Kind = (typeof KINDS)[number];
-
-function mutate(base: Base, kind: Kind, random: () => number): Uint8Array {
-  const src = base.bytes;
-  const int = (n: number) => Math.floor(random() * n);
-  const [from, to] = base.region;
-  // Half of the positions fall in the format's structure, where a byte changes the most.
-  const at = (span = 1) => (random() < 0.5 ? from + int(Math.max(1, to - from - span)) : int(Math.max(1, src.length - span)));
-  const noise = (n: number) => Uint8Array.from({ length: n }, () => int(256));
-  const splice = (start: number, drop: number, insert: Uint8Array) => {
-    const out = new Uint8Array(src.length - drop + insert.length);
-    out.set(src.subarray(0, start));
-    out.set(insert, start);
-    out.set(src.subarray(start + drop), start + insert.length);
-    return out;
-  };
-  switch (kind) {
-    case 'flip': {
-      const out = src.slice();
-      for (let k = 1 + int(4); k > 0; k--) out[at()]! ^= 1 + int(255);
-      return out;
-    }
-    case 'overwrite': {
-      const n = 1 + int(32);
-      const start = at(n);
-      return splice(start, Math.min(n, src.length - start), noise(n));
-    }
-    case 'truncate': return src.slice(0, random() < 0.5 ? int(src.length) : from + int(to - from));
-    case 'insert': return splice(at(), 0, noise(1 + int(16)));
-    case 'delete': {
-      const n = 1 + int(16);
-      const start = at(n);
-      return splice(start, Math.min(n, src.length - start), new Uint8Array());
-    }
-    case 'duplicate': {
-      const n = 1 + int(128);
-      const start = int(Math.max(1, src.length - n));
-      return splice(at(), 0, src.slice(start, start + n));
-    }
-    case 'zero-region': {
-      const out = src.slice();
-      const n = 1 + int(Math.min(64, to - from));
-      const start = from + int(Math.max(1, to - from - n + 1));
-      out.fill(0, start, start + n);
-      return out;
-    }
-  }
-}
-
-// --- crafted corruptions: the ones that made hyparquet crash the process, beyond what chance finds ---
-
-/** Where the level runs of a column's first data page start: hyparquet repeats a run as often as its header says. */
-function firstLevelRuns(bytes: Uint8Array, column: string): number {
-  const buffer = bytes.slice().buffer;
-  const chunk = parquetMetadata(buffer).row_groups[0]!.columns.find((c) => c.meta_data?.path_in_schema.join('.') === column)!.meta_data!;
-  const start = Number(chunk.dictionary_page_offset || chunk.data_page_offset);
-  const reader = { view: new DataView(buffer, start), offset: 0 };
-  for (;;) {
-    const header = parquetHeader(reader);
-    if (header.type === 'DATA_PAGE_V2') return start + reader.offset;
-    if (header.type === 'DATA_PAGE') return start + reader.offset + 4; // after the levels' byte length
-    reader.offset += header.compressed_page_size;
-  }
-}
-
-/** Varint run headers: a repeated run of 2^30 - 1 values, and a bit-packed one whose count overflows int32. */
-const HUGE_RUNS = { 'huge-rle-run': [0xfe, 0xff, 0xff, 0xff, 0x07], 'huge-bit-packed-run': [0xff, 0xff, 0xff, 0xff, 0x07] } as const;
-const LEVELLED_COLUMNS = ['ID', 'Generation_Task.list.element.Question'];
-
-function crafted(base: Base): { label: string; bytes: Uint8Array }[] {
-  return LEVELLED_COLUMNS.flatMap((column) => Object.entries(HUGE_RUNS).map(([what, run]) => {
-    const bytes = base.bytes.slice();
-    bytes.set(run, firstLevelRuns(bytes, column));
-    return { label: `${what} in ${column}`, bytes };
-  }));
-}
-
 // --- the test ---
 
 interface Case { format: string; label: string; path: string; readers: Reader[] }
@@ -299,14 +182,14 @@ function cases(dir: string, all: Record<Format, Base[]>): Case[] {
       const seed = deriveSeed(SEED, 'fuzz', format, i);
       const random = rng(seed);
       const base = all[format][i % all[format].length]!;
-      const kind = KINDS[Math.floor(random() * KINDS.length)]!;
+      const kind = BYTE_KINDS[Math.floor(random() * BYTE_KINDS.length)]!;
       const path = join(dir, `${base.name}-${i}-${kind}.${base.ext}`);
-      writeFileSync(path, mutate(base, kind, random));
+      writeFileSync(path, mutateBytes(base.bytes, base.region, kind, random));
       out.push({ format, label: `#${i} (seed ${seed}, ${kind})`, path, readers: base.readers });
     }
   }
   for (const base of all.parquet) {
-    crafted(base).forEach(({ label, bytes }, k) => {
+    craftedParquet(base.bytes).forEach(({ label, bytes }, k) => {
       const path = join(dir, `${base.name}-crafted-${k}.parquet`);
       writeFileSync(path, bytes);
       out.push({ format: 'parquet (crafted)', label: `${base.name}: ${label}`, path, readers: base.readers });
