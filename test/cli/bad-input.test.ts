@@ -104,15 +104,17 @@ const yamlWith = (name: string, extra: Record<string, unknown>) => file(name, st
 
 test('a results.json whose names are paths is refused by report and export; nothing is written outside the run folder', () => {
   const results = completeResults('evil');
-  results.scenarios[0]!.scenario = '../../../x';
+  // a name of its own: /tmp is shared, and another program's /tmp/x proves nothing
+  const target = `pulse-evil-${process.pid}`;
+  results.scenarios[0]!.scenario = `../../../${target}`;
   const dir = writeRun(results);
-  refused(['report', dir], /results\.json: scenarios\.0\.scenario: '\.\.\/\.\.\/\.\.\/x' is not a valid name/);
+  refused(['report', dir], new RegExp(`results\\.json: scenarios\\.0\\.scenario: '\\.\\./\\.\\./\\.\\./${target}' is not a valid name`));
   refused(['export', dir], /is not a valid name/);
   results.scenarios[0]!.scenario = 'fine_tuned';
   results.run.id = 'a/../../b';
   refused(['report', writeRun(results)], /run\.id: 'a\/\.\.\/\.\.\/b' is not a valid name/);
   assert.deepEqual(readdirSync(dir).sort(), ['results.json']);
-  assert.ok(!existsSync(join(dir, '..', '..', 'x')) && !existsSync(join(dir, '..', '..', '..', 'x')));
+  assert.ok(!existsSync(join(dir, '..', '..', target)) && !existsSync(join(dir, '..', '..', '..', target)));
 });
 
 test('an empty world.dir, or the current folder, is refused: a world is generated only into a folder of its own', () => {

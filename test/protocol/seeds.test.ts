@@ -84,7 +84,7 @@ test('pulse export rebuilds results.csv from results.json alone', async () => {
   assert.equal(readFileSync(csv, 'utf8'), written);
   const missing = await pulse(['export', join(fixture.dir, 'no-such-run')]);
   assert.equal(missing.code, 2);
-  assert.match(missing.stderr, /^pulse: cannot read .*no-such-run\/results\.json/);
+  assert.match(missing.stderr, /^pulse: .*no-such-run\/results\.json: no such file \(is this a run folder\?\)\n$/);
 });
 
 /** results.json without timestamps and durations. */
