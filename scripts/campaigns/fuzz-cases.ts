@@ -107,7 +107,8 @@ const MUTANTS: Record<Format, (inputs: FuzzInputs, random: Random, label: string
     const base = `plug_${label.match(/\d+/g)!.join('_')}`;
     const method = mutateValue(pluginMethod(base), random) as Record<string, unknown>;
     const loss = random() < 0.9;
-    const name = typeof method?.name === 'string' ? method.name : base;
+    // a command line cannot carry a NUL: such a name is only in the file
+    const name = typeof method?.name === 'string' && !method.name.includes('\0') ? method.name : base;
     return { format: 'plugin', label: `${label} ${loss ? '' : 'no loss, '}value`, files: [{ name: 'plugin.mjs', bytes: utf8(pluginSource(method, loss)) }], argv: PLUGIN_CHECK(inputs.config.path, name) };
   },
 };

@@ -54,7 +54,13 @@ export function runCaseProcess(dir: string, c: FuzzCase): Promise<CaseResult> {
     const started = performance.now();
     const env: NodeJS.ProcessEnv = { ...process.env, TMPDIR: dir, HOME: dir };
     delete env.PULSE_FAULT;
-    const child = spawn(process.execPath, ['--import', RSS_PROBE, PULSE, ...c.argv], { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
+    let child: ChildProcess;
+    try {
+      child = spawn(process.execPath, ['--import', RSS_PROBE, PULSE, ...c.argv], { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
+    } catch (e) {
+      done({ kind: 'fail', why: `the case cannot be started: ${(e as Error).message}`, ms: 0, rssKb: 0 });
+      return;
+    }
     let stderr = '';
     let rss = '';
     child.stderr!.on('data', (d) => { stderr = (stderr + d).slice(-20_000); });
