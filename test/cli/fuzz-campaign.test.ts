@@ -8,12 +8,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FORMATS } from '../../scripts/campaigns/fuzz-cases.ts';
-import { runFuzzCampaign } from '../../scripts/campaigns/fuzz-campaign.ts';
+import { fuzzTable, runFuzzCampaign } from '../../scripts/campaigns/fuzz-campaign.ts';
 
 const CASES = 20;
 const result = await runFuzzCampaign({ cases: CASES, mode: 'sandbox' });
 
-test('fuzzed inputs write nothing outside their own folders', () => {
+test('fuzzed inputs write nothing outside their own folders', (t) => {
+  for (const line of fuzzTable(result)) t.diagnostic(line);
   assert.deepEqual(result.outside, []);
 });
 
