@@ -37,17 +37,13 @@ export function runCommand() {
       log(`run folder: ${outDir}`);
       for (const p of plugins) log(`plug-in ${p.path} (sha256 ${p.sha256.slice(0, 12)}): ${p.methods.join(', ')}`);
       const outcome = await runProtocol({
-        config, outDir, preset: opts.preset, cacheDir: '.cache/pulse', progress: consoleProgress, log, plugins,
+        config, outDir, preset: opts.preset, cacheDir: '.cache/pulse', progress: consoleProgress, log, plugins, report: opts.report,
         loadData: (c) => (c.data ? loadDatasetFiles(c.data, log) : loadProtocolData(c.world, log)),
       });
       if (outcome.alreadyFinished) {
-        log(`this run finished at ${outcome.results.run.finished_at}; nothing to do (delete the folder or use another --out to run again)`);
+        if (outcome.rebuilt.length === 0) log(`this run finished at ${outcome.results.run.finished_at}; nothing to do (delete the folder or use another --out to run again)`);
       } else {
         log(`finished in ${outcome.phases.reduce((s, p) => s + p.seconds, 0).toFixed(0)} s`);
-        if (opts.report) {
-          const { writeReport } = await import('../report/index.ts');
-          log(`report: ${(await writeReport(outDir)).html}`);
-        }
       }
       console.log(`results: ${outcome.resultsPath}`);
     });

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -40,4 +40,22 @@ export function pulseCli(cwd: string, args: string[], killWhen?: RegExp): Promis
     });
     child.on('exit', (code, signal) => done({ code, signal, stderr }));
   });
+}
+
+/**
+ * results.json without what legitimately differs between two runs of one configuration: timestamps,
+ * durations and where each cell ran (scripts/compare-results.ts ignores the same).
+ */
+export function comparableResults(path: string): unknown {
+  const r = JSON.parse(readFileSync(path, 'utf8'));
+  delete r.run.created_at;
+  delete r.run.finished_at;
+  r.run.id = '';
+  for (const s of r.scenarios) {
+    for (const m of s.methods) {
+      delete m.placement;
+      for (const q of m.requests) delete q.seconds;
+    }
+  }
+  return r;
 }
