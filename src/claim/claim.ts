@@ -1,5 +1,5 @@
 import { linkSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { writeFileAtomicSync } from '../atomic-file.ts';
 import { currentHolder, describeHolder, holderGone, Holder, DEFAULT_LIVENESS, type Liveness } from './holder.ts';
@@ -169,9 +169,4 @@ export async function withClaim<T>(prefix: string, options: ClaimOptions & { pol
   } finally {
     claim.release();
   }
-}
-
-/** A claim prefix inside `dir` for a name that may hold any characters (a cache key, a folder path). */
-export function claimPrefix(dir: string, name: string): string {
-  return join(dir, name.replace(/[^A-Za-z0-9_.=+@,-]/g, '_'));
 }

@@ -15,7 +15,8 @@ import { queuedSubmissions, submitToSlurm, waitForSlurm, type Submission } from 
 
 function outcomeOf(begun: BegunRun, finishedAlready = false): RunOutcome {
   const results = readResults(begun.outDir)!;
-  return { resultsPath: runFiles(begun.outDir).results, results, phases: begun.phases, alreadyFinished: finishedAlready, rebuilt: [], checkpoints: [], scoringSeconds: 0, attackSeconds: {} };
+  const nothing = { rebuilt: [], checkpoints: [], scoringSeconds: 0, attackSeconds: {} };
+  return { resultsPath: runFiles(begun.outDir).results, results, phases: begun.phases, alreadyFinished: finishedAlready, ...nothing };
 }
 
 /** Why a run whose workers are gone is not finished, in one line that says what to do. */
@@ -80,7 +81,8 @@ export async function runWithSlurm(options: RunOptions, slurm: SlurmRun): Promis
   if (queued === null) throw new PulseError('--executor slurm: squeue does not answer (is the Slurm controller up?)');
   let submitted: Submission | null = null;
   if (queued.length) {
-    log(`already submitted and not ended: ${queued.map((s) => `job array ${s.array} (${s.tasks} workers), finishing job ${s.finish}`).join('; ')}; nothing submitted`);
+    const jobs = queued.map((s) => `job array ${s.array} (${s.tasks} workers), finishing job ${s.finish}`).join('; ');
+    log(`already submitted and not ended: ${jobs}; nothing submitted`);
   } else {
     const states = scanSteps(outDir, plan);
     const cellsLeft = plan.cells.filter((c) => states.get(c.key) !== 'done').length;

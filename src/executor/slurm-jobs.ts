@@ -37,11 +37,6 @@ function askController(job: string): string | null {
   }
 }
 
-/** The states of several jobs at once (one scontrol call each, cached), for `--wait` and status. */
-export function slurmJobStates(jobs: readonly string[]): Map<string, string | null> {
-  return new Map(jobs.map((j) => [j, slurmJobState(j)]));
-}
-
 /** Forgets cached states: a caller that waits for a change must see it. */
 export function forgetSlurmStates(): void {
   cache.clear();

@@ -22,11 +22,15 @@ export function sbatchOptions(text: string | undefined): string[] {
   } catch (e) {
     throw new PulseError(`--slurm: cannot split ${JSON.stringify(text)} into options: ${errorExcerpt(e)}`);
   }
-  for (const word of words) {
+  words.forEach((word, i) => {
     const name = word.startsWith('--') ? word.split('=')[0]! : word.slice(0, 2);
-    if (RESERVED.includes(name)) throw new PulseError(`--slurm: ${name} is set by pulse itself (the job array, its dependency and its log files)`);
-    if (!word.startsWith('-')) throw new PulseError(`--slurm: '${word}' is not an option (options of sbatch, e.g. "--partition=gpu --gres=gpu:1 --time=08:00:00")`);
-  }
+    if (word.startsWith('-') && RESERVED.includes(name)) throw new PulseError(`--slurm: ${name} is set by pulse itself (the job array, its dependency and its logs)`);
+    // a word that is no option must be the value of the option before it ("--partition gpu")
+    const previous = words[i - 1];
+    if (!word.startsWith('-') && !(previous?.startsWith('-') && !previous.includes('='))) {
+      throw new PulseError(`--slurm: '${word}' is not an option of sbatch (e.g. "--partition=gpu --gres=gpu:1 --time=08:00:00")`);
+    }
+  });
   return words;
 }
 
@@ -51,7 +55,9 @@ function sbatch(args: string[]): string {
     return out.trim().split(';')[0]!;
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { stderr?: string };
-    if (err.code === 'ENOENT') throw new PulseError('--executor slurm: sbatch is not installed here (run on a Slurm login node, or start a local cluster: scripts/slurm-local.sh start)');
+    if (err.code === 'ENOENT') {
+      throw new PulseError('--executor slurm: sbatch is not installed here (run on a Slurm login node, or start one here: scripts/slurm-local.sh start)');
+    }
     throw new PulseError(`sbatch refused the job: ${errorExcerpt(err.stderr?.trim() || err.message)}`);
   }
 }

@@ -36,7 +36,8 @@ function cellData(session: Session, step: CellStep, prepared: PreparedRecord): C
   const pool = scenario.people.people(session.context);
   const sets = evalSets(session, pool, prepared.splits, scenario);
   const people = { unlearn: byId(pool, prepared.splits.unlearn, scenario.name), retain: byId(pool, prepared.splits.retain, scenario.name) };
-  return { pool, sets, retainExamples: people.retain.flatMap((p) => p.training), people: { ...people, unseen: unseenPeople(session, people.unlearn.length, seed) } };
+  const unseen = unseenPeople(session, people.unlearn.length, seed);
+  return { pool, sets, retainExamples: people.retain.flatMap((p) => p.training), people: { ...people, unseen } };
 }
 
 /**
@@ -84,8 +85,9 @@ export async function runCell(session: Session, step: CellStep, claim: Claim | n
       save();
       const f = (v: number | null) => (v === null ? '—' : v.toFixed(1));
       const change = (set: keyof EvalSets) => `${f(prepared.before![set].overall)} -> ${f(result.after[set].overall)}`;
+      const stopped = result.stopped_early ? ` (stopped at step ${result.steps})` : '';
       log(`${scenario.name}${seedTag(session, seed)} ${step.method} [${step.target}] request ${k}/${requests.length}: `
-        + `D_unlearn ${change('unlearn')}, D_retain ${change('retain')}, general ${change('general')}${result.stopped_early ? ` (stopped at step ${result.steps})` : ''}`);
+        + `D_unlearn ${change('unlearn')}, D_retain ${change('retain')}, general ${change('general')}${stopped}`);
       session.phases.push({ name: `${scenario.name}: ${step.method} [${step.target}] request ${k}`, seconds });
     }
     entry.status = 'complete';
@@ -132,7 +134,8 @@ async function runRequest(session: Session, step: CellStep, prepared: PreparedRe
       const scored = await evaluatePoint(session, data.sets, point(at));
       rows.push(scored.rows);
       const relative = relativeScores(prepared.before!, scored.evaluation.scores);
-      trajectory.push({ step: at, after: scored.evaluation.scores, relative, by_request: accuracyByRequest(scored.evaluation.outcomes, prepared.splits.requests) });
+      const byRequest = accuracyByRequest(scored.evaluation.outcomes, prepared.splits.requests);
+      trajectory.push({ step: at, after: scored.evaluation.scores, relative, by_request: byRequest });
       return stopAt !== null && (relative.forgotten_unlearn.overall ?? -Infinity) >= stopAt;
     },
   };
@@ -146,7 +149,8 @@ async function runRequest(session: Session, step: CellStep, prepared: PreparedRe
     const scored = await evaluatePoint(session, data.sets, point(outcome.steps));
     rows.push(scored.rows);
     const seeds = { splitSeed: seed, seed: deriveSeed(seed, key, k, 'attacks'), oracleMia: prepared.oracle_mia ?? null };
-    const attacks = await runAttacks(session, data.people, settings.target, seeds, { current: byPerson(scored.evaluation.outcomes), start: () => startPeople(session, step) });
+    const current = byPerson(scored.evaluation.outcomes);
+    const attacks = await runAttacks(session, data.people, settings.target, seeds, { current, start: () => startPeople(session, step) });
     await writeSamplePartFile(samplePartPath(outDir, step, `r${k}`), rows.flat());
     if (k < prepared.splits.requests.length) await saveDelta(session, deltaPath(outDir, step, k), outcome.delta);
     const after = scored.evaluation.scores;

@@ -60,7 +60,8 @@ export function estimateStudy(config: RunConfig, plan: Plan, time: StepTime, siz
     const batches = Math.ceil(perRequest / pick('batch_size'));
     const stepRows = Math.min(pick('batch_size'), perRequest) * (1 + (method.needsRetain ? 1 : 0) + (method.needsReference ? 1 / 3 : 0));
     const trainingSteps = s.requests * pick('epochs') * batches;
-    const inside = config.eval.every === 'request' ? 0 : config.eval.every === 'epoch' ? pick('epochs') - 1 : Math.floor((pick('epochs') * batches - 1) / config.eval.every);
+    const every = config.eval.every;
+    const inside = every === 'request' ? 0 : every === 'epoch' ? pick('epochs') - 1 : Math.floor((pick('epochs') * batches - 1) / every);
     const scoringPoints = s.requests * (1 + inside);
     const attackSeconds = s.requests * attacksNamed(config.attacks).reduce((t, a) => t + (a.name.startsWith('relearn')
       ? config.attack_settings.relearn.steps * config.attack_settings.relearn.batch_size * rowSeconds + scoringPass(s.unlearn / 2)

@@ -58,7 +58,9 @@ function derivedFiles(outDir: string, report: boolean): string[] {
   derived.push(markdown, join(outDir, 'report.html'));
   if (existsSync(markdown)) {
     // every chart the report shows, as PNG (in report.md) and as SVG beside it
-    for (const [, png] of readFileSync(markdown, 'utf8').matchAll(/\]\((charts\/[^)\s]+\.png)\)/g)) derived.push(join(outDir, png!), join(outDir, png!.replace(/\.png$/, '.svg')));
+    for (const [, png] of readFileSync(markdown, 'utf8').matchAll(/\]\((charts\/[^)\s]+\.png)\)/g)) {
+      derived.push(join(outDir, png!), join(outDir, png!.replace(/\.png$/, '.svg')));
+    }
   }
   return derived;
 }

@@ -12,7 +12,7 @@ import type { ProgressFactory } from '../progress.ts';
 import { validateConfig, type RunConfig } from './config.ts';
 import { planRun } from './plan.ts';
 import { closeSession, openSession } from './session.ts';
-import { workSteps, type WorkOutcome } from './worker.ts';
+import { workSteps, writeJournal, type WorkOutcome } from './worker.ts';
 import { loadDataOnce, loadRunData } from './inputs.ts';
 import { configHash, deviceOf, finishOnce } from './runner.ts';
 import { readLaunch, readResults, readRunInfo, runFiles, writeJsonAtomic, type RunInfo } from './run-dir.ts';
@@ -73,10 +73,13 @@ export async function joinRun(runDir: string, options: JoinOptions): Promise<Joi
   // relative paths in the config (model, world) are read from where the run was started
   if (existsSync(launch.cwd)) process.chdir(launch.cwd);
   const config = await runConfigOf(outDir, info);
-  const liveness: Liveness = { ...DEFAULT_LIVENESS, staleAfterSeconds: launch.stale_after_s, heartbeatSeconds: Math.min(DEFAULT_LIVENESS.heartbeatSeconds, launch.stale_after_s / 4) };
+  const heartbeatSeconds = Math.min(DEFAULT_LIVENESS.heartbeatSeconds, launch.stale_after_s / 4);
+  const liveness: Liveness = { staleAfterSeconds: launch.stale_after_s, heartbeatSeconds };
   const { log } = options;
   const plan = planRun(config);
-  if (readResults(outDir)?.run.finished_at) return { ran: [], failed: [], complete: true, finished: false };
+  if (readResults(outDir)?.run.finished_at) {
+    return { ran: [], failed: [], complete: true, finished: false, timing: { steps: [], step_seconds: 0, scheduling_seconds: 0, waiting_seconds: 0 } };
+  }
   setNumThreads(options.threads ?? config.threads ?? defaultThreads());
   const model = await loadModel(modelSpecOn(config, options.device));
   try {
@@ -89,6 +92,7 @@ export async function joinRun(runDir: string, options: JoinOptions): Promise<Joi
     let outcome: WorkOutcome;
     try {
       outcome = await workSteps(session, plan, { stay: options.stay, stopOnError: false, pollMs: options.pollMs ?? 1000 });
+      writeJournal(session, outcome.timing);
     } finally {
       closeSession(session);
     }

@@ -50,11 +50,13 @@ export function sampleParts(outDir: string, plan: Plan): string[] {
     if (step.kind === 'select') continue;
     const stem = `s${step.seed}--`;
     if (step.kind === 'prepare') {
-      for (const part of ['before', 'oracle']) parts.push({ order: `${stem}${step.scenario.name}--${part}.parquet`, path: samplePartPath(outDir, step, part) });
+      for (const part of ['before', 'oracle']) {
+        parts.push({ order: `${stem}${step.scenario.name}--${part}.parquet`, path: samplePartPath(outDir, step, part) });
+      }
     } else {
-      const cell = readCell(outDir, step);
-      for (const r of cell?.requests ?? []) {
-        parts.push({ order: `${stem}${requestLabel(step.scenario.name, step.method, step.target)}--r${r.request}.parquet`, path: samplePartPath(outDir, step, `r${r.request}`) });
+      const label = requestLabel(step.scenario.name, step.method, step.target);
+      for (const r of readCell(outDir, step)?.requests ?? []) {
+        parts.push({ order: `${stem}${label}--r${r.request}.parquet`, path: samplePartPath(outDir, step, `r${r.request}`) });
       }
     }
   }

@@ -1,5 +1,5 @@
 import { byId, type PersonRecord } from '../data/records.ts';
-import { disposeDelta } from '../model/model.ts';
+import { disposeDelta, type StateDelta } from '../model/model.ts';
 import { attacksNamed } from '../attacks/registry.ts';
 import { membershipAttack } from '../attacks/mia.ts';
 import type { ByModality, SetScores } from '../metrics/scores.ts';
@@ -19,7 +19,9 @@ import { evaluatePoint, fineTuneOf, seedTag, startState, timed, unseenPeople, ty
 export const BLOCKED = 'blocked';
 export type StepOutcome = 'done' | typeof BLOCKED;
 
-export function evalSets(session: Session, pool: readonly PersonRecord[], splits: { unlearn: string[]; retain: string[] }, scenario: Scenario): EvalSets {
+type Splits = { unlearn: string[]; retain: string[] };
+
+export function evalSets(session: Session, pool: readonly PersonRecord[], splits: Splits, scenario: Scenario): EvalSets {
   return {
     unlearn: personQuestions(byId(pool, splits.unlearn, scenario.name)),
     retain: personQuestions(byId(pool, splits.retain, scenario.name)),
@@ -58,7 +60,9 @@ export async function runPrepare(session: Session, step: PrepareStep): Promise<S
     const needed = sizes.unlearn + sizes.retain;
     if (selection.kept.length < needed) {
       const note = `behaviour-based selection kept ${selection.kept.length} people at a ${selection.threshold}% threshold; ${needed} are needed`;
-      const skipped: PreparedRecord = { ...head, status: 'skipped', note, splits: { unlearn: [], retain: [], requests: [] }, selection, before: null, before_by_request: [] };
+      const skipped: PreparedRecord = {
+        ...head, status: 'skipped', note, splits: { unlearn: [], retain: [], requests: [] }, selection, before: null, before_by_request: [],
+      };
       writeRecord(outDir, step, skipped);
       log(`${scenario.name} skipped: ${note}`);
       return 'done';
@@ -72,7 +76,8 @@ export async function runPrepare(session: Session, step: PrepareStep): Promise<S
   try {
     await startState(session, scenario);
     const sets = evalSets(session, pool, splits, scenario);
-    log(`${scenario.name}${seedTag(session, seed)}: scoring the starting model (${sets.unlearn.length + sets.retain.length + sets.general.length} questions)`);
+    const questions = sets.unlearn.length + sets.retain.length + sets.general.length;
+    log(`${scenario.name}${seedTag(session, seed)}: scoring the starting model (${questions} questions)`);
     const start = { seed, scenario: scenario.name, method: 'start', target: '', request: 0, step: 0 };
     const before = await timed(session, `${scenario.name}: evaluate before`, () => evaluatePoint(session, sets, start));
     await writeSamplePartFile(samplePartPath(outDir, step, 'before'), before.rows);
@@ -104,7 +109,7 @@ async function oracleOf(session: Session, scenario: Scenario, retain: string[], 
   return oracle;
 }
 
-async function scoreOracle(session: Session, step: PrepareStep, sets: EvalSets, splits: { unlearn: string[]; retain: string[] }, delta: Parameters<typeof disposeDelta>[0])
+async function scoreOracle(session: Session, step: PrepareStep, sets: EvalSets, splits: Splits, delta: StateDelta)
   : Promise<{ scores: SetScores; mia: ByModality | null }> {
   const { model } = session;
   const { scenario, seed } = step;
@@ -124,11 +129,11 @@ async function scoreOracle(session: Session, step: PrepareStep, sets: EvalSets, 
  * Membership inference on the retain oracle (loaded), when the run has the mia attack: the AUC of a
  * model that never saw D_unlearn, which privacy leakage is measured against.
  */
-async function oracleMembership(session: Session, scenario: Scenario, splits: { unlearn: string[]; retain: string[] }, seed: number): Promise<ByModality | null> {
+async function oracleMembership(session: Session, scenario: Scenario, splits: Splits, seed: number): Promise<ByModality | null> {
   if (!attacksNamed(session.config.attacks).some((a) => a.name === membershipAttack.name)) return null;
   const pool = scenario.people.people(session.context);
   const unlearn = byId(pool, splits.unlearn, scenario.name);
-  const context = attackContext(session, { unlearn, retain: byId(pool, splits.retain, scenario.name), unseen: unseenPeople(session, unlearn.length, seed) },
-    [], { splitSeed: seed, seed, oracleMia: null }, { current: new Map(), startPeople: [], notePeople: () => {} });
+  const people = { unlearn, retain: byId(pool, splits.retain, scenario.name), unseen: unseenPeople(session, unlearn.length, seed) };
+  const context = attackContext(session, people, [], { splitSeed: seed, seed, oracleMia: null }, { current: new Map(), startPeople: [], notePeople: () => {} });
   return (await membershipAttack.run(context)).auc_unlearn ?? null;
 }

@@ -16,7 +16,7 @@ import type { Scenario } from './scenarios.ts';
 import type { Results } from './results-schema.ts';
 import { planRun, type Plan } from './plan.ts';
 import { closeSession, openSession, type CheckpointRecord, type Phase, type Session } from './session.ts';
-import { clearErrors, workSteps, type WorkOptions } from './worker.ts';
+import { clearErrors, workSteps, writeJournal, type WorkOptions } from './worker.ts';
 import { finishRun, rebuildDerived, staleDerived } from './finish.ts';
 import { loadDataOnce } from './inputs.ts';
 import { existingRun, readResults, readRunInfo, runFiles, writeJsonAtomic, type RunInfo } from './run-dir.ts';
@@ -92,7 +92,8 @@ export async function beginRun(options: RunOptions, load = true): Promise<BegunR
   const existing = existingRun(outDir, configHash(config, options.plugins));
   if (existing?.results?.run.finished_at) {
     const rebuilt = await finishedAgain(outDir, plan, existing.results, options.report ?? false, log);
-    return { resultsPath: files.results, results: existing.results, alreadyFinished: true, rebuilt, phases: [], checkpoints: [], scoringSeconds: 0, attackSeconds: {} };
+    const nothing = { phases: [], checkpoints: [], scoringSeconds: 0, attackSeconds: {} };
+    return { resultsPath: files.results, results: existing.results, alreadyFinished: true, rebuilt, ...nothing };
   }
   const phases: Phase[] = [];
   const timed = async <T>(name: string, fn: () => Promise<T> | T): Promise<T> => {
@@ -142,13 +143,15 @@ export async function runProtocol(options: RunOptions): Promise<RunOutcome> {
   const log = options.log ?? (() => {});
   try {
     const worker = { label: 'pulse run', device: deviceOf(config), liveness: options.liveness ?? DEFAULT_LIVENESS };
-    const session = openSession({ config, outDir, model, data, scoring, cacheDir: options.cacheDir, worker, progress: options.progress ?? silentProgress, log, phases });
+    const progress = options.progress ?? silentProgress;
+    const session = openSession({ config, outDir, model, data, scoring, cacheDir: options.cacheDir, worker, progress, log, phases });
     try {
       await runSteps(session, plan, { stay: true, stopOnError: true, pollMs: options.pollMs ?? 1000 });
     } finally {
       closeSession(session);
     }
-    const results = await timed('summary', () => finishOnce(outDir, plan, config, info, { report: options.report ?? false, log, wait: true, label: worker.label }));
+    const finish = { report: options.report ?? false, log, wait: true, label: worker.label };
+    const results = await timed('summary', () => finishOnce(outDir, plan, config, info, finish));
     writeFileAtomicSync(runFiles(outDir).phases, `${JSON.stringify(phases, null, 2)}\n`);
     const { checkpoints, scoringSeconds, attackSeconds } = session;
     return { resultsPath: runFiles(outDir).results, results: results!, phases, alreadyFinished: false, rebuilt: [], checkpoints, scoringSeconds, attackSeconds };
@@ -165,6 +168,7 @@ export function deviceOf(config: RunConfig): string {
 /** Runs the steps; a step that another process recorded as failed is an error here. */
 export async function runSteps(session: Session, plan: Plan, options: WorkOptions): Promise<void> {
   const outcome = await workSteps(session, plan, options);
+  writeJournal(session, outcome.timing);
   if (!outcome.complete) {
     const first = outcome.failed[0];
     throw new PulseError(`${outcome.failed.length} step(s) of the run failed${first ? `, first ${first.key}: ${first.message}` : ''}; see \`pulse status ${session.outDir}\``);
@@ -208,7 +212,8 @@ export async function openRun(outDir: string, options: Pick<RunOptions, 'config'
     }
     if (JSON.stringify(info) !== JSON.stringify(readRunInfo(outDir))) writeJsonAtomic(files.runInfo, info);
     const liveness = options.liveness ?? DEFAULT_LIVENESS;
-    writeJsonAtomic(files.launch, { cwd: process.cwd(), cache_dir: resolve(options.cacheDir), report: options.report ?? false, stale_after_s: liveness.staleAfterSeconds });
+    const launch = { cwd: process.cwd(), cache_dir: resolve(options.cacheDir), report: options.report ?? false, stale_after_s: liveness.staleAfterSeconds };
+    writeJsonAtomic(files.launch, launch);
     return info;
   });
 }

@@ -1,5 +1,6 @@
 import { existsSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { tryClaim } from '../claim/claim.ts';
 import { PulseError } from '../errors.ts';
 import type { Plan, Step } from './plan.ts';
@@ -22,9 +23,18 @@ export interface WorkOptions {
   pollMs: number;
 }
 
+/** Where a worker's time went: in steps, between them (scanning, claiming: the cost of scheduling), and waiting for other workers. */
+export interface WorkTiming {
+  steps: { key: string; started_at: string; seconds: number }[];
+  step_seconds: number;
+  scheduling_seconds: number;
+  waiting_seconds: number;
+}
+
 export interface WorkOutcome {
   /** keys of the steps this process ran */
   ran: string[];
+  timing: WorkTiming;
   /** steps that failed (here or in another process) and what they said: the run cannot finish until they run again */
   failed: { key: string; message: string }[];
   /** every step is done: the run can be finished */
@@ -92,6 +102,12 @@ export async function workSteps(session: Session, plan: Plan, options: WorkOptio
   const { outDir, log } = session;
   const done = new Set<string>();
   const ran: string[] = [];
+  const began = performance.now();
+  const timing: WorkTiming = { steps: [], step_seconds: 0, scheduling_seconds: 0, waiting_seconds: 0 };
+  const end = (outcome: Omit<WorkOutcome, 'timing' | 'ran'>): WorkOutcome => {
+    timing.scheduling_seconds = (performance.now() - began) / 1000 - timing.step_seconds - timing.waiting_seconds;
+    return { ...outcome, ran, timing };
+  };
   for (;;) {
     const states = new Map<string, State>();
     let progressed = false;
@@ -107,13 +123,19 @@ export async function workSteps(session: Session, plan: Plan, options: WorkOptio
       try {
         // finished by another process between the look and the claim
         if (stepDone(outDir, step)) { states.set(step.key, 'done'); done.add(step.key); continue; }
+        const t0 = performance.now();
+        const started = new Date().toISOString();
         outcome = await runStep(session, step, claim);
+        const seconds = (performance.now() - t0) / 1000;
+        timing.step_seconds += seconds;
+        if (outcome !== BLOCKED) timing.steps.push({ key: step.key, started_at: started, seconds });
       } catch (error) {
         if (error instanceof ClaimLostError) { log(`${error.message}; leaving it`); continue; }
         recordError(session, step, error);
         states.set(step.key, 'failed');
         if (options.stopOnError) throw error;
-        log(`${step.key} failed: ${(error as Error).message}`);
+        // a PulseError is bad input, told in its message; anything else is a bug, whose stack the log keeps
+        log(`${step.key} failed: ${error instanceof PulseError ? error.message : (error as Error)?.stack ?? String(error)}`);
         continue;
       } finally {
         claim.release();
@@ -125,10 +147,12 @@ export async function workSteps(session: Session, plan: Plan, options: WorkOptio
       break; // look again from the start: earlier steps first
     }
     if (progressed) continue;
-    if (plan.steps.every((s) => states.get(s.key) === 'done')) return { ran, failed: [], complete: true };
+    if (plan.steps.every((s) => states.get(s.key) === 'done')) return end({ failed: [], complete: true });
     const held = plan.steps.some((s) => states.get(s.key) === 'ready');
-    if (!open && !(held && options.stay)) return { ran, failed: failures(outDir, plan, states), complete: false };
+    if (!open && !(held && options.stay)) return end({ failed: failures(outDir, plan, states), complete: false });
+    const t0 = performance.now();
     await sleep(options.pollMs);
+    timing.waiting_seconds += (performance.now() - t0) / 1000;
   }
 }
 
@@ -145,4 +169,11 @@ export function clearErrors(outDir: string, plan: Plan): number {
     if (existsSync(path)) { rmSync(path, { force: true }); cleared++; }
   }
   return cleared;
+}
+
+/** A worker's timing, kept in RUN/workers/ for bench:scale and for people wondering where the time went. */
+export function writeJournal(session: Session, timing: WorkTiming): void {
+  const name = `${session.worker.label.replace(/[^A-Za-z0-9_.-]/g, '_')}-${hostname().replace(/[^A-Za-z0-9_.-]/g, '_')}-${process.pid}.json`;
+  const who = { worker: session.worker.label, host: hostname(), pid: process.pid, device: session.worker.device };
+  writeJsonAtomic(join(session.outDir, 'workers', name), { ...who, ...timing });
 }
