@@ -15,6 +15,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
+import { readSamples } from '../src/protocol/samples-file.ts';
 
 const { values } = parseArgs({ options: { preset: { type: 'string', default: 'paper' }, seeds: { type: 'string', default: '3' }, 'no-slurm': { type: 'boolean', default: false } } });
 const seeds = Array.from({ length: Number(values.seeds) }, (_, i) => i);
@@ -86,6 +87,19 @@ function numberDrift(a: string, b: string) {
   return out;
 }
 
+/** How far the per-question option scores (log-likelihoods) of two runs are apart, and how many answers differ. */
+async function sampleDrift(a: string, b: string): Promise<{ rows: number; maxScore: number; answers: number }> {
+  const [x, y] = await Promise.all([a, b].map((dir) => readSamples(join(dir, 'samples.parquet'))));
+  let maxScore = 0;
+  let answers = 0;
+  x!.forEach((row, i) => {
+    const other = y![i]!;
+    if (row.chosen !== other.chosen) answers++;
+    row.scores.forEach((v, j) => { maxScore = Math.max(maxScore, Math.abs(v - other.scores[j]!)); });
+  });
+  return { rows: x!.length, maxScore, answers };
+}
+
 const single = measured[0]!;
 const f1 = (n: number) => n.toFixed(1);
 console.log(`\nbench:scale, preset ${values.preset}, seeds ${seeds.join(',')}, ${variants.length} executors, each from a cold cache\n`);
@@ -104,4 +118,7 @@ for (const m of measured.slice(2)) {
 const drift = numberDrift(single.out, workers.out);
 console.log(`numbers, 2 threads vs 1 thread: ${drift.differ} of ${drift.compared} differ; largest difference of an accuracy ${drift.maxAccuracy.toFixed(2)} points, `
   + `of a forgotten/retained % ${drift.maxRelative.toFixed(2)} points, of a request's first or last training loss ${drift.maxLoss.toExponential(1)}`);
+const rows = await sampleDrift(single.out, workers.out);
+console.log(`per-question rows, 2 threads vs 1 thread: largest difference of an option's log-likelihood ${rows.maxScore.toExponential(1)}, `
+  + `${rows.answers} of ${rows.rows} answers differ`);
 console.log(`run folders: ${root}`);

@@ -65,9 +65,12 @@ function derivedFiles(outDir: string, report: boolean): string[] {
   return derived;
 }
 
-/** The derived files of a finished run that are missing or older than its results.json. */
+/**
+ * The derived files of a finished run that are missing or older than its results.json. A run an
+ * older pulse finished (no prepare/ folder) wrote results.json last: only its missing files count.
+ */
 export function staleDerived(outDir: string, report: boolean): string[] {
-  const numbers = statSync(runFiles(outDir).results).mtimeMs;
+  const numbers = existsSync(join(outDir, 'prepare')) ? statSync(runFiles(outDir).results).mtimeMs : -Infinity;
   return derivedFiles(outDir, report).filter((f) => !existsSync(f) || statSync(f).mtimeMs < numbers);
 }
 
