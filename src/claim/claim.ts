@@ -170,3 +170,14 @@ export async function withClaim<T>(prefix: string, options: ClaimOptions & { pol
     claim.release();
   }
 }
+
+/**
+ * Removes a claim left by a holder that is gone (killed after its work was recorded, before it
+ * released): the files of its generation and those below it. A newer, live generation stays.
+ */
+export function removeAbandoned(prefix: string): boolean {
+  const state = inspectClaim(prefix);
+  if (!state?.gone) return false;
+  for (const g of generations(prefix)) if (g <= state.generation) removeQuietly(`${prefix}.${g}`);
+  return true;
+}

@@ -9,6 +9,8 @@ import { writeResultsCsv } from './results-csv.ts';
 import { mergeResults, sampleParts } from './merge.ts';
 import { removeDeltas } from './cell.ts';
 import type { Plan } from './plan.ts';
+import { claimPrefixOf } from './records.ts';
+import { removeAbandoned } from '../claim/claim.ts';
 import { runFiles, writeJsonAtomic, type RunInfo } from './run-dir.ts';
 
 export interface FinishOptions {
@@ -38,6 +40,8 @@ export async function finishRun(outDir: string, plan: Plan, config: RunConfig, i
   await writeResultsCsv(outDir, results);
   if (options.report) await writeRunReport(outDir, options.log);
   for (const cell of plan.cells) removeDeltas(outDir, cell);
+  // claims of processes killed after their step was recorded: a finished run holds no stale lock
+  for (const step of plan.steps) removeAbandoned(claimPrefixOf(outDir, step));
   results.run.finished_at = new Date().toISOString();
   writeJsonAtomic(files.results, results);
   utimesSync(files.results, new Date(), began);

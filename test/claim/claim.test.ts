@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { inspectClaim, tryClaim } from '../../src/claim/claim.ts';
+import { inspectClaim, removeAbandoned, tryClaim } from '../../src/claim/claim.ts';
 import { currentHolder } from '../../src/claim/holder.ts';
 
 const HOLDER = resolve('test/claim/holder-process.ts');
@@ -83,6 +83,11 @@ test('a holder on another host is judged by its heartbeat alone', () => {
   assert.match(inspectClaim(prefix)!.gone!, /no heartbeat for 6\d s/);
   const claim = tryClaim(prefix, { label: 'taker' })!;
   assert.equal(claim.holder.label, 'taker');
+  assert.equal(removeAbandoned(prefix), false, 'a live claim is never swept');
   claim.release();
+  assert.deepEqual(generations('remote'), []);
+  writeFileSync(`${prefix}.0`, JSON.stringify(remote));
+  utimesSync(`${prefix}.0`, old, old);
+  assert.equal(removeAbandoned(prefix), true, 'the finish sweeps a claim its holder left behind');
   assert.deepEqual(generations('remote'), []);
 });
