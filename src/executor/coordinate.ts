@@ -3,6 +3,7 @@ import { beginRun, finishOnce, type BegunRun, type RunOptions, type RunOutcome }
 import { readResults, runFiles } from '../protocol/run-dir.ts';
 import { failures, scanSteps } from '../protocol/worker.ts';
 import { runStatus } from '../protocol/status.ts';
+import { modelSpecOn } from '../protocol/join.ts';
 import { runLocalWorkers, type WorkerExit } from './local.ts';
 import { queuedSubmissions, submitToSlurm, waitForSlurm, type Submission } from './slurm.ts';
 
@@ -47,6 +48,7 @@ const describeExit = (e: WorkerExit) => `${e.label} ${e.signal ? `was killed (${
  * finishes the run. A worker that dies leaves its step to the others, which take it over.
  */
 export async function runWithWorkers(options: RunOptions, local: { workers: number; devices?: readonly string[] }): Promise<RunOutcome> {
+  for (const device of local.devices ?? []) modelSpecOn(options.config, device); // a device the model cannot take is refused before anything runs
   const begun = await beginRun(options);
   if (!('plan' in begun)) return begun;
   begun.inputs?.model.dispose();

@@ -51,12 +51,12 @@ export async function runConfigOf(outDir: string, info: RunInfo): Promise<RunCon
 }
 
 /** The config's model section with another device: a worker's own, which the run's identity does not include. */
-function modelSpecOn(config: RunConfig, device: string | undefined) {
+export function modelSpecOn(config: RunConfig, device: string | undefined) {
   if (!device) return config.model;
   try {
     return parseModelSpec({ ...config.model, device });
   } catch {
-    throw new PulseError(`--device ${device}: models of kind ${config.model.kind} take no device (they run on the CPU)`);
+    throw new PulseError(`device ${device}: models of kind ${config.model.kind} take no device (they run on the CPU)`);
   }
 }
 
