@@ -78,8 +78,8 @@ test('every value is checked where it goes, and names, lora and shadowing are ch
   refused({ grid: { 'unlearn.lr': [0.1, 0.1] } }, /grid\.unlearn\.lr: 0\.1 is listed twice/);
   refused({ grid: { 'unlearn.stop_at_forgotten': [50] } }, /grid\.unlearn\.stop_at_forgotten: 50: unlearn\.stop_at_forgotten needs scoring inside requests/);
   refused({ grid: { 'method_settings.npo.hyperparameters.betta': [0.1] } }, /grid\.method_settings\.npo\.hyperparameters\.betta: 0\.1: .*unknown hyperparameter 'betta' \(known: beta\)/);
-  refused({ grid: { 'method_settings.rmu.lr': [0.1] } }, /grid\.method_settings\.rmu\.lr: rmu is not a method of this run \(methods: ga, ga_klr, npo\)/);
-  refused({ scenarios: ['fine_tuned'], grid: { 'scenario_settings.pre_trained.lr': [0.1] } }, /grid\.scenario_settings\.pre_trained\.lr: pre_trained is not a scenario of this run/);
+  refused({ grid: { 'method_settings.nop.lr': [0.1] } }, /grid\.method_settings\.nop\.lr: 0\.1: method_settings\.nop: unknown unlearning method 'nop'/);
+  refused({ grid: { 'scenario_settings.pretrained.lr': [0.1] } }, /grid\.scenario_settings\.pretrained\.lr: 0\.1: scenario_settings\.pretrained: unknown scenario/);
   refused({ grid: { 'method_settings.npo.lora.rank': [2] } }, /grid\.method_settings\.npo\.lora\.rank: method_settings\.npo\.lora is not set there; set it, or vary unlearn\.lora\.rank/);
   refused({ scenarios: ['fine_tuned'], unlearn: { lora: null }, grid: { 'unlearn.lora.rank': [2] } }, /grid\.unlearn\.lora\.rank: unlearn\.lora is null/);
   // the quick preset updates pre_trained in full (scenario_settings.pre_trained.lora: null): a rank means nothing there
@@ -92,6 +92,11 @@ test('every value is checked where it goes, and names, lora and shadowing are ch
     /grid: the variant name 'npo@batch_size=8,beta=0\.123456789,clip_norm=1,epochs=1,lora\.alpha=8,lora\.dropout=0\.125,lora\.rank=4,lr=0\.00003' is not a valid name/);
 });
 
+test('a key of a method or scenario the run leaves out applies nowhere: a sweep runs a part at a time', () => {
+  const config = quick({ methods: ['ga'], scenarios: ['fine_tuned'], grid: { 'method_settings.rmu.lr': [0.1, 0.2], 'scenario_settings.pre_trained.epochs': [2, 3] } });
+  assert.deepEqual(expandGrid(config).map((v) => v.name), ['ga']);
+});
+
 test('two keys that read the same in a variant name are refused', () => {
   registerMethod({ ...gradientAscent, name: 'ga_lr', defaults: { lr: 1 } }, 'test');
   try {
@@ -100,4 +105,11 @@ test('two keys that read the same in a variant name are refused', () => {
   } finally {
     unregisterMethod('ga_lr');
   }
+});
+
+test('configs/sweep.yaml is a valid sweep of the paper preset: 6 npo points, 2 ga_klr points, ga as it is', () => {
+  const config = resolveConfig({ file: 'configs/sweep.yaml' });
+  assert.deepEqual(['ga', 'ga_klr', 'npo'].map((m) => names(config, 'fine_tuned', m).length), [1, 2, 6]);
+  assert.equal(names(config, 'pre_trained', 'npo')[0], 'npo@beta=0.1,lr=0.0001');
+  assert.equal(settingsFor(config, 'pre_trained', 'ga_klr@lambda=0.5', 'projector+llm', 0).hyperparameters.lambda, 0.5);
 });
