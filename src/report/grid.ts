@@ -3,7 +3,7 @@ import { baseMethod } from '../protocol/grid.ts';
 import { MATCHED_LEVELS } from '../protocol/summary.ts';
 import type { MatchedCell } from '../protocol/summary-schema.ts';
 import { matchedCell, withInterval } from './intervals.ts';
-import { FONT } from './render.ts';
+import { panelsSpec } from './render.ts';
 import type { Series } from './series.ts';
 
 /**
@@ -109,20 +109,13 @@ export function paretoSpec(title: string, series: readonly Series[]): TopLevelSp
   })));
   const x = { field: 'forgotten', type: 'quantitative', title: 'forgotten % (D_unlearn)', scale: { domain: [0, 100], clamp: true } };
   const y = { field: 'retained', type: 'quantitative', title: 'retained %', scale: { domain: [0, 120], clamp: true } };
-  return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: title, font: FONT },
-    data: { values: rows },
-    facet: { column: { field: 'panel', type: 'nominal', title: null, header: { labelFont: FONT, labelFontSize: 12 } } },
-    spec: {
-      width: 260, height: 220,
-      layer: [
-        { transform: [{ filter: "datum.front === 'yes'" }], mark: { type: 'line', color: '#444', strokeWidth: 1, strokeDash: [4, 3] },
-          encoding: { x, y, order: { field: 'forgotten', type: 'quantitative' } } },
-        { mark: { type: 'point', filled: true, size: 60, opacity: 0.85 },
-          encoding: { x, y, color: { field: 'method', type: 'nominal', title: 'method' }, shape: { field: 'front', type: 'nominal', title: 'on the front' } } },
-      ],
-    },
-    config: { font: FONT },
-  } as TopLevelSpec;
+  return panelsSpec(title, rows, 'panel', {
+    width: 260, height: 220,
+    layer: [
+      { transform: [{ filter: "datum.front === 'yes'" }], mark: { type: 'line', color: '#444', strokeWidth: 1, strokeDash: [4, 3] },
+        encoding: { x, y, order: { field: 'forgotten', type: 'quantitative' } } },
+      { mark: { type: 'point', filled: true, size: 60, opacity: 0.85 },
+        encoding: { x, y, color: { field: 'method', type: 'nominal', title: 'method' }, shape: { field: 'front', type: 'nominal', title: 'on the front' } } },
+    ],
+  });
 }
