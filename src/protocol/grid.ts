@@ -1,4 +1,3 @@
-import { METHODS } from '../unlearn/registry.ts';
 import type { RunConfig } from './config.ts';
 
 /**
@@ -146,6 +145,7 @@ export interface PointChecks {
   runs(config: RunConfig, scenario: string, method: string): boolean;
 }
 
+/** The project's rule for names that become file names; src/names.ts (checkName) holds it once the branches merge. */
 const NAME_RULE = /^[A-Za-z0-9_][A-Za-z0-9_.=+@,-]{0,99}$/;
 
 /** The first problem of the config's grid, as "grid.<key>: <why>" (or "grid: <why>"); null when there is none. */

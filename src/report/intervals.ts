@@ -56,8 +56,8 @@ export function matchedCell(s: Series, metric: MatchedCell['metric'], level: num
 /** Retained % at matched forgetting, per series: the comparison at equal forgetting, not at equal learning rate. */
 export function matchedTable(series: readonly Series[]): string[][] {
   return series.filter((s) => s.summary).map((s) => {
-    const cell = (metric: MatchedCell['metric'], level: number) => matchedCell(s, metric, level);
-    return [s.label, ...MATCHED_LEVELS.map((l) => matchedText(cell('retained_retain', l))), ...MATCHED_LEVELS.map((l) => matchedText(cell('retained_general', l)))];
+    return [s.label, ...MATCHED_LEVELS.map((l) => matchedText(matchedCell(s, 'retained_retain', l))),
+      ...MATCHED_LEVELS.map((l) => matchedText(matchedCell(s, 'retained_general', l)))];
   });
 }
 
