@@ -7,6 +7,7 @@ import { SCENARIO_NAMES } from './scenarios.ts';
 import { METHODS } from '../unlearn/registry.ts';
 import { ATTACKS } from '../attacks/registry.ts';
 import { parseModelSpec, type ModelSpec } from '../model/registry.ts';
+import { gridProblem } from './grid.ts';
 
 const Lora = z.object({
   rank: z.number().int().positive(),
@@ -86,6 +87,12 @@ export const RunConfig = z.object({
    * scenario's regime (e.g. a full update where no fine-tuning happened) holds for every method.
    */
   scenario_settings: z.record(z.string(), Optimisation.partial().strict()).default({}),
+  /**
+   * Sweeps (protocol/grid.ts): setting paths of the unlearning (unlearn.lr, method_settings.npo.hyperparameters.beta,
+   * scenario_settings.pre_trained.epochs, ...) to lists of values; every combination is its own method variant.
+   * Absent, not empty, by default: a config without it keeps its hash.
+   */
+  grid: z.record(z.string(), z.array(z.number().nullable()).min(1)).optional(),
   /** attacks run after every request (src/attacks/registry.ts; `all` = every one); [] = none */
   attacks: z.array(z.string()),
   attack_settings: z.object({
@@ -241,6 +248,13 @@ export function validateConfig(raw: unknown, source: string): RunConfig {
   } catch (e) {
     throw e instanceof PulseError ? new PulseError(`invalid config (${source}): ${e.message}`) : e;
   }
+  const problem = sizeProblem(config) ?? gridProblem(config, { problem: pointProblem, runs: (c, s, m) => !needsAbsentLora(c, s, m) });
+  if (problem) throw new PulseError(`invalid config (${source}): ${problem}`);
+  return config;
+}
+
+/** Sizes and settings that must agree with each other. */
+function sizeProblem(config: RunConfig): string | null {
   const sizes = [
     [config.fine_tuned.unlearn + config.fine_tuned.retain <= config.fine_tune.people, 'fine_tuned.unlearn + fine_tuned.retain must not exceed fine_tune.people'],
     [config.pre_trained.unlearn + config.pre_trained.retain <= config.pre_trained.keep, 'pre_trained.unlearn + pre_trained.retain must not exceed pre_trained.keep'],
@@ -250,8 +264,14 @@ export function validateConfig(raw: unknown, source: string): RunConfig {
     [config.eval.every !== 'request' || stopLevels(config).every((l) => l === null),
       'unlearn.stop_at_forgotten needs scoring inside requests: set eval.every to epoch or a number of steps'],
   ] as const;
-  for (const [ok, message] of sizes) if (!ok) throw new PulseError(`invalid config (${source}): ${message}`);
-  return config;
+  return sizes.find(([ok]) => !ok)?.[1] ?? null;
+}
+
+/** A grid point's config (the run's, with some settings set): every check but the model's, which a grid never changes. */
+function pointProblem(point: RunConfig): string | null {
+  const result = RunConfig.safeParse(point);
+  if (!result.success) return describeZodError(result.error);
+  return checkNames(result.data) ?? loraProblem(result.data) ?? sizeProblem(result.data);
 }
 
 /** Preset, then YAML file, then command-line overrides; validated once at the end. */

@@ -29,6 +29,7 @@ import { splitPeople, type PersonScore } from './splits.ts';
 import { SCENARIOS, type Scenario, type ScenarioContext } from './scenarios.ts';
 import { Results, RESULTS_SCHEMA_VERSION, type MethodResult, type ScenarioResult, type TrajectoryPoint } from './results-schema.ts';
 import { lockRunDir, readJson, writeJsonAtomic } from './run-dir.ts';
+import { baseMethod, resolveVariant, variantsOf } from './grid.ts';
 import { writeFileAtomicSync } from '../atomic-file.ts';
 
 export interface RunOptions {
@@ -377,6 +378,8 @@ const seedTag = (session: Session, seed: number) => (seedList(session.config).le
 async function runMethod(session: Session, scenario: Scenario, record: ScenarioResult, entry: MethodResult, data: ScenarioData): Promise<void> {
   const { model, log } = session;
   const key = `${scenario.name}--${entry.method}--${entry.update_target.replace(/\+/g, '-')}`;
+  // a grid point draws the seeds of its registry method: the points of a sweep differ in their settings alone
+  const seedKey = `${scenario.name}--${baseMethod(entry.method)}--${entry.update_target.replace(/\+/g, '-')}`;
   const checkpoint = (k: number) => join(session.outDir, 'checkpoints', `${partName(record.seed, key)}--r${k}.safetensors`);
   const requests = record.splits.requests;
   const label = `${scenario.name}${seedTag(session, record.seed)} ${entry.method}${entry.update_target === record.update_target ? '' : ` [${entry.update_target}]`}`;
@@ -392,7 +395,7 @@ async function runMethod(session: Session, scenario: Scenario, record: ScenarioR
     for (let k = entry.requests.length + 1; k <= requests.length; k++) {
       const t0 = performance.now();
       const earlier = Array.from({ length: k - 1 }, (_, j) => checkpoint(j + 1));
-      const result = await runRequest(session, scenario, record, entry, data, { key, k, label: `${label} ${k}/${requests.length}`, checkpoint: checkpoint(k), earlier });
+      const result = await runRequest(session, scenario, record, entry, data, { key, seedKey, k, label: `${label} ${k}/${requests.length}`, checkpoint: checkpoint(k), earlier });
       const seconds = (performance.now() - t0) / 1000;
       entry.requests.push({ ...result, seconds });
       session.save();
@@ -421,11 +424,11 @@ type RequestRecord = Omit<MethodResult['requests'][number], 'seconds'>;
  * its delta for a resumed run.
  */
 async function runRequest(session: Session, scenario: Scenario, record: ScenarioResult, entry: MethodResult, data: ScenarioData,
-  at: { key: string; k: number; label: string; checkpoint: string; earlier: string[] }): Promise<RequestRecord> {
+  at: { key: string; seedKey: string; k: number; label: string; checkpoint: string; earlier: string[] }): Promise<RequestRecord> {
   const { config, model } = session;
   const ids = record.splits.requests[at.k - 1]!;
   const forget = byId(data.pool, ids, scenario.name).flatMap((p) => p.training);
-  const settings = settingsFor(config, scenario.name, entry.method, entry.update_target, deriveSeed(record.seed, at.key, at.k));
+  const settings = settingsFor(config, scenario.name, entry.method, entry.update_target, deriveSeed(record.seed, at.seedKey, at.k));
   const point = (step: number): EvaluationPoint => ({ seed: record.seed, scenario: scenario.name, method: entry.method, target: entry.update_target, request: at.k, step });
   const rows: SampleRow[][] = [];
   const trajectory: TrajectoryPoint[] = [];
@@ -441,14 +444,14 @@ async function runRequest(session: Session, scenario: Scenario, record: Scenario
     },
   };
   // refusals: the data's "I don't know" answers, for the methods that train toward them (IdkNLL, IdkDPO)
-  const outcome = await unlearnRequest(model, getMethod(entry.method), forget, data.retainExamples, { ...settings, refusals: session.data.refusals },
+  const outcome = await unlearnRequest(model, getMethod(baseMethod(entry.method)), forget, data.retainExamples, { ...settings, refusals: session.data.refusals },
     session.progress, at.label, probe, () => readDeltas(model, at.earlier));
   try {
     // A request that stopped ends at the point that stopped it: scored again below, once its update is merged.
     if (outcome.stoppedEarly) { trajectory.pop(); rows.pop(); }
     const scored = await evaluatePoint(session, data.sets, point(outcome.steps));
     rows.push(scored.rows);
-    const seeds = { splitSeed: record.seed, seed: deriveSeed(record.seed, at.key, at.k, 'attacks'), oracleMia: record.oracle_mia ?? null };
+    const seeds = { splitSeed: record.seed, seed: deriveSeed(record.seed, at.seedKey, at.k, 'attacks'), oracleMia: record.oracle_mia ?? null };
     const attacks = await runAttacks(session, data, settings.target, seeds, { current: byPerson(scored.evaluation.outcomes), start: () => startPeople(session, record) });
     await writeSamplePart(session.samplesDir, partName(record.seed, `${at.key}--r${at.k}`), rows.flat());
     if (at.k < record.splits.requests.length) await saveCheckpoint(session, at.checkpoint, outcome.delta);
@@ -529,7 +532,8 @@ async function startPeople(session: Session, record: ScenarioResult): Promise<Pe
 }
 
 /** unlearn.stop_at_forgotten from the most specific layer that sets it (as settingsFor reads every key). */
-function stopLevel(config: RunConfig, scenario: string, method: string): number | null {
+function stopLevel(runConfig: RunConfig, scenario: string, variant: string): number | null {
+  const { method, config } = resolveVariant(runConfig, scenario, variant);
   return pickSetting(config, scenario, method, 'stop_at_forgotten');
 }
 
@@ -553,12 +557,16 @@ async function saveCheckpoint(session: Session, path: string, delta: StateDelta)
   session.checkpoints.push({ file: basename(path), bytes: statSync(path).size, parameters });
 }
 
-/** The (method, update target) pairs a scenario runs: every method on the main target, plus the ablation where the scenario has it. */
+/**
+ * The (method, update target) pairs a scenario runs: every method on the main target, plus the ablation where the
+ * scenario has it; each method as its grid points (protocol/grid.ts), or itself without a grid.
+ */
 function methodEntries(config: RunConfig, scenario: Scenario): { method: string; target: string }[] {
-  const main = config.methods.map((method) => ({ method, target: config.update_target }));
+  const variants = (method: string) => variantsOf(config, scenario.name, method).map((v) => v.name);
+  const main = config.methods.flatMap((m) => variants(m).map((method) => ({ method, target: config.update_target })));
   const all = !scenario.ablation || !config.ablation ? main
-    : [...main, ...config.ablation.targets.filter((t) => t !== config.update_target).map((target) => ({ method: config.ablation!.method, target }))];
-  return all.filter((e) => !needsAbsentLora(config, scenario.name, e.method));
+    : [...main, ...config.ablation.targets.filter((t) => t !== config.update_target).flatMap((target) => variants(config.ablation!.method).map((method) => ({ method, target })))];
+  return all.filter((e) => !needsAbsentLora(config, scenario.name, baseMethod(e.method)));
 }
 
 /** The scenario's note on the methods it cannot run: those that need LoRA where it updates in full. */
@@ -572,7 +580,9 @@ function skippedNote(config: RunConfig, scenario: Scenario): string | undefined 
  * scenario_settings.<scenario>, then method_settings.<method>, then unlearn. The method's
  * hyperparameters over its defaults. `lora: null` in a layer means a full update.
  */
-export function settingsFor(config: RunConfig, scenario: string, method: string, target: string, seed: number): UnlearnSettings {
+export function settingsFor(runConfig: RunConfig, scenario: string, variant: string, target: string, seed: number): UnlearnSettings {
+  // a grid point runs its registry method with the point's settings (protocol/grid.ts)
+  const { method, config } = resolveVariant(runConfig, scenario, variant);
   const own = config.method_settings[method] ?? { hyperparameters: {} };
   const pick = <K extends keyof RunConfig['unlearn']>(key: K) => pickSetting(config, scenario, method, key);
   const lora = pick('lora');
