@@ -1,8 +1,8 @@
 import { Module, cat, arange, conv2d, scope, type LayerNorm, type Tensor, type Embedding } from '../../torch/index.ts';
 import type { LoraLinear } from '../lora.ts';
-import { attend, mergeHeads, splitHeads } from './attention.ts';
+import { attend, mergeHeads, splitHeads } from '../blocks/attention.ts';
 import type { ClipVisionConfig } from './config.ts';
-import type { WeightSource } from './source.ts';
+import type { WeightSource } from '../hf/source.ts';
 
 /**
  * CLIP's ViT vision tower (transformers' CLIPVisionTransformer), as LLaVA uses it: patch and
