@@ -1,7 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { PulseError, describeZodError, errorExcerpt, excerpt } from '../../errors.ts';
+import { PulseError, describeZodError, excerpt } from '../../errors.ts';
+import { readJsonFile } from '../hf/json-file.ts';
 import {
   OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, PIL_BICUBIC, PIL_RESAMPLE_NAMES, asTriple, channelTables, decodeRgb, resampleBicubic,
   type PixelScaling, type RgbPixels, type RgbSource,
@@ -108,31 +109,18 @@ function pixelBounds(c: z.infer<typeof Qwen2VLImageConfigJson>, file: string): {
  */
 export function loadQwen2VLImageConfig(folder: string): Qwen2VLImageConfig {
   const processorFile = join(folder, 'processor_config.json');
-  const processor = existsSync(processorFile) ? readJson(processorFile) : null;
+  const processor = readJsonFile(processorFile, null);
   if (isObject(processor) && processor.image_processor !== undefined) {
     return qwen2VLImageConfig(processor.image_processor, `${processorFile} (image_processor)`);
   }
   const file = join(folder, 'preprocessor_config.json');
-  if (existsSync(file)) return qwen2VLImageConfig(readJson(file), file);
+  const preprocessor = readJsonFile(file, null);
+  if (preprocessor !== null) return qwen2VLImageConfig(preprocessor, file);
   const video = join(folder, 'video_preprocessor_config.json');
   if (existsSync(video) || (isObject(processor) && processor.video_processor !== undefined)) {
     throw new PulseError(`${file}: missing: the folder has only a video processor's config (${existsSync(video) ? video : processorFile}), and Qwen2-VL needs the image processor's`);
   }
   throw new PulseError(`${file}: missing: the folder has no image processor config`);
-}
-
-function readJson(file: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new PulseError(`${file}: cannot be read (${errorExcerpt(e)})`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new PulseError(`${file}: not valid JSON (${errorExcerpt(e)})`);
-  }
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
