@@ -83,8 +83,8 @@ test('the Hub config reads as transformers reads it: its pixel bounds over the c
   const config = loadQwen2VLImageConfig(join(FIXTURES, 'qwen2-vl'));
   assert.deepEqual(config.resize, { minPixels: 3136, maxPixels: 12845056 });
   assert.deepEqual([config.patchSize, config.temporalPatchSize, config.mergeSize, config.convertRgb], [14, 2, 2, true]);
-  assert.deepEqual(config.scaling.normalize?.mean, [0.48145466, 0.4578275, 0.40821073]);
-  assert.equal(config.scaling.rescaleFactor, 1 / 255);
+  assert.deepEqual(config.normalize?.mean, [0.48145466, 0.4578275, 0.40821073]);
+  assert.equal(config.rescaleFactor, 1 / 255);
   // An empty config: Qwen2VLImageProcessorPil's class defaults (size 3136..1003520).
   assert.deepEqual(qwen2VLImageConfig({}, 'x').resize, { minPixels: 3136, maxPixels: 1003520 });
 });

@@ -1,4 +1,5 @@
 import sharp, { type Sharp } from 'sharp';
+import { z } from 'zod';
 import { PulseError, errorExcerpt } from '../../errors.ts';
 
 // Each image is decoded once: libvips's operation cache would only hold memory.
@@ -23,13 +24,13 @@ export interface RgbPixels { width: number; height: number; pixels: Uint8Array }
 export type RgbSource = Uint8Array | RgbPixels;
 export type Triple = readonly [number, number, number];
 
-export const OPENAI_CLIP_MEAN: Triple = [0.48145466, 0.4578275, 0.40821073];
-export const OPENAI_CLIP_STD: Triple = [0.26862954, 0.26130258, 0.27577711];
+const OPENAI_CLIP_MEAN: Triple = [0.48145466, 0.4578275, 0.40821073];
+const OPENAI_CLIP_STD: Triple = [0.26862954, 0.26130258, 0.27577711];
 /** PIL's resample filter numbers, as preprocessor_config.json's `resample` holds them. */
-export const PIL_BICUBIC = 3;
-export const PIL_RESAMPLE_NAMES: Record<number, string> = { 0: 'nearest', 1: 'lanczos', 2: 'bilinear', 3: 'bicubic', 4: 'box', 5: 'hamming' };
+const PIL_BICUBIC = 3;
+const PIL_RESAMPLE_NAMES: Record<number, string> = { 0: 'nearest', 1: 'lanczos', 2: 'bilinear', 3: 'bicubic', 4: 'box', 5: 'hamming' };
 
-export const asTriple = (v: number | Triple): Triple => (typeof v === 'number' ? [v, v, v] : v);
+const asTriple = (v: number | Triple): Triple => (typeof v === 'number' ? [v, v, v] : v);
 
 /**
  * The image as RGB pixels. Encoded bytes are decoded as PIL does; with `convertRgb` off only an
@@ -67,13 +68,47 @@ function checkedRgb(image: RgbPixels, source: string): RgbPixels {
   return image;
 }
 
-// ---- rescale and normalise, as numpy rounds them ----
+// ---- the config keys of these steps ----
+
+const triple = z.union([z.number(), z.tuple([z.number(), z.number(), z.number()])], { error: 'expected a number or a list of 3 numbers (R, G, B)' });
+
+/** The keys of a preprocessor_config.json for the steps above, in zod; null means "the default", as None does in transformers. */
+export const PIXEL_STEP_KEYS = {
+  resample: z.number().int().nullish(),
+  do_rescale: z.boolean().nullish(),
+  rescale_factor: z.number().positive().nullish(),
+  do_normalize: z.boolean().nullish(),
+  image_mean: triple.nullish(),
+  image_std: triple.nullish(),
+  do_convert_rgb: z.boolean().nullish(),
+};
+const PixelStepsJson = z.object(PIXEL_STEP_KEYS);
 
 /** null where the processor's step is off. */
 export interface PixelScaling {
   rescaleFactor: number | null;
   normalize: { mean: Triple; std: Triple } | null;
 }
+
+/**
+ * The steps as a parsed config sets them, with transformers' defaults (1/255, CLIP's mean and
+ * std); a resample other than bicubic (when the processor resizes) or a zero std is refused.
+ */
+export function pixelSteps(c: z.infer<typeof PixelStepsJson>, resizes: boolean, file: string): PixelScaling & { convertRgb: boolean } {
+  const resample = c.resample ?? PIL_BICUBIC;
+  if (resizes && resample !== PIL_BICUBIC) {
+    throw new PulseError(`${file}: resample: only ${PIL_BICUBIC} (bicubic) is supported, got ${resample} (${PIL_RESAMPLE_NAMES[resample] ?? 'unknown'})`);
+  }
+  const std = asTriple(c.image_std ?? OPENAI_CLIP_STD);
+  if (c.do_normalize !== false && std.includes(0)) throw new PulseError(`${file}: image_std: a standard deviation of 0 divides by zero`);
+  return {
+    rescaleFactor: c.do_rescale === false ? null : c.rescale_factor ?? 1 / 255,
+    normalize: c.do_normalize === false ? null : { mean: asTriple(c.image_mean ?? OPENAI_CLIP_MEAN), std },
+    convertRgb: c.do_convert_rgb ?? true,
+  };
+}
+
+// ---- rescale and normalise, as numpy rounds them ----
 
 /**
  * Per channel, the float32 value each byte becomes: what transformers' rescale then normalise

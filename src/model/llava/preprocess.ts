@@ -1,8 +1,7 @@
 import { z } from 'zod';
 import { PulseError, describeZodError, errorExcerpt } from '../../errors.ts';
 import {
-  OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, PIL_BICUBIC as BICUBIC, PIL_RESAMPLE_NAMES as RESAMPLE_NAMES, asTriple, channelTables, decodeRgb,
-  resampleBicubic, type RgbPixels, type RgbSource, type Triple,
+  PIXEL_STEP_KEYS, channelTables, decodeRgb, pixelSteps, resampleBicubic, type RgbPixels, type RgbSource, type Triple,
 } from '../hf/pil-image.ts';
 
 export type { RgbPixels } from '../hf/pil-image.ts';
@@ -17,7 +16,6 @@ export type { RgbPixels } from '../hf/pil-image.ts';
  */
 
 const side = z.number().int().positive();
-const triple = z.union([z.number(), z.tuple([z.number(), z.number(), z.number()])], { error: 'expected a number or a list of 3 numbers (R, G, B)' });
 
 /**
  * The fields of a `preprocessor_config.json` that change the pixels. Other keys (processor
@@ -29,16 +27,10 @@ export const PreprocessorConfigJson = z.object({
   do_resize: z.boolean().nullish(),
   size: z.union([side, z.object({ shortest_edge: side }).strict(), z.object({ height: side, width: side }).strict()],
     { error: 'expected a positive integer, {"shortest_edge": n} or {"height": h, "width": w}' }).nullish(),
-  resample: z.number().int().nullish(),
   do_center_crop: z.boolean().nullish(),
   crop_size: z.union([side, z.object({ height: side, width: side }).strict()],
     { error: 'expected a positive integer or {"height": h, "width": w}' }).nullish(),
-  do_rescale: z.boolean().nullish(),
-  rescale_factor: z.number().positive().nullish(),
-  do_normalize: z.boolean().nullish(),
-  image_mean: triple.nullish(),
-  image_std: triple.nullish(),
-  do_convert_rgb: z.boolean().nullish(),
+  ...PIXEL_STEP_KEYS,
 });
 export type PreprocessorConfigJson = z.infer<typeof PreprocessorConfigJson>;
 
@@ -59,14 +51,7 @@ export function clipConfig(json: unknown, file: string): ClipConfig {
   const parsed = PreprocessorConfigJson.safeParse(json);
   if (!parsed.success) throw new PulseError(`${file}: ${describeZodError(parsed.error)}`);
   const c = parsed.data;
-  const resample = c.resample ?? BICUBIC;
-  if (c.do_resize !== false && resample !== BICUBIC) {
-    const name = RESAMPLE_NAMES[resample] ?? 'unknown';
-    throw new PulseError(`${file}: resample: only ${BICUBIC} (bicubic) is supported, got ${resample} (${name})`);
-  }
-  if (c.do_normalize !== false && asTriple(c.image_std ?? OPENAI_CLIP_STD).includes(0)) {
-    throw new PulseError(`${file}: image_std: a standard deviation of 0 divides by zero`);
-  }
+  const steps = pixelSteps(c, c.do_resize !== false, file);
   // transformers' get_size_dict: a bare number is a shortest edge for `size`, a square for `crop_size`.
   const size = c.size ?? { shortest_edge: 224 };
   const crop = c.crop_size ?? { height: 224, width: 224 };
@@ -75,10 +60,7 @@ export function clipConfig(json: unknown, file: string): ClipConfig {
       : typeof size === 'number' ? { shortestEdge: size }
       : 'shortest_edge' in size ? { shortestEdge: size.shortest_edge } : size,
     crop: c.do_center_crop === false ? null : typeof crop === 'number' ? { height: crop, width: crop } : crop,
-    rescaleFactor: c.do_rescale === false ? null : c.rescale_factor ?? 1 / 255,
-    normalize: c.do_normalize === false ? null
-      : { mean: asTriple(c.image_mean ?? OPENAI_CLIP_MEAN), std: asTriple(c.image_std ?? OPENAI_CLIP_STD) },
-    convertRgb: c.do_convert_rgb ?? true,
+    ...steps,
   };
 }
 
@@ -131,7 +113,7 @@ export function normalisedChw(rgb: RgbPixels, config: ClipConfig): Float32Array 
   const { width, height, pixels } = rgb;
   const plane = width * height;
   const out = new Float32Array(3 * plane);
-  const tables = channelTables({ rescaleFactor: config.rescaleFactor, normalize: config.normalize });
+  const tables = channelTables(config);
   for (let c = 0; c < 3; c++) {
     const table = tables[c]!;
     for (let i = 0; i < plane; i++) out[c * plane + i] = table[pixels[i * 3 + c]!]!;

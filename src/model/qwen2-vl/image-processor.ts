@@ -4,8 +4,7 @@ import { z } from 'zod';
 import { PulseError, describeZodError, excerpt } from '../../errors.ts';
 import { readJsonFile } from '../hf/json-file.ts';
 import {
-  OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, PIL_BICUBIC, PIL_RESAMPLE_NAMES, asTriple, channelTables, decodeRgb, resampleBicubic,
-  type PixelScaling, type RgbPixels, type RgbSource,
+  PIXEL_STEP_KEYS, channelTables, decodeRgb, pixelSteps, resampleBicubic, type PixelScaling, type RgbPixels, type RgbSource,
 } from '../hf/pil-image.ts';
 
 /**
@@ -16,7 +15,6 @@ import {
  */
 
 const positive = z.number().int().positive();
-const triple = z.union([z.number(), z.tuple([z.number(), z.number(), z.number()])], { error: 'expected a number or a list of 3 numbers (R, G, B)' });
 
 /** The keys of a Qwen2-VL preprocessor_config.json that change the pixels; others are left alone. null: the default. */
 const Qwen2VLImageConfigJson = z.object({
@@ -28,23 +26,16 @@ const Qwen2VLImageConfigJson = z.object({
   }, { error: 'expected {"shortest_edge": min pixels, "longest_edge": max pixels}' }).nullish(),
   min_pixels: positive.nullish(),
   max_pixels: positive.nullish(),
-  resample: z.number().int().nullish(),
-  do_rescale: z.boolean().nullish(),
-  rescale_factor: z.number().positive().nullish(),
-  do_normalize: z.boolean().nullish(),
-  image_mean: triple.nullish(),
-  image_std: triple.nullish(),
-  do_convert_rgb: z.boolean().nullish(),
+  ...PIXEL_STEP_KEYS,
   patch_size: positive.nullish(),
   temporal_patch_size: positive.nullish(),
   merge_size: positive.nullish(),
 });
 
-/** A parsed config with transformers' class defaults filled in. */
-export interface Qwen2VLImageConfig {
+/** A parsed config with transformers' class defaults filled in; rescaleFactor and normalize null where the step is off. */
+export interface Qwen2VLImageConfig extends PixelScaling {
   /** the pixel bounds of the resized image (transformers' size.shortest_edge / size.longest_edge); null: do_resize is off */
   resize: { minPixels: number; maxPixels: number } | null;
-  scaling: PixelScaling;
   convertRgb: boolean;
   patchSize: number;
   temporalPatchSize: number;
@@ -68,19 +59,9 @@ export function qwen2VLImageConfig(json: unknown, file: string): Qwen2VLImageCon
   if (c.image_processor_type && !IMAGE_PROCESSOR_TYPES.includes(c.image_processor_type)) {
     throw new PulseError(`${file}: image_processor_type ${excerpt(c.image_processor_type)} is not Qwen2-VL's (${IMAGE_PROCESSOR_TYPES.join(', ')})`);
   }
-  const resample = c.resample ?? PIL_BICUBIC;
-  if (c.do_resize !== false && resample !== PIL_BICUBIC) {
-    throw new PulseError(`${file}: resample: only ${PIL_BICUBIC} (bicubic) is supported, got ${resample} (${PIL_RESAMPLE_NAMES[resample] ?? 'unknown'})`);
-  }
-  const std = asTriple(c.image_std ?? OPENAI_CLIP_STD);
-  if (c.do_normalize !== false && std.includes(0)) throw new PulseError(`${file}: image_std: a standard deviation of 0 divides by zero`);
   return {
     resize: c.do_resize === false ? null : pixelBounds(c, file),
-    scaling: {
-      rescaleFactor: c.do_rescale === false ? null : c.rescale_factor ?? 1 / 255,
-      normalize: c.do_normalize === false ? null : { mean: asTriple(c.image_mean ?? OPENAI_CLIP_MEAN), std },
-    },
-    convertRgb: c.do_convert_rgb ?? true,
+    ...pixelSteps(c, c.do_resize !== false, file),
     patchSize: c.patch_size ?? DEFAULTS.patchSize,
     temporalPatchSize: c.temporal_patch_size ?? DEFAULTS.temporalPatchSize,
     mergeSize: c.merge_size ?? DEFAULTS.mergeSize,
@@ -222,7 +203,7 @@ export class Qwen2VLImageProcessor {
    */
   #patches(rgb: RgbPixels, grid: ImageGrid): { pixelValues: Float32Array; patchDim: number } {
     const { patchSize: p, temporalPatchSize: frames, mergeSize: m } = this.config;
-    const tables = channelTables(this.config.scaling);
+    const tables = channelTables(this.config);
     const patchDim = 3 * frames * p * p;
     const out = new Float32Array(grid.h * grid.w * patchDim);
     let o = 0;
