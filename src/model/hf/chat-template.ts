@@ -1,9 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Template } from '@huggingface/jinja';
 import { PulseError, errorExcerpt, excerpt } from '../../errors.ts';
 import { LETTERS, type McQuestion } from '../../text/multiple-choice.ts';
-import { readJsonFile } from './json-file.ts';
+import { readFolderJson, readFolderText } from './files.ts';
 
 /**
  * A model folder's chat template, rendered as transformers' apply_chat_template renders it, by a
@@ -138,14 +137,14 @@ export class ChatTemplate {
 function findTemplate(folder: string): { text: string; source: string } | null {
   for (const file of ['processor_config.json', 'chat_template.json']) {
     const path = join(folder, file);
-    const json = readJsonFile(path, null) as { chat_template?: unknown } | null;
+    const json = readFolderJson(path, null) as { chat_template?: unknown } | null;
     if (json?.chat_template !== undefined && json.chat_template !== null) return { text: templateText(json.chat_template, path), source: path };
   }
   const jinja = join(folder, 'chat_template.jinja');
-  const text = readText(jinja);
+  const text = readFolderText(jinja, null);
   if (text !== null) return { text, source: jinja };
   const tokenizerConfig = join(folder, 'tokenizer_config.json');
-  const config = readJsonFile(tokenizerConfig, null) as { chat_template?: unknown } | null;
+  const config = readFolderJson(tokenizerConfig, null) as { chat_template?: unknown } | null;
   if (config?.chat_template !== undefined && config.chat_template !== null) {
     return { text: templateText(config.chat_template, tokenizerConfig), source: tokenizerConfig };
   }
@@ -163,20 +162,11 @@ function templateText(value: unknown, path: string): string {
   throw new PulseError(`${path}: chat_template: expected the template's text`);
 }
 
-function readText(path: string): string | null {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new PulseError(`${path}: cannot be read (${errorExcerpt(e)})`);
-  }
-}
-
 /** The tokenizer's special tokens as transformers hands them to templates: tokenizer_config.json, then special_tokens_map.json. */
 function specialTokens(folder: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const file of ['tokenizer_config.json', 'special_tokens_map.json']) {
-    const json = readJsonFile(join(folder, file), null) as Record<string, unknown> | null;
+    const json = readFolderJson(join(folder, file), null) as Record<string, unknown> | null;
     for (const key of SPECIAL_TOKEN_KEYS) {
       const value = json?.[key];
       // A token is its text or an AddedToken object with `content`.

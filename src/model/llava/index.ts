@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { ModelKind, ModelSpec } from '../registry.ts';
@@ -65,7 +64,7 @@ export const llavaKind: ModelKind = {
   description: 'LLaVA-1.5 (7B, 13B or any size) from a Hugging Face model folder, on CPU or CUDA',
   spec: LlavaSpec as unknown as z.ZodType<ModelSpec>,
   load: (spec) => loadLlava(spec as LlavaSpec),
-  claims: (path) => existsSync(join(path, 'config.json')) && existsSync(join(path, 'tokenizer.json')),
+  modelTypes: ['llava'],
 };
 
 export { LlavaModel } from './model.ts';

@@ -1,15 +1,11 @@
 import { cat, keep, tensor } from '../../torch/index.ts';
 import { layoutRows, pieceOf, type Piece, type RowTokens } from '../batch.ts';
 import { ropePositions } from './mrope.ts';
-import type { ImageGrid } from './grid.ts';
+import type { Qwen2VLPixels } from './image-processor.ts';
 import type { QwenInputs } from './qwen2-vl.ts';
 
 /** An image as the vision tower reads it: the image processor's patches for it and its grid. */
-export interface QwenImage {
-  /** float32, [t·h·w, channels · temporal patch · patch²], row-major */
-  pixelValues: Float32Array;
-  grid: ImageGrid;
-}
+export type QwenImage = Qwen2VLPixels;
 
 /** A sequence before batching: the prompt with its image's <|image_pad|> already repeated once per image token. */
 export interface QwenRow extends RowTokens {

@@ -1,5 +1,6 @@
-/** An image's place on the vision tower's patch grid: frames, patch rows, patch columns (the image processor's image_grid_thw). */
-export interface ImageGrid { t: number; h: number; w: number }
+import type { ImageGrid } from './image-processor.ts';
+
+export type { ImageGrid };
 
 /**
  * The (row, column) of every patch of the images, in the order the image processor flattens

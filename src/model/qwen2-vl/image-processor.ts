@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { PulseError, describeZodError, excerpt } from '../../errors.ts';
-import { readJsonFile } from '../hf/json-file.ts';
+import { readFolderJson } from '../hf/files.ts';
 import {
   PIXEL_STEP_KEYS, channelTables, decodeRgb, pixelSteps, resampleBicubic, type PixelScaling, type RgbPixels, type RgbSource,
 } from '../hf/pil-image.ts';
@@ -90,12 +90,12 @@ function pixelBounds(c: z.infer<typeof Qwen2VLImageConfigJson>, file: string): {
  */
 export function loadQwen2VLImageConfig(folder: string): Qwen2VLImageConfig {
   const processorFile = join(folder, 'processor_config.json');
-  const processor = readJsonFile(processorFile, null);
+  const processor = readFolderJson(processorFile, null);
   if (isObject(processor) && processor.image_processor !== undefined) {
     return qwen2VLImageConfig(processor.image_processor, `${processorFile} (image_processor)`);
   }
   const file = join(folder, 'preprocessor_config.json');
-  const preprocessor = readJsonFile(file, null);
+  const preprocessor = readFolderJson(file, null);
   if (preprocessor !== null) return qwen2VLImageConfig(preprocessor, file);
   const video = join(folder, 'video_preprocessor_config.json');
   if (existsSync(video) || (isObject(processor) && processor.video_processor !== undefined)) {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { PulseError, errorExcerpt, excerpt } from '../../errors.ts';
-import { readJsonFile } from '../hf/json-file.ts';
+import { readFolderJson } from '../hf/files.ts';
 
 /** The special tokens the prompts and the image expansion rely on, by content (their ids differ between files). */
 export const QWEN_TOKENS = {
@@ -40,8 +40,8 @@ export class Qwen2Tokenizer {
   /** The tokenizer of a model folder: tokenizer.json, with tokenizer_config.json when there is one. */
   static load(folder: string): Qwen2Tokenizer {
     const path = join(folder, 'tokenizer.json');
-    const json = readJsonFile(path, 'missing: the folder has no tokenizer.json');
-    const config = readJsonFile(join(folder, 'tokenizer_config.json'), null) ?? {};
+    const json = readFolderJson(path, 'missing: the folder has no tokenizer.json');
+    const config = readFolderJson(join(folder, 'tokenizer_config.json'), null) ?? {};
     return Qwen2Tokenizer.fromJson(json, config, path);
   }
 
