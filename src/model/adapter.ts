@@ -71,8 +71,6 @@ export abstract class NetworkModel<I extends object, Img, R extends RowTokens> e
   /** A model over these tensors, shared except where `source` copies them (the reference of a full update). */
   protected abstract sharedCopy(source: WeightSource): NetworkModel<I, Img, R>;
   abstract decode(ids: readonly number[]): string;
-  /** The name reset() reads a changed parameter back under (a tied head's weight is its embedding's). */
-  protected storedName(name: string): string { return name; }
 
   get info(): ModelInfo {
     this.#info ??= {
@@ -292,7 +290,7 @@ export abstract class NetworkModel<I extends object, Img, R extends RowTokens> e
     return attachByName(this.loraLayers(spec.parts), spec);
   }
 
-  #changed(name: string): void { this.#dirty.add(this.storedName(name)); }
+  #changed(name: string): void { this.#dirty.add(name); }
 
   mergeLora(): StateDelta {
     const delta = takeAdapters(this.loraLayers(), true);

@@ -50,12 +50,18 @@ export abstract class DecoderNetwork<I> extends Module {
   /** Logits [.., vocabulary] of hidden states (all positions, or only those a caller selected). */
   logits(hidden: Tensor): Tensor { return this.head.forward(hidden); }
 
-  /** Linear layers of the given parts that can take an adapter, by full name; the LM part includes lm_head. */
+  /**
+   * Whether lm_head takes an adapter. Not when it is the token embedding (tied): folding its adapter
+   * in would change the embedding too, so the merged model would not be the adapted one.
+   */
+  protected get headTakesAdapter(): boolean { return true; }
+
+  /** Linear layers of the given parts that can take an adapter, by full name; the LM part includes lm_head (unless tied). */
   loraLayers(parts: readonly Part[] = PARTS): [string, LoraLinear][] {
     return parts.flatMap((p) => {
       const { module, prefix } = this.part(p);
       const own = module.namedModules(prefix).filter((e): e is [string, LoraLinear] => e[1] instanceof LoraLinear);
-      return p === 'llm' ? [...own, ['lm_head', this.head] as [string, LoraLinear]] : own;
+      return p === 'llm' && this.headTakesAdapter ? [...own, ['lm_head', this.head] as [string, LoraLinear]] : own;
     });
   }
 }

@@ -88,8 +88,5 @@ export abstract class QwenVlNet extends NetworkModel<QwenInputs, QwenImage, Qwen
     return { module: this.language, prefix: 'language_model.' };
   }
 
-  /** A tied head's weight is the token embedding: reset() reads that back. */
-  protected override storedName(name: string): string {
-    return this.config.tied && name === 'lm_head.weight' ? 'language_model.embed_tokens.weight' : name;
-  }
+  protected override get headTakesAdapter(): boolean { return !this.config.tied; }
 }
