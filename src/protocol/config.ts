@@ -265,7 +265,11 @@ function withModelKind(layer: Record<string, unknown>): Record<string, unknown> 
   const model = layer.model;
   if (!isObject(model) || model.kind !== undefined || typeof model.path !== 'string') return layer;
   const kind = kindForPath(model.path);
-  return kind ? { ...layer, model: { kind, ...model } } : layer;
+  if (!kind) {
+    throw new PulseError(`model.path: ${model.path}: no Hugging Face folder (config.json with a model_type) nor embedded model there, `
+      + 'and no model.kind says what it is');
+  }
+  return { ...layer, model: { kind, ...model } };
 }
 
 /** Preset, then YAML file, then command-line overrides; validated once at the end. */
