@@ -9,10 +9,19 @@ import { LlavaTokenizer } from './tokenizer.ts';
 import { readFolderText } from '../hf/files.ts';
 import { HF_SPEC_FIELDS, buildModel, checkFolder } from '../hf/folder.ts';
 import { LLAVA_NAMES } from './names.ts';
+import { IMAGE_TOKEN } from './prompt.ts';
+import { ChatTemplate } from '../hf/chat-template.ts';
 
 /** path: llava-hf/llava-1.5-7b-hf or -13b-hf, or a fine-tune in that layout */
-const LlavaSpec = z.object({ kind: z.literal('llava'), ...HF_SPEC_FIELDS }).strict();
+const LlavaSpec = z.object({
+  kind: z.literal('llava'),
+  ...HF_SPEC_FIELDS,
+  /** mllmu: MLLMU-Bench's own LLaVA prompt (the paper's); chat_template: the folder's chat template */
+  prompt: z.enum(['mllmu', 'chat_template']).default('mllmu'),
+}).strict();
 export type LlavaSpec = z.infer<typeof LlavaSpec>;
+/** A spec as written: keys with a default may be left out. */
+export type LlavaSpecInput = z.input<typeof LlavaSpec>;
 
 /** The files besides the weights that identify a LLaVA checkpoint. */
 const FINGERPRINT_FILES = ['config.json', 'tokenizer.json', 'preprocessor_config.json'];
@@ -37,13 +46,16 @@ function readFolder(folder: string) {
   return { config, tokenizer, preprocessor };
 }
 
-function load(spec: LlavaSpec, random: boolean): LlavaModel {
+function load(input: LlavaSpecInput, random: boolean): LlavaModel {
+  const spec = LlavaSpec.parse(input);
   const { config, tokenizer, preprocessor } = readFolder(spec.path);
-  return buildModel(spec, LLAVA_NAMES, FINGERPRINT_FILES, random,
-    (source, origin, runtime) => new LlavaModel(source, config, tokenizer, preprocessor, origin, runtime));
+  const template = spec.prompt === 'chat_template' ? ChatTemplate.load(spec.path, IMAGE_TOKEN) : null;
+  template?.prompt('Who is this person?', 1); // a template that renders no <image> fails here, not in the middle of a run
+  return buildModel(spec, LLAVA_NAMES, template ? [...FINGERPRINT_FILES, 'chat_template.json'] : FINGERPRINT_FILES, random,
+    (source, origin, runtime) => new LlavaModel(source, config, tokenizer, preprocessor, origin, runtime, template));
 }
 
-export async function loadLlava(spec: LlavaSpec): Promise<LlavaModel> {
+export async function loadLlava(spec: LlavaSpecInput): Promise<LlavaModel> {
   return load(spec, false);
 }
 
@@ -51,7 +63,7 @@ export async function loadLlava(spec: LlavaSpec): Promise<LlavaModel> {
  * A LLaVA of a folder's shape with random weights (N(0, 0.02²)): benchmarks at full size with no
  * download. The folder needs its config, tokenizer and preprocessor files only.
  */
-export function randomLlava(spec: LlavaSpec): LlavaModel {
+export function randomLlava(spec: LlavaSpecInput): LlavaModel {
   return load(spec, true);
 }
 

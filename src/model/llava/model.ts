@@ -10,6 +10,7 @@ import { clipPixels, type ClipConfig } from './preprocess.ts';
 import { letterQuestion, userTurn } from './prompt.ts';
 import type { LlavaConfig } from './config.ts';
 import type { LlavaTokenizer } from './tokenizer.ts';
+import type { ChatTemplate } from '../hf/chat-template.ts';
 
 
 /** LLaVA-1.5 behind the model seam: MLLMU-Bench's prompts (LLaVA's conversation format), CLIP's preprocessing, </s> ends answers. */
@@ -20,6 +21,8 @@ export class LlavaModel extends LlavaNet {
   constructor(
     w: WeightSource, config: LlavaConfig, readonly tokenizer: LlavaTokenizer, readonly preprocessor: ClipConfig,
     origin: Origin, runtime: Runtime,
+    /** the folder's chat template instead of MLLMU-Bench's prompt (model.prompt: chat_template), or null */
+    readonly template: ChatTemplate | null = null,
   ) {
     super(w, config, origin, runtime);
     this.eval();
@@ -40,16 +43,22 @@ export class LlavaModel extends LlavaNet {
     return clipPixels(image.kind === 'encoded' ? image.bytes : image, this.preprocessor, image.kind === 'encoded' ? image.source : 'an image');
   }
 
-  /** Prompt ids with <bos>, and the answer's ids (with </s>) as they follow the prompt in the tokenized whole. */
+  /**
+   * Prompt ids with <bos>, and the answer's ids (with </s>) as they follow the prompt in the tokenized whole:
+   * MLLMU-Bench's `USER: <image>\n{q}\nASSISTANT: {a}`, or the folder's template's prompt, answer and end of turn.
+   */
   protected tokenRow(prompt: string, answer: string, pixels: Float32Array | null): TokenRow {
-    const turn = userTurn(prompt, pixels !== null);
+    const images = pixels === null ? 0 : 1;
+    const turn = this.template ? this.template.prompt(prompt, images) : userTurn(prompt, images > 0);
     const promptIds = this.tokenizer.encode(turn, true);
     if (answer === '') return { prompt: promptIds, answer: [], pixels };
-    const whole = this.tokenizer.encode(`${turn} ${answer}`, true);
+    const text = this.template ? turn + this.template.trainingText(prompt, images, answer).completion : `${turn} ${answer}`;
+    const whole = this.tokenizer.encode(text, true);
     if (!promptIds.every((id, i) => whole[i] === id)) {
       throw new PulseError(`the tokenizer merges the prompt's end with the answer ${JSON.stringify(answer.slice(0, 40))}: cannot tell answer tokens apart`);
     }
-    return { prompt: promptIds, answer: [...whole.slice(promptIds.length), this.tokenizer.eosId], pixels };
+    // the template's completion ends with </s> already
+    return { prompt: promptIds, answer: [...whole.slice(promptIds.length), ...(this.template ? [] : [this.tokenizer.eosId])], pixels };
   }
 
   protected letterPrompt(question: ScoredQuestion): string { return letterQuestion(question); }
@@ -70,7 +79,7 @@ export class LlavaModel extends LlavaNet {
   }
 
   protected sharedCopy(source: WeightSource): LlavaModel {
-    return new LlavaModel(source, this.config, this.tokenizer, this.preprocessor, { ...this.origin, weights: null }, this.runtime);
+    return new LlavaModel(source, this.config, this.tokenizer, this.preprocessor, { ...this.origin, weights: null }, this.runtime, this.template);
   }
 
   decode(ids: readonly number[]): string { return this.tokenizer.decode(ids); }
