@@ -12,13 +12,13 @@
  *   one after the other: step time, tokens/s and the GPU's peak memory in use (nvidia-smi, sampled every 100 ms).
  */
 import { parseArgs } from 'node:util';
-import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultThreads, manualSeed, noGrad, zeros, randint, randn, cat, full, keep, tensor, type Tensor } from '../src/torch/index.ts';
 import { saveSafetensors } from '../src/torch/safetensors.ts';
 import { parseQwenSpec, randomQwenVl } from '../src/model/qwen2-vl/index.ts';
+import { f1, median, runSide, runSideOnGpu, type SideResult } from './sides.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const VENV_HF = '/work/venv-ref/bin/python';
@@ -109,17 +109,6 @@ async function writeWeightsAndInputs(dir: string, inputsPath: string, batch: num
   model.dispose();
 }
 
-interface SideResult { impl: string; step_ms: number[]; losses: number[]; tokens_per_step: number; peak_rss_mib: number; peak_gpu_mib: number | null; [k: string]: unknown }
-
-function runSide(command: string, args: string[]): SideResult {
-  const r = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 1 << 26 });
-  if (r.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (${r.status}):\n${r.stderr.slice(-3000)}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as SideResult;
-}
-
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
-const f1 = (x: number) => x.toFixed(1);
-
 async function compareOnCpu(): Promise<void> {
   const [batch, text, image] = [Number(o.batch ?? 2), Number(o.text ?? 64), Number(o.image ?? 224)];
   const dir = resolve(o.out, `model-${o.family}-${o.size}`);
@@ -161,21 +150,6 @@ async function compareOnCpu(): Promise<void> {
   }
 }
 
-/** One side at full size on a GPU, with the device's memory in use sampled while it runs. */
-async function onGpu(name: string, command: string, args: string[]): Promise<{ result: SideResult; peak: number; before: number }> {
-  const used = () => Number(execFileSync('nvidia-smi', ['--query-gpu=memory.used', '--format=csv,noheader,nounits'], { encoding: 'utf8' }).split('\n')[0]);
-  const before = used();
-  let peak = before;
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  let stdout = '';
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-  const timer = setInterval(() => { try { peak = Math.max(peak, used()); } catch { /* nvidia-smi busy */ } }, 100);
-  const code = await new Promise<number | null>((done) => child.on('close', done));
-  clearInterval(timer);
-  if (code !== 0) throw new Error(`${name} side failed (${code})`);
-  return { result: JSON.parse(stdout.trim().split('\n').pop()!) as SideResult, peak, before };
-}
-
 /** pulse and transformers + PEFT at full size on one GPU, one after the other, each from its own random bfloat16 weights. */
 async function fullSizeOnGpu(): Promise<void> {
   const dir = resolve(o.out, `config-${o.family}-${o.size}`);
@@ -190,7 +164,7 @@ async function fullSizeOnGpu(): Promise<void> {
   console.log(`[bench] ${o.family} ${o.size} shapes, random bfloat16 weights, ${o.device}, batch ${batch} x (${image} px image + ${text} text tokens), LoRA r16 on the seven projections`
     + `${o.checkpointing ? ', pulse with gradient checkpointing' : ''}`);
   for (const [name, command, args] of sides) {
-    const { result: r, peak, before } = await onGpu(name, command, args);
+    const { result: r, peak, before } = await runSideOnGpu(name, command, args);
     const ms = median(r.step_ms);
     console.log(`${name.padEnd(8)} ${f1(ms)} ms/step (median of ${r.step_ms.length}, ${String(r.gpu)}), ${f1((r.tokens_per_step / ms) * 1000)} tokens/s, `
       + `peak GPU memory in use ${peak} MiB (${before} MiB before)${r.peak_gpu_mib ? `, torch's peak allocated ${f1(r.peak_gpu_mib)} MiB` : ''}, losses ${r.losses.map((l) => l.toFixed(4)).join(' ')}`);

@@ -26,11 +26,11 @@ torch.optim.AdamW(lr from the file, betas (0.9, 0.999), eps 1e-8, weight_decay 0
 import argparse
 import contextlib
 import json
-import resource
 import sys
-import time
 
 import torch
+
+from llava_reference import train_steps  # the same timed steps as bench:llava's Python sides
 
 LM_MODULES = ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj']
 PEFT_TARGET = r'.*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)'
@@ -105,7 +105,6 @@ def run(args):
     torch.set_num_threads(args.threads)
     dtype = {'float32': torch.float32, 'bfloat16': torch.bfloat16}[args.dtype]
     device = torch.device(args.device)
-    cuda = device.type == 'cuda'
     if args.random:
         rank, alpha, lr, lora_a = args.rank, 2 * args.rank, 1e-4, None
     else:
@@ -122,39 +121,10 @@ def run(args):
     else:
         batch = {k: tensors[k].to(device) for k in ('input_ids', 'attention_mask', 'labels', 'mm_token_type_ids', 'pixel_values', 'image_grid_thw')}
     result = {'impl': 'hf+peft', 'torch': torch.__version__, **info}
-    model.train()
-    opt = torch.optim.AdamW(lora, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss = model(**batch).loss
-        loss.backward()
-        opt.step()
-        return loss.item()
-
-    if cuda:
-        torch.cuda.reset_peak_memory_stats(device)
-    losses, step_ms = [], []
-    for i in range(args.warmup + args.steps):
-        if cuda:
-            torch.cuda.synchronize(device)
-        t0 = time.perf_counter()
-        losses.append(step())
-        if cuda:
-            torch.cuda.synchronize(device)
-        ms = (time.perf_counter() - t0) * 1000
-        if i >= args.warmup:
-            step_ms.append(ms)
-        log(f'[hf+peft] step {i + 1}{" (warm-up)" if i < args.warmup else ""}: loss {losses[-1]:.6f}, {ms:.1f} ms')
+    result.update(train_steps(model, lambda: model(**batch).loss, lora, lr, args, device, 'hf+peft'))
     ids = batch['input_ids']
-    result.update({
-        'threads': args.threads, 'device': args.device, 'dtype': args.dtype, 'steps': args.steps, 'warmup': args.warmup,
-        'step_ms': step_ms, 'losses': losses, 'tokens_per_step': ids.shape[0] * ids.shape[1],
-        'peak_rss_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        'peak_gpu_mib': torch.cuda.max_memory_allocated(device) / 2 ** 20 if cuda else None,
-        'gpu': torch.cuda.get_device_name(device) if cuda else None,
-        'parameters': total, 'trainable': sum(p.numel() for p in lora),
-    })
+    result.update({'tokens_per_step': ids.shape[0] * ids.shape[1], 'gpu': torch.cuda.get_device_name(device) if device.type == 'cuda' else None,
+                   'parameters': total, 'trainable': sum(p.numel() for p in lora)})
     return result
 
 
