@@ -6,7 +6,7 @@ import { UpdateTarget } from './results-schema.ts';
 import { SCENARIO_NAMES } from './scenarios.ts';
 import { METHODS } from '../unlearn/registry.ts';
 import { ATTACKS } from '../attacks/registry.ts';
-import { parseModelSpec, type ModelSpec } from '../model/registry.ts';
+import { kindForPath, parseModelSpec, type ModelSpec } from '../model/registry.ts';
 import { gridProblem } from './grid.ts';
 
 const Lora = z.object({
@@ -48,8 +48,11 @@ export const RunConfig = z.object({
   }).strict(),
   /** real datasets instead of the generated world: MLLMU-Bench's folder and MMBench's TSV (null = the world) */
   data: z.object({ mllmu: z.string().min(1), mmbench: z.string().min(1) }).strict().nullable(),
-  /** the base model: `kind` picks its loader (model/registry.ts); the other keys are the kind's own */
-  model: z.object({ kind: z.string() }).catchall(z.unknown()).transform((m) => m as ModelSpec),
+  /**
+   * the base model: `kind` picks its loader (model/registry.ts), or a Hugging Face folder's model_type does when `kind`
+   * is left out; the other keys are the kind's own
+   */
+  model: z.object({ kind: z.string().optional() }).catchall(z.unknown()).transform((m) => m as ModelSpec),
   /** multiple-choice scoring; "model" = the base model's default mode */
   scoring: z.enum(['model', 'letter', 'likelihood']),
   threads: z.number().int().positive().nullable(),
@@ -274,6 +277,21 @@ function pointProblem(point: RunConfig): string | null {
   return checkNames(result.data) ?? loraProblem(result.data) ?? sizeProblem(result.data);
 }
 
+/**
+ * A config layer whose `model:` gives a path but no kind takes the kind of the model at that path (a Hugging Face
+ * folder's model_type), so that it replaces an earlier layer's model of another kind instead of merging into it.
+ */
+function withModelKind(layer: Record<string, unknown>): Record<string, unknown> {
+  const model = layer.model;
+  if (!isObject(model) || model.kind !== undefined || typeof model.path !== 'string') return layer;
+  const kind = kindForPath(model.path);
+  if (!kind) {
+    throw new PulseError(`model.path: ${model.path}: no Hugging Face folder (config.json with a model_type) nor embedded model there, `
+      + 'and no model.kind says what it is');
+  }
+  return { ...layer, model: { kind, ...model } };
+}
+
 /** Preset, then YAML file, then command-line overrides; validated once at the end. */
 export function resolveConfig(options: { preset?: PresetName | undefined; file?: string | undefined; overrides?: Record<string, unknown> }): RunConfig {
   const presetName = options.preset ?? 'paper';
@@ -294,9 +312,9 @@ export function resolveConfig(options: { preset?: PresetName | undefined; file?:
       throw new PulseError(`config ${options.file} is not valid YAML: ${errorExcerpt(e)}`);
     }
     if (parsed !== null && !isObject(parsed)) throw new PulseError(`config ${options.file} must be a YAML mapping`);
-    merged = mergeConfig(merged, parsed ?? {});
+    merged = mergeConfig(merged, withModelKind(parsed ?? {}));
     source = options.file;
   }
-  if (options.overrides) merged = mergeConfig(merged, options.overrides);
+  if (options.overrides) merged = mergeConfig(merged, withModelKind(options.overrides));
   return validateConfig(merged, source);
 }
