@@ -10,13 +10,13 @@ function options(value: string): string[] {
 export function askCommand() {
   return new Command('ask')
     .description('Ask a model one multiple-choice question (with an image or not): print its answer as letter scoring reads it, and the log-likelihood of each option as likelihood scoring ranks them; with --json also the 20 most probable next tokens where the answer is read.')
-    .requiredOption('--model <path>', 'an embedded model file (.safetensors) or a Hugging Face LLaVA folder')
-    .option('--kind <kind>', 'the model kind when the path does not tell (embedded, llava)')
+    .requiredOption('--model <path>', 'an embedded model file (.safetensors) or a Hugging Face folder (LLaVA-1.5, Qwen2-VL, Qwen2.5-VL: its config.json model_type says which)')
+    .option('--kind <kind>', 'the model kind when the path does not tell (embedded, llava, qwen2_vl, qwen2_5_vl); a folder\'s model_type must agree')
     .option('--image <file>', 'an image file (PNG, JPEG, ...) the question is about')
     .requiredOption('--question <text>', 'the question')
     .requiredOption('--options <list>', "2 to 4 options separated by '|', e.g. \"Ann|Bob|Cy|Di\"", options)
-    .addOption(new Option('--device <device>', 'LLaVA only: cpu, cuda or cuda:N'))
-    .addOption(new Option('--dtype <dtype>', 'LLaVA only: weights in memory').choices(['float32', 'bfloat16', 'float16'] as const))
+    .addOption(new Option('--device <device>', 'Hugging Face models only: cpu, cuda or cuda:N'))
+    .addOption(new Option('--dtype <dtype>', 'Hugging Face models only: weights in memory').choices(['float32', 'bfloat16', 'float16'] as const))
     .option('--threads <n>', 'CPU threads for libtorch (default: all cores)', integer(1))
     .option('--json', 'print one JSON object (answer, option log-likelihoods, top 20 next tokens with ids and log-probabilities)')
     .action(async (opts) => {

@@ -4,8 +4,8 @@ import { integer } from './options.ts';
 export function evalCommand() {
   return new Command('eval')
     .description('Score a model on multiple-choice sets and print accuracy by set and modality (multimodal / text-only), in both scoring modes unless --mode is given.')
-    .option('--model <path>', 'an embedded model file (safetensors with a pulse manifest) or a Hugging Face LLaVA folder', 'assets/base.safetensors')
-    .option('--kind <kind>', 'the model kind when the path does not tell (embedded, llava)')
+    .option('--model <path>', 'an embedded model file (safetensors with a pulse manifest) or a Hugging Face folder (LLaVA-1.5, Qwen2-VL, Qwen2.5-VL)', 'assets/base.safetensors')
+    .option('--kind <kind>', 'the model kind when the path does not tell (embedded, llava, qwen2_vl, qwen2_5_vl); a folder\'s model_type must agree')
     .option('--set <names>', 'comma-separated sets: general, celebrities, fictitious, or data files (MLLMU-Bench .parquet, MMBench .tsv)', 'general,celebrities,fictitious')
     .addOption(new Option('--mode <mode>', 'scoring mode').choices(['letter', 'likelihood', 'both'] as const).default('both' as const))
     .option('--world-dir <dir>', 'the generated world the model belongs to (generated there if missing)', '.cache/pulse/world-0')

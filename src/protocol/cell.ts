@@ -16,6 +16,7 @@ import type { MethodResult, Placement, TrajectoryPoint } from './results-schema.
 import { requestLabel, stepDir, type CellStep, type PrepareStep } from './plan.ts';
 import { deltaPath, pendingCell, readCell, readPrepared, samplePartPath, writeRecord, type PreparedRecord } from './records.ts';
 import { settingsFor, stopLevel } from './settings.ts';
+import { baseMethod } from './grid.ts';
 import { byPerson, runAttacks, type ScenarioPeople } from './cell-attacks.ts';
 import { evalSets, type StepOutcome } from './prepare.ts';
 import { evaluatePoint, seedTag, startState, unseenPeople, type Session } from './session.ts';
@@ -120,10 +121,11 @@ type RequestRecord = Omit<MethodResult['requests'][number], 'seconds'>;
 async function runRequest(session: Session, step: CellStep, prepared: PreparedRecord, data: CellData, k: number, label: string): Promise<RequestRecord> {
   const { config, model, outDir } = session;
   const { scenario, seed, method, target } = step;
-  const key = requestLabel(scenario.name, method, target);
+  // a grid point draws the seeds of its registry method: the points of a sweep differ in their settings alone
+  const seedKey = requestLabel(scenario.name, baseMethod(method), target);
   const ids = prepared.splits.requests[k - 1]!;
   const forget = byId(data.pool, ids, scenario.name).flatMap((p) => p.training);
-  const settings = settingsFor(config, scenario.name, method, target, deriveSeed(seed, key, k));
+  const settings = settingsFor(config, scenario.name, method, target, deriveSeed(seed, seedKey, k));
   const point = (at: number): EvaluationPoint => ({ seed, scenario: scenario.name, method, target, request: k, step: at });
   const rows: SampleRow[][] = [];
   const trajectory: TrajectoryPoint[] = [];
@@ -141,14 +143,14 @@ async function runRequest(session: Session, step: CellStep, prepared: PreparedRe
   };
   const earlier = Array.from({ length: k - 1 }, (_, j) => deltaPath(outDir, step, j + 1));
   // refusals: the data's "I don't know" answers, for the methods that train toward them (IdkNLL, IdkDPO)
-  const outcome = await unlearnRequest(model, getMethod(method), forget, data.retainExamples, { ...settings, refusals: session.data.refusals },
+  const outcome = await unlearnRequest(model, getMethod(baseMethod(method)), forget, data.retainExamples, { ...settings, refusals: session.data.refusals },
     session.progress, label, probe, () => readDeltas(model, earlier));
   try {
     // A request that stopped ends at the point that stopped it: scored again below, once its update is merged.
     if (outcome.stoppedEarly) { trajectory.pop(); rows.pop(); }
     const scored = await evaluatePoint(session, data.sets, point(outcome.steps));
     rows.push(scored.rows);
-    const seeds = { splitSeed: seed, seed: deriveSeed(seed, key, k, 'attacks'), oracleMia: prepared.oracle_mia ?? null };
+    const seeds = { splitSeed: seed, seed: deriveSeed(seed, seedKey, k, 'attacks'), oracleMia: prepared.oracle_mia ?? null };
     const current = byPerson(scored.evaluation.outcomes);
     const attacks = await runAttacks(session, data.people, settings.target, seeds, { current, start: () => startPeople(session, step) });
     await writeSamplePartFile(samplePartPath(outDir, step, `r${k}`), rows.flat());

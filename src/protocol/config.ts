@@ -6,7 +6,8 @@ import { UpdateTarget } from './results-schema.ts';
 import { SCENARIO_NAMES } from './scenarios.ts';
 import { METHODS } from '../unlearn/registry.ts';
 import { ATTACKS } from '../attacks/registry.ts';
-import { parseModelSpec, type ModelSpec } from '../model/registry.ts';
+import { kindForPath, parseModelSpec, type ModelSpec } from '../model/registry.ts';
+import { gridProblem } from './grid.ts';
 
 const Lora = z.object({
   rank: z.number().int().positive(),
@@ -47,8 +48,11 @@ export const RunConfig = z.object({
   }).strict(),
   /** real datasets instead of the generated world: MLLMU-Bench's folder and MMBench's TSV (null = the world) */
   data: z.object({ mllmu: z.string().min(1), mmbench: z.string().min(1) }).strict().nullable(),
-  /** the base model: `kind` picks its loader (model/registry.ts); the other keys are the kind's own */
-  model: z.object({ kind: z.string() }).catchall(z.unknown()).transform((m) => m as ModelSpec),
+  /**
+   * the base model: `kind` picks its loader (model/registry.ts), or a Hugging Face folder's model_type does when `kind`
+   * is left out; the other keys are the kind's own
+   */
+  model: z.object({ kind: z.string().optional() }).catchall(z.unknown()).transform((m) => m as ModelSpec),
   /** multiple-choice scoring; "model" = the base model's default mode */
   scoring: z.enum(['model', 'letter', 'likelihood']),
   threads: z.number().int().positive().nullable(),
@@ -86,6 +90,12 @@ export const RunConfig = z.object({
    * scenario's regime (e.g. a full update where no fine-tuning happened) holds for every method.
    */
   scenario_settings: z.record(z.string(), Optimisation.partial().strict()).default({}),
+  /**
+   * Sweeps (protocol/grid.ts): setting paths of the unlearning (unlearn.lr, method_settings.npo.hyperparameters.beta,
+   * scenario_settings.pre_trained.epochs, ...) to lists of values; every combination is its own method variant.
+   * Absent, not empty, by default: a config without it keeps its hash.
+   */
+  grid: z.record(z.string(), z.array(z.number().nullable()).min(1)).optional(),
   /** attacks run after every request (src/attacks/registry.ts; `all` = every one); [] = none */
   attacks: z.array(z.string()),
   attack_settings: z.object({
@@ -241,6 +251,13 @@ export function validateConfig(raw: unknown, source: string): RunConfig {
   } catch (e) {
     throw e instanceof PulseError ? new PulseError(`invalid config (${source}): ${e.message}`) : e;
   }
+  const problem = sizeProblem(config) ?? gridProblem(config, { problem: pointProblem, runs: (c, s, m) => !needsAbsentLora(c, s, m) });
+  if (problem) throw new PulseError(`invalid config (${source}): ${problem}`);
+  return config;
+}
+
+/** Sizes and settings that must agree with each other. */
+function sizeProblem(config: RunConfig): string | null {
   const sizes = [
     [config.fine_tuned.unlearn + config.fine_tuned.retain <= config.fine_tune.people, 'fine_tuned.unlearn + fine_tuned.retain must not exceed fine_tune.people'],
     [config.pre_trained.unlearn + config.pre_trained.retain <= config.pre_trained.keep, 'pre_trained.unlearn + pre_trained.retain must not exceed pre_trained.keep'],
@@ -250,8 +267,29 @@ export function validateConfig(raw: unknown, source: string): RunConfig {
     [config.eval.every !== 'request' || stopLevels(config).every((l) => l === null),
       'unlearn.stop_at_forgotten needs scoring inside requests: set eval.every to epoch or a number of steps'],
   ] as const;
-  for (const [ok, message] of sizes) if (!ok) throw new PulseError(`invalid config (${source}): ${message}`);
-  return config;
+  return sizes.find(([ok]) => !ok)?.[1] ?? null;
+}
+
+/** A grid point's config (the run's, with some settings set): every check but the model's, which a grid never changes. */
+function pointProblem(point: RunConfig): string | null {
+  const result = RunConfig.safeParse(point);
+  if (!result.success) return describeZodError(result.error);
+  return checkNames(result.data) ?? loraProblem(result.data) ?? sizeProblem(result.data);
+}
+
+/**
+ * A config layer whose `model:` gives a path but no kind takes the kind of the model at that path (a Hugging Face
+ * folder's model_type), so that it replaces an earlier layer's model of another kind instead of merging into it.
+ */
+function withModelKind(layer: Record<string, unknown>): Record<string, unknown> {
+  const model = layer.model;
+  if (!isObject(model) || model.kind !== undefined || typeof model.path !== 'string') return layer;
+  const kind = kindForPath(model.path);
+  if (!kind) {
+    throw new PulseError(`model.path: ${model.path}: no Hugging Face folder (config.json with a model_type) nor embedded model there, `
+      + 'and no model.kind says what it is');
+  }
+  return { ...layer, model: { kind, ...model } };
 }
 
 /** Preset, then YAML file, then command-line overrides; validated once at the end. */
@@ -274,9 +312,9 @@ export function resolveConfig(options: { preset?: PresetName | undefined; file?:
       throw new PulseError(`config ${options.file} is not valid YAML: ${errorExcerpt(e)}`);
     }
     if (parsed !== null && !isObject(parsed)) throw new PulseError(`config ${options.file} must be a YAML mapping`);
-    merged = mergeConfig(merged, parsed ?? {});
+    merged = mergeConfig(merged, withModelKind(parsed ?? {}));
     source = options.file;
   }
-  if (options.overrides) merged = mergeConfig(merged, options.overrides);
+  if (options.overrides) merged = mergeConfig(merged, withModelKind(options.overrides));
   return validateConfig(merged, source);
 }

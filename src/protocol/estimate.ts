@@ -1,7 +1,8 @@
 import { getMethod } from '../unlearn/registry.ts';
 import { attacksNamed } from '../attacks/registry.ts';
 import type { RunConfig } from './config.ts';
-import { pickSetting } from './settings.ts';
+import { variantSetting } from './settings.ts';
+import { baseMethod } from './grid.ts';
 import type { CellStep, Plan, Step } from './plan.ts';
 
 /*
@@ -54,8 +55,8 @@ export function estimateStudy(config: RunConfig, plan: Plan, time: StepTime, siz
 
   const cells = plan.cells.map((cell): CellEstimate => {
     const s = cell.scenario.sizes(config);
-    const method = getMethod(cell.method);
-    const pick = <K extends keyof RunConfig['unlearn']>(key: K) => pickSetting(config, cell.scenario.name, cell.method, key);
+    const method = getMethod(baseMethod(cell.method));
+    const pick = <K extends keyof RunConfig['unlearn']>(key: K) => variantSetting(config, cell.scenario.name, cell.method, key);
     const perRequest = (s.unlearn / s.requests) * sizes.examplesPerPerson;
     const batches = Math.ceil(perRequest / pick('batch_size'));
     const stepRows = Math.min(pick('batch_size'), perRequest) * (1 + (method.needsRetain ? 1 : 0) + (method.needsReference ? 1 / 3 : 0));

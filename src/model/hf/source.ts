@@ -3,7 +3,7 @@ import { LoraLinear } from '../lora.ts';
 import type { CheckpointWeights } from './weights.ts';
 
 /**
- * Where a LLaVA's layers get their tensors while it is built: a checkpoint folder, or random
+ * Where a model's layers get their tensors while it is built: a checkpoint folder, or random
  * values (benchmarks at full size, with no download). Each block asks for its tensors by name,
  * so a tensor missing from a checkpoint, or of the wrong shape, is an error naming it.
  */
@@ -17,7 +17,7 @@ export class WeightSource {
   /** N(0, 0.02²) matrices (the init transformers uses), ones for norm scales, zeros for biases. */
   static random(dtype: Dtype, device: string): WeightSource {
     const make = (name: string, shape: readonly number[]): Tensor => {
-      const isNormScale = /norm[^.]*\.weight$|layrnorm\.weight$|layer_norm\d\.weight$/.test(name);
+      const isNormScale = /norm[^.]*\.weight$|layrnorm\.weight$|layer_norm\d\.weight$|ln_q\.weight$/.test(name);
       const t = isNormScale ? ones([...shape], dtype, device)
         : name.endsWith('.bias') ? zeros([...shape], dtype, device)
           : zeros([...shape], 'float32', device).normal_(0, 0.02);

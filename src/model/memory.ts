@@ -1,4 +1,4 @@
-import { PulseError } from '../../errors.ts';
+import { PulseError } from '../errors.ts';
 
 /** libtorch's words for a failed allocation, on a GPU (CUDA) and on the CPU. */
 const OUT_OF_MEMORY = /out of memory|DefaultCPUAllocator: can't allocate memory|bad_alloc/i;

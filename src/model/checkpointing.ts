@@ -1,4 +1,4 @@
-import { isGradEnabled, noGrad, type Tensor } from '../../torch/index.ts';
+import { isGradEnabled, noGrad, type Tensor } from '../torch/index.ts';
 
 /**
  * Gradient checkpointing for a stack of layers, by hand: libtorch's C++ API has no

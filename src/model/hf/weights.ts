@@ -11,30 +11,38 @@ import { headerSize, parseSafetensorsHeader, type SafetensorsDtype, type TensorE
  * `model.safetensors.index.json`. Tensors are read one at a time from their offset, so a 13B
  * checkpoint (shards of ~5 GB, more than one Node buffer holds) never sits in memory twice.
  *
- * Names are given in pulse's layout, which is the checkpoint's with the wrappers removed:
- * the Hub's llava-hf files say `language_model.model.layers.0...` and
- * `language_model.lm_head.weight`; newer transformers write `model.language_model.layers.0...`
- * and `lm_head.weight`; transformers 5.6+ also drops CLIP's `vision_model.` level; pulse says
- * `language_model.layers.0...`, `lm_head.weight` and `vision_tower.vision_model.encoder...`.
+ * Names are given in pulse's layout; a family's `NameMap` says how the file's own names (the
+ * Hub's, or those newer transformers write) map to it, and how to name a missing tensor the way
+ * the file would.
  */
 
 const TO_TORCH: Record<SafetensorsDtype, Dtype> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16', I64: 'int64', I32: 'int32', U8: 'uint8', BOOL: 'bool' };
 
 const Index = z.object({ weight_map: z.record(z.string(), z.string()) }).passthrough();
 
-export type NameLayout = 'hub' | 'transformers-5';
+/** One naming scheme of a family's checkpoints. */
+export interface NameLayout {
+  /** its name in messages ("hub", "transformers-5") */
+  name: string;
+  /** the file's name of a tensor -> pulse's */
+  toPulse(fileName: string): string;
+  /** where a missing tensor was looked for, in the file's terms ("looked for language_model.model.norm.weight") */
+  hint(pulseName: string): string;
+}
 
-const LAYOUTS: Record<NameLayout, [string, string][]> = {
-  hub: [['language_model.model.', 'language_model.'], ['language_model.lm_head.', 'lm_head.']],
-  'transformers-5': [['model.language_model.', 'language_model.'], ['model.vision_tower.', 'vision_tower.'], ['model.multi_modal_projector.', 'multi_modal_projector.']],
-};
+/** A family's naming schemes: the one a checkpoint uses is told by the names it holds. */
+export type NameMap = (fileNames: readonly string[]) => NameLayout;
 
-/** transformers 5.6+ dropped CLIP's `vision_model.` level (`vision_tower.embeddings...`): pulse keeps it. */
-const FLAT_CLIP = /^vision_tower\.(?!vision_model\.)/;
+/** Names as the file writes them. */
+export const SAME_NAMES: NameMap = () => ({ name: 'as written', toPulse: (n) => n, hint: (n) => `looked for ${n}` });
 
-function toPulseName(name: string, layout: NameLayout): string {
-  const mapped = LAYOUTS[layout].reduce((n, [from, to]) => (n.startsWith(from) ? to + n.slice(from.length) : n), name);
-  return mapped.replace(FLAT_CLIP, 'vision_tower.vision_model.');
+/** A layout that renames by prefix: the first matching [file prefix, pulse prefix] pair applies. */
+export function prefixLayout(name: string, pairs: readonly (readonly [string, string])[]): NameLayout {
+  const rename = (n: string, from: 0 | 1, to: 0 | 1) => {
+    const pair = pairs.find((p) => n.startsWith(p[from]));
+    return pair ? pair[to] + n.slice(pair[from].length) : n;
+  };
+  return { name, toPulse: (n) => rename(n, 0, 1), hint: (n) => `looked for ${rename(n, 1, 0)}` };
 }
 
 interface Shard { path: string; fd: number; dataStart: number; entries: Map<string, TensorEntry>; header: Uint8Array }
@@ -47,33 +55,32 @@ export class CheckpointWeights {
   /** One buffer reused for every read (fromBytes copies out of it): no garbage of a checkpoint's size awaits the collector. */
   #scratch = new Uint8Array(0);
 
-  private constructor(readonly folder: string, files: Map<string, string[]>) {
+  private constructor(readonly folder: string, files: Map<string, string[]>, names: NameMap) {
     try {
-      for (const [file, names] of files) {
+      for (const [file, inFile] of files) {
         const shard = openShard(join(folder, file));
         this.#shards.set(file, shard);
-        const absent = names.find((name) => !shard.entries.has(name));
+        const absent = inFile.find((name) => !shard.entries.has(name));
         if (absent) fail(`${shard.path}: tensor ${absent}, which the index places in this file, is not in it`);
       }
     } catch (e) {
       this.close();
       throw e;
     }
-    const all = [...files.values()].flat();
-    this.layout = all.includes('language_model.model.embed_tokens.weight') ? 'hub' : 'transformers-5';
-    for (const [file, names] of files) for (const name of names) this.#where.set(toPulseName(name, this.layout), [file, name]);
+    this.layout = names([...files.values()].flat());
+    for (const [file, inFile] of files) for (const name of inFile) this.#where.set(this.layout.toPulse(name), [file, name]);
   }
 
   /** Opens the folder's weights; a missing shard or a malformed index is one PulseError naming the file. */
-  static open(folder: string): CheckpointWeights {
+  static open(folder: string, names: NameMap = SAME_NAMES): CheckpointWeights {
     const indexPath = join(folder, 'model.safetensors.index.json');
-    if (existsSync(indexPath)) return new CheckpointWeights(folder, readIndex(indexPath, folder));
+    if (existsSync(indexPath)) return new CheckpointWeights(folder, readIndex(indexPath, folder), names);
     const single = join(folder, 'model.safetensors');
     if (!existsSync(single)) fail(`${folder}: no model.safetensors and no model.safetensors.index.json (is this a Hugging Face model folder?)`);
     const shard = openShard(single);
-    const names = [...shard.entries.keys()];
+    const inFile = [...shard.entries.keys()];
     closeSync(shard.fd);
-    return new CheckpointWeights(folder, new Map([['model.safetensors', names]]));
+    return new CheckpointWeights(folder, new Map([['model.safetensors', inFile]]), names);
   }
 
   names(): string[] { return [...this.#where.keys()]; }
@@ -84,7 +91,7 @@ export class CheckpointWeights {
   /** The tensor `name` (pulse layout) as `dtype`, on `device`; its shape must be `shape`. */
   read(name: string, shape: readonly number[], dtype: Dtype, device: string): Tensor {
     const place = this.#where.get(name);
-    if (!place) fail(`${this.folder}: the checkpoint has no tensor ${name} (${this.#nameHint(name)})`);
+    if (!place) fail(`${this.folder}: the checkpoint has no tensor ${name} (${this.layout.hint(name)})`);
     const [file, fileName] = place;
     const shard = this.#shards.get(file)!;
     const entry = shard.entries.get(fileName)!;
@@ -100,10 +107,6 @@ export class CheckpointWeights {
     const out = keep(raw.to(dtype, device));
     raw.dispose();
     return out;
-  }
-
-  #nameHint(name: string): string {
-    return this.layout === 'hub' ? `looked for ${name.replace(/^language_model\./, 'language_model.model.')}` : `looked for model.${name}`;
   }
 
   close(): void {
