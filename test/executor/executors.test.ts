@@ -8,7 +8,7 @@ import { resolveConfig } from '../../src/protocol/config.ts';
 import { loadProtocolData } from '../../src/data/protocol-data.ts';
 import { readSamples } from '../../src/protocol/samples-file.ts';
 import { MethodResult } from '../../src/protocol/results-schema.ts';
-import { comparableResults, protocolFixture, pulseCli } from '../protocol/fixture.ts';
+import { comparableResults, protocolFixture, pulseCli, slurmSkip } from '../protocol/fixture.ts';
 
 /*
  * One study, the quick preset with two seeds (every scenario, GA and its update-target ablation,
@@ -122,16 +122,8 @@ test('two `pulse run --workers 2` started at once on one folder: every step runs
   await assertSameAsReference(out);
 });
 
-const slurmUp = (() => {
-  try {
-    return /idle|mixed|alloc/.test(execFileSync('sinfo', ['-h', '-o', '%T'], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] }));
-  } catch {
-    return false;
-  }
-})();
-
 test('Slurm (--executor slurm --wait) with one array task cancelled in the middle of a cell: the run finishes with the same numbers', {
-  skip: slurmUp ? false : 'no Slurm running here (start one: scripts/slurm-local.sh start; .ci/run does)',
+  skip: slurmSkip(),
 }, async () => {
   // a folder name a shell would take apart: spaces, quotes, $
   const out = join(fixture.dir, 'runs', `slurm it's "$HOME" $(x)`);

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { stringify } from 'yaml';
 import { pretrain, DEFAULT_PRETRAIN } from '../../src/train/pretrain.ts';
 import { TINY_MODEL_CONFIG } from '../../src/model/embedded/config.ts';
@@ -58,4 +58,13 @@ export function comparableResults(path: string): unknown {
     }
   }
   return r;
+}
+
+/** false when a Slurm node is up (the Slurm executor's tests run), else why they are skipped. */
+export function slurmSkip(): false | string {
+  try {
+    const states = execFileSync('sinfo', ['-h', '-o', '%T'], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] });
+    if (/idle|mixed|alloc/.test(states)) return false;
+  } catch { /* no sinfo, or no controller answering */ }
+  return 'no Slurm running here (start one: scripts/slurm-local.sh start; .ci/run does)';
 }
