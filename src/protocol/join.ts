@@ -50,13 +50,17 @@ export async function runConfigOf(outDir: string, info: RunInfo): Promise<RunCon
   return config;
 }
 
-/** The config's model section with another device: a worker's own, which the run's identity does not include. */
+/**
+ * The config's model section with another device: a worker's own, which the run's identity does not include. The
+ * kinds that take a device (the Hugging Face ones: LLaVA, Qwen2-VL, Qwen2.5-VL) have `device` in their parsed section.
+ */
 export function modelSpecOn(config: RunConfig, device: string | undefined) {
   if (!device) return config.model;
+  if (!('device' in config.model)) throw new PulseError(`device ${device}: models of kind ${config.model.kind} take no device (they run on the CPU)`);
   try {
     return parseModelSpec({ ...config.model, device });
-  } catch {
-    throw new PulseError(`device ${device}: models of kind ${config.model.kind} take no device (they run on the CPU)`);
+  } catch (error) {
+    throw error instanceof PulseError ? new PulseError(`device ${device}: ${error.message}`) : error;
   }
 }
 
