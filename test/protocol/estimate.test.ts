@@ -30,3 +30,17 @@ test('the step time: the 7B H200 measurement, scaled for 13B and checkpointing a
   assert.match(big.source, /scaled, not measured/);
   assert.throws(() => stepTimeFor(resolveConfig({ preset: 'quick' }), null), /no measured step time .* --step-ms/);
 });
+
+test('a sweep\'s plan: each grid point is a cell, estimated with its own settings and its registry method\'s costs', () => {
+  const config = resolveConfig({ preset: 'quick', overrides: {
+    scenarios: ['fine_tuned'], methods: ['ga', 'ga_klr'], ablation: null, grid: { 'method_settings.ga_klr.epochs': [1, 2] },
+  } });
+  const e = estimateStudy(config, planRun(config), { ms: 1000, rows: 1, source: 'test' }, sizes, 1);
+  assert.deepEqual(e.cells.map((c) => c.cell.key), ['s0~fine_tuned~ga~projector+llm', 's0~fine_tuned~ga_klr@epochs=1~projector+llm',
+    's0~fine_tuned~ga_klr@epochs=2~projector+llm']);
+  const [, one, two] = e.cells;
+  // as above: 6 steps of 8 rows with a retain batch and a reference forward per epoch; one scoring point
+  assert.equal(one!.trainingSteps, 6);
+  assert.equal(two!.trainingSteps, 12);
+  assert.ok(Math.abs(two!.seconds - (12 * 8 * (2 + 1 / 3) + 140 / 3)) < 1e-9);
+});
