@@ -43,8 +43,9 @@ export const cellKey = (seed: number, scenario: string, method: string, target: 
 
 /**
  * The label a request's random numbers are derived from (with the seed and the request's
- * position), and the order of the cell's rows in samples.parquet. Its form predates cells:
- * changing it would change every number.
+ * position; a grid point's from its registry method's label, so the points share their seeds),
+ * and the order of the cell's rows in samples.parquet (a grid point's by its own name). Its form
+ * predates cells: changing it would change every number.
  */
 export const requestLabel = (scenario: string, method: string, target: string) => `${scenario}--${method}--${target.replace(/\+/g, '-')}`;
 
