@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { PulseError, describeZodError, errorExcerpt } from '../errors.ts';
@@ -284,6 +284,7 @@ function pointProblem(point: RunConfig): string | null {
 function withModelKind(layer: Record<string, unknown>): Record<string, unknown> {
   const model = layer.model;
   if (!isObject(model) || model.kind !== undefined || typeof model.path !== 'string') return layer;
+  if (!existsSync(model.path)) throw new PulseError(`model.path: ${model.path} does not exist`);
   const kind = kindForPath(model.path);
   if (!kind) {
     throw new PulseError(`model.path: ${model.path}: no Hugging Face folder (config.json with a model_type) nor embedded model there, `

@@ -1,5 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { resolveConfig } from '../../src/protocol/config.ts';
 import { PulseError } from '../../src/errors.ts';
 
@@ -15,7 +18,11 @@ test('the shipped Qwen configs are valid: CUDA, bfloat16, LoRA r16 on the seven 
   }
 });
 
-test('a model section with a path that is no model and no kind is one line', () => {
+test('a model section whose path does not exist, or is no model and names no kind, is one line', () => {
   assert.throws(() => resolveConfig({ preset: 'quick', overrides: { model: { path: 'no/such/folder' } } }),
-    (e: unknown) => e instanceof PulseError && /^model\.path: no\/such\/folder: no Hugging Face folder .* and no model\.kind says what it is$/.test(e.message));
+    (e: unknown) => e instanceof PulseError && e.message === 'model.path: no/such/folder does not exist');
+  const empty = mkdtempSync(join(tmpdir(), 'pulse-nomodel-'));
+  assert.throws(() => resolveConfig({ preset: 'quick', overrides: { model: { path: empty } } }),
+    (e: unknown) => e instanceof PulseError && /^model\.path: .*: no Hugging Face folder .* and no model\.kind says what it is$/.test(e.message));
+  rmSync(empty, { recursive: true });
 });
