@@ -2,14 +2,15 @@
  * node --import tsx scripts/compare-results.ts A/results.json B/results.json
  * Compares the numbers of two runs: every field of results.json except what legitimately differs
  * between two runs of the same configuration (timestamps, durations, the run's id and folder, the
- * configuration record and the pulse version). Prints "identical" (and the fields only the second
+ * configuration record, the pulse version, and where each cell ran: `placement`). Prints
+ * "identical" (and the fields only the second
  * run records) or each differing field, and exits 1 when any differs: the check that a refactor did
  * not change results.
  */
 import { readFileSync } from 'node:fs';
 
 const IGNORED_PATHS = new Set(['run.id', 'run.created_at', 'run.finished_at', 'run.config', 'run.pulse_version']);
-const ignored = (path: string) => IGNORED_PATHS.has(path.replace(/^results\./, '')) || path.endsWith('.seconds');
+const ignored = (path: string) => IGNORED_PATHS.has(path.replace(/^results\./, '')) || path.endsWith('.seconds') || path.endsWith('.placement');
 
 /** Fields B has and A lacks: what a newer pulse records in addition, not a change of a number. */
 const added: string[] = [];
@@ -40,7 +41,7 @@ const found: string[] = [];
 differences(a, b, 'results', found);
 const requests = a.scenarios.reduce((n, s) => n + s.methods.reduce((m, x) => m + x.requests.length, 0), 0);
 if (found.length === 0) {
-  console.log(`identical: ${a.scenarios.length} scenarios, ${requests} requests, every score, split, selection and loss (timestamps, durations and the config record aside)`);
+  console.log(`identical: ${a.scenarios.length} scenarios, ${requests} requests, every score, split, selection and loss (timestamps, durations, placement and the config record aside)`);
   if (added.length) console.log(`fields only in ${second}: ${[...new Set(added)].join(', ')}`);
 } else {
   console.log(`${found.length} fields differ:`);

@@ -17,12 +17,21 @@ export function runCommand() {
     .option('--threads <n>', 'CPU threads for libtorch (default: all cores)', integer(1))
     .option('--plugin <file>', 'a .ts or .js module exporting unlearning methods (see README, "Extending pulse"); repeatable', (file: string, files: string[]) => [...files, file], [] as string[])
     .option('--no-report', 'do not write the report (report.md, report.html, charts/) at the end')
+    .option('--workers <n>', 'run the steps in N worker processes on this machine (threads per worker: cores / N unless --threads or the config\'s threads say otherwise)', integer(1))
+    .option('--devices <list>', 'one worker per device, e.g. cuda:0,cuda:1 (each worker\'s model on its device; the configuration, and its hash, are unchanged)', list())
+    .addOption(new Option('--executor <name>', 'where the steps run: local (this process, or --workers) or slurm (a job array of workers, see --slurm)').choices(['local', 'slurm'] as const).default('local' as const))
+    .option('--slurm <options>', 'sbatch options for every job, as one string, e.g. "--partition=gpu --gres=gpu:1 --time=08:00:00"')
+    .option('--jobs <k>', 'tasks of the Slurm job array (default: one per unfinished cell)', integer(1))
+    .option('--wait', 'with --executor slurm: wait until the run is finished; exit non-zero if it cannot finish or a cell failed')
+    .option('--stale-after <seconds>', 'a step whose worker has not been heard from for this long is taken over by another worker', integer(5), 120)
     .action(async (opts) => {
+      const started = performance.now();
       const { resolveConfig } = await import('../protocol/config.ts');
       const { runProtocol } = await import('../protocol/runner.ts');
-      const { loadProtocolData, loadDatasetFiles } = await import('../data/protocol-data.ts');
+      const { loadRunData } = await import('../protocol/inputs.ts');
       const { consoleProgress } = await import('../progress.ts');
       const { loadPlugins } = await import('../unlearn/plugins.ts');
+      const { PulseError } = await import('../errors.ts');
       // before the config: its method names are checked against the registry the plug-ins add to
       const plugins = await loadPlugins(opts.plugin);
       const overrides: Record<string, unknown> = {};
@@ -32,23 +41,42 @@ export function runCommand() {
       if (opts.seeds) overrides.seeds = opts.seeds;
       if (opts.attacks) overrides.attacks = opts.attacks;
       const config = resolveConfig({ preset: opts.preset, file: opts.config, overrides });
+      const slurm = opts.executor === 'slurm';
+      if (!slurm && (opts.slurm || opts.jobs || opts.wait)) throw new PulseError('--slurm, --jobs and --wait go with --executor slurm');
+      if (slurm && (opts.workers || opts.devices)) throw new PulseError('--workers and --devices run workers on this machine; with --executor slurm, --jobs sets the number of workers');
+      if (opts.devices && opts.workers && opts.workers !== opts.devices.length) throw new PulseError(`--workers ${opts.workers} and ${opts.devices.length} --devices: one worker runs on each device`);
       const outDir = opts.out ?? `runs/${opts.preset}-${new Date().toISOString().slice(0, 10)}`;
       const log = (line: string) => process.stderr.write(`[pulse] ${line}\n`);
       log(`run folder: ${outDir}`);
       for (const p of plugins) log(`plug-in ${p.path} (sha256 ${p.sha256.slice(0, 12)}): ${p.methods.join(', ')}`);
-      const outcome = await runProtocol({
-        config, outDir, preset: opts.preset, cacheDir: '.cache/pulse', progress: consoleProgress, log, plugins,
-        loadData: (c) => (c.data ? loadDatasetFiles(c.data, log) : loadProtocolData(c.world, log)),
-      });
-      if (outcome.alreadyFinished) {
-        log(`this run finished at ${outcome.results.run.finished_at}; nothing to do (delete the folder or use another --out to run again)`);
+      const { DEFAULT_LIVENESS } = await import('../claim/holder.ts');
+      const liveness = { staleAfterSeconds: opts.staleAfter, heartbeatSeconds: Math.min(DEFAULT_LIVENESS.heartbeatSeconds, opts.staleAfter / 4) };
+      const options = {
+        config, outDir, preset: opts.preset, cacheDir: '.cache/pulse', progress: consoleProgress, log, plugins, report: opts.report, liveness,
+        loadData: (c: typeof config) => loadRunData(c, log),
+      };
+      let outcome;
+      if (slurm) {
+        const { runWithSlurm } = await import('../executor/coordinate.ts');
+        const { sbatchOptions } = await import('../executor/slurm.ts');
+        outcome = (await runWithSlurm(options, { sbatch: sbatchOptions(opts.slurm), wait: Boolean(opts.wait), ...(opts.jobs ? { jobs: opts.jobs } : {}) })).outcome;
+        if (!outcome) return;
+      } else if (opts.workers || opts.devices) {
+        const { runWithWorkers } = await import('../executor/coordinate.ts');
+        outcome = await runWithWorkers(options, { workers: opts.workers ?? opts.devices!.length, ...(opts.devices ? { devices: opts.devices } : {}) });
       } else {
-        log(`finished in ${outcome.phases.reduce((s, p) => s + p.seconds, 0).toFixed(0)} s`);
-        if (opts.report) {
-          const { writeReport } = await import('../report/index.ts');
-          log(`report: ${(await writeReport(outDir)).html}`);
-        }
+        outcome = await runProtocol(options);
+      }
+      if (outcome.alreadyFinished) {
+        if (outcome.rebuilt.length === 0) log(`this run finished at ${outcome.results.run.finished_at}; nothing to do (delete the folder or use another --out to run again)`);
+      } else {
+        log(`finished in ${((performance.now() - started) / 1000).toFixed(0)} s`);
       }
       console.log(`results: ${outcome.resultsPath}`);
+      const failed = outcome.results.scenarios.flatMap((s) => s.methods.filter((m) => m.status === 'failed').map((m) => `s${s.seed} ${s.scenario} ${m.method} [${m.update_target}]`));
+      if (slurm && failed.length) {
+        process.stderr.write(`pulse: ${failed.length} cell(s) failed (see results.json): ${failed.join(', ')}\n`);
+        process.exitCode = 1;
+      }
     });
 }

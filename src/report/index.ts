@@ -208,7 +208,7 @@ export async function writeReport(runDirs: string | readonly string[], outDir?: 
 
   const head = runs.map((r) => {
     const run = r.results.run;
-    return { label: r.label, lines: [`model ${run.model.name} (sha256 ${run.model.sha256.slice(0, 12)})`, `scoring: ${run.scoring}`, `preset: ${run.preset ?? 'none'}`, `seeds: ${Object.entries(run.seeds).map(([k, v]) => `${k} ${v}`).join(', ')}; the protocol ran with seed${run.seed_list.length > 1 ? 's' : ''} ${run.seed_list.join(', ')}`, `started ${run.created_at}, ${run.finished_at ? `finished ${run.finished_at}` : 'not finished'}`,
+    return { label: r.label, lines: [`model ${run.model.name} (sha256 ${run.model.sha256.slice(0, 12)})`, `scoring: ${run.scoring}`, `preset: ${run.preset ?? 'none'}`, `seeds: ${Object.entries(run.seeds).map(([k, v]) => `${k} ${v}`).join(', ')}; the protocol ran with seed${run.seed_list.length > 1 ? 's' : ''} ${run.seed_list.join(', ')}`, `started ${run.created_at}${run.finished_at || r.results.summary ? '' : ', not finished'}`,
       ...(run.plugins ?? []).map((p) => `plug-in ${p.path} (sha256 ${p.sha256.slice(0, 12)}): ${p.methods.join(', ')}`)] };
   });
   const title = runs.length === 1 ? `PULSE report: ${runs[0]!.label}` : `PULSE comparison: ${runs.map((r) => r.label).join(' vs ')}`;

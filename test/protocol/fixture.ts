@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { stringify } from 'yaml';
 import { pretrain, DEFAULT_PRETRAIN } from '../../src/train/pretrain.ts';
 import { TINY_MODEL_CONFIG } from '../../src/model/embedded/config.ts';
@@ -40,4 +40,31 @@ export function pulseCli(cwd: string, args: string[], killWhen?: RegExp): Promis
     });
     child.on('exit', (code, signal) => done({ code, signal, stderr }));
   });
+}
+
+/**
+ * results.json without what legitimately differs between two runs of one configuration: timestamps,
+ * durations and where each cell ran (scripts/compare-results.ts ignores the same).
+ */
+export function comparableResults(path: string): unknown {
+  const r = JSON.parse(readFileSync(path, 'utf8'));
+  delete r.run.created_at;
+  delete r.run.finished_at;
+  r.run.id = '';
+  for (const s of r.scenarios) {
+    for (const m of s.methods) {
+      delete m.placement;
+      for (const q of m.requests) delete q.seconds;
+    }
+  }
+  return r;
+}
+
+/** false when a Slurm node is up (the Slurm executor's tests run), else why they are skipped. */
+export function slurmSkip(): false | string {
+  try {
+    const states = execFileSync('sinfo', ['-h', '-o', '%T'], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] });
+    if (/idle|mixed|alloc/.test(states)) return false;
+  } catch { /* no sinfo, or no controller answering */ }
+  return 'no Slurm running here (start one: scripts/slurm-local.sh start; .ci/run does)';
 }

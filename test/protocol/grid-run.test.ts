@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runProtocol } from '../../src/protocol/runner.ts';
 import { resolveConfig } from '../../src/protocol/config.ts';
 import { loadProtocolData } from '../../src/data/protocol-data.ts';
 import { Results, type MethodResult } from '../../src/protocol/results-schema.ts';
 import { readSamples } from '../../src/protocol/samples-file.ts';
-import { protocolFixture, pulseCli } from './fixture.ts';
+import { comparableResults, protocolFixture, pulseCli, slurmSkip } from './fixture.ts';
 
 // A sweep end to end, kept small: the fine-tuned scenario, ga, and npo at two learning rates (on the fixture's tiny
 // model 0.003 forgets little and 0.03 nearly everything, so the report has points to choose between).
@@ -63,4 +63,33 @@ test('the report of a sweep lists its grid points in the best-point and Pareto t
   // the point that forgot the most is never beaten on forgetting: it (or one tied with it) is on the D_retain front
   const most = Math.max(...results.scenarios[0]!.methods.map((m) => m.requests[0]!.relative.forgotten_unlearn.overall!));
   assert.ok(front.some((r) => Number(r[1]) === Number(most.toFixed(1)) && r[4]!.includes('D_retain')), JSON.stringify(front));
+});
+
+/**
+ * The sweep run again into `name` by another executor: its cells are the grid points, and its numbers, rows and CSV
+ * the one process's. Returns the run folder.
+ */
+async function assertSameSweep(name: string, executor: string[], report = false): Promise<string> {
+  const other = join(fixture.dir, 'runs', name);
+  const done = await pulseCli(fixture.dir, ['run', '--preset', 'quick', '--config', sweep, '--out', other, ...(report ? [] : ['--no-report']), ...executor]);
+  assert.equal(done.code, 0, done.stderr);
+  assert.deepEqual(readdirSync(join(other, 'cells')).sort(), VARIANTS.map((v) => `s0~fine_tuned~${v}~projector+llm`).sort());
+  assert.deepEqual(comparableResults(join(other, 'results.json')), comparableResults(join(out, 'results.json')));
+  assert.deepEqual(await readSamples(join(other, 'samples.parquet')), await readSamples(join(out, 'samples.parquet')));
+  assert.equal(readFileSync(join(other, 'results.csv'), 'utf8'), readFileSync(join(out, 'results.csv'), 'utf8'));
+  return other;
+}
+
+test('a sweep run by two local workers gives the numbers of one process: each grid point is a cell', async () => {
+  await assertSameSweep('workers', ['--workers', '2']);
+});
+
+test('a sweep through Slurm (--executor slurm --wait, 2 array tasks) gives the numbers and the grid tables of one process', {
+  skip: slurmSkip(),
+}, async () => {
+  const other = await assertSameSweep('slurm', ['--executor', 'slurm', '--jobs', '2', '--wait'], true);
+  const section = (dir: string, title: string) => readFileSync(join(dir, 'report.md'), 'utf8').split(`### ${title}\n\n`)[1]!.split('\n\n')[0];
+  for (const title of ['Best grid point at matched forgetting', 'Pareto front of the grid points']) {
+    assert.equal(section(other, title), section(out, title), title);
+  }
 });
