@@ -18,7 +18,7 @@ import { deriveSeed, rng, shuffled } from '../random.ts';
 import { PulseError, describeZodError } from '../errors.ts';
 import { silentProgress, type ProgressFactory } from '../progress.ts';
 import { PULSE_VERSION } from '../version.ts';
-import { needsAbsentLora, seedList, type RunConfig } from './config.ts';
+import { needsAbsentLora, portableConfig, seedList, type RunConfig } from './config.ts';
 import { evaluateSets, generalQuestions, personQuestions, type EvalSets, type Evaluation, type QuestionOutcome, type SetQuestion } from './evaluate.ts';
 import { accuracyByRequest, personAccuracy, sampleRows, type EvaluationPoint } from './outcomes.ts';
 import { mergeSampleParts, readSamples, writeSamplePart, type SampleRow } from './samples-file.ts';
@@ -64,9 +64,13 @@ export interface RunOutcome {
   attackSeconds: Record<string, number>;
 }
 
-/** A run folder's identity: its configuration and the exact plug-in files whose methods it runs. */
+/**
+ * A run folder's identity: its configuration (locations in their portable spelling: the same run wherever pulse and
+ * its cache are) and the exact plug-in files whose methods it runs.
+ */
 export function configHash(config: RunConfig, plugins: readonly PluginRecord[] = []): string {
-  return plugins.length === 0 ? shortJsonHash(config) : shortJsonHash({ config, plugins: plugins.map((p) => p.sha256) });
+  const identity = portableConfig(config);
+  return plugins.length === 0 ? shortJsonHash(identity) : shortJsonHash({ config: identity, plugins: plugins.map((p) => p.sha256) });
 }
 
 /** Everything one invocation works with, once the inputs are loaded and the run folder is taken. */
