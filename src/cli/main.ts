@@ -8,6 +8,7 @@ import { dataCommand } from './data.ts';
 import { reportCommand } from './report.ts';
 import { askCommand } from './ask.ts';
 import { exportCommand } from './export.ts';
+import { setupCommand } from './setup.ts';
 
 /** Exit status of a run stopped by bad input (a PulseError, or a command line commander rejects). */
 export const EXIT_BAD_INPUT = 2;
@@ -21,7 +22,7 @@ export function buildProgram(): Command {
     .name('pulse')
     .description('Evaluate unlearning in multimodal models with the PULSE protocol: fine-tuned and pre-trained knowledge, and sustainability over a sequence of requests.')
     .version(PULSE_VERSION);
-  for (const command of [runCommand(), pretrainCommand(), evalCommand(), askCommand(), reportCommand(), exportCommand(), dataCommand()]) program.addCommand(command);
+  for (const command of [runCommand(), pretrainCommand(), evalCommand(), askCommand(), reportCommand(), exportCommand(), dataCommand(), setupCommand()]) program.addCommand(command);
   // Every (sub)command throws instead of exiting, so that main() alone decides the exit status, and
   // words a command-line mistake as pulse words any bad input: one line.
   const configure = (c: Command) => {
