@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, copyFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -114,6 +114,17 @@ function place(from: string, to: string): void {
   writeFileAtomicSync(to, readFileSync(from));
 }
 
+/** A copy of the package's addon in the cache, for other installs of this pulse on the same libtorch (best effort). */
+function keepInCache(key: string, log: (line: string) => void): void {
+  const cached = join(cachedBuildDir(key), 'pulse_torch.node');
+  if (existsSync(cached) || !existsSync(PACKAGE_ADDON)) return;
+  try {
+    place(PACKAGE_ADDON, cached);
+  } catch (e) {
+    log(`could not keep a copy in the cache (${errorExcerpt(e)}); other installs will build their own`);
+  }
+}
+
 /** Builds (or copies from the cache) the addon where `status` says it belongs. */
 async function provide(key: string, addon: AddonStatus, log: (line: string) => void): Promise<AddonState> {
   const cacheDir = cachedBuildDir(key);
@@ -126,11 +137,6 @@ async function provide(key: string, addon: AddonStatus, log: (line: string) => v
     }
     await nodeGyp(packagePath('native'), packagePath('native', 'build.log'), log);
     writeFileAtomicSync(PACKAGE_STAMP, `${key}\n`);
-    try {
-      place(PACKAGE_ADDON, cached);
-    } catch (e) {
-      log(`could not keep a copy in the cache (${errorExcerpt(e)}); other installs will build their own`);
-    }
     return 'built';
   }
   let state: AddonState = 'up to date';
@@ -139,7 +145,7 @@ async function provide(key: string, addon: AddonStatus, log: (line: string) => v
     mkdirSync(cachePath('addon'), { recursive: true });
     const buildDir = mkdtempSync(join(cachePath('addon'), 'build-'));
     try {
-      copyFileSync(packagePath('native', 'binding.gyp'), join(buildDir, 'binding.gyp'));
+      place(packagePath('native', 'binding.gyp'), join(buildDir, 'binding.gyp'));
       await nodeGyp(buildDir, join(cacheDir, 'build.log'), log);
       place(join(buildDir, 'build', 'Release', 'pulse_torch.node'), cached);
     } finally {
@@ -178,6 +184,7 @@ export async function setup(options: { check?: boolean; log?: (line: string) => 
   const key = buildKey(libtorch);
   const addon = status(key);
   if (!options.check && addon.state !== 'up to date') addon.state = await provide(key, addon, log);
+  if (!options.check && addon.where === 'package') keepInCache(key, log);
   if (addon.state === 'missing' || addon.state === 'outdated') return { libtorch, key, addon, runtime: null };
   try {
     return { libtorch, key, addon, runtime: runtimeOf(addon.path) };
