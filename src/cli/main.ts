@@ -51,6 +51,14 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = EXIT_BAD_INPUT;
       return;
     }
+    // An error a plug-in's code threw (its loss, its prepare) is the plug-in's, not a bug in pulse.
+    const { userCodeFrame } = await import('../user-code.ts');
+    const frame = userCodeFrame(error);
+    if (frame) {
+      process.stderr.write(`pulse: ${frame}: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}\n`);
+      process.exitCode = EXIT_BAD_INPUT;
+      return;
+    }
     process.stderr.write(`pulse: internal error (a bug in pulse; please report it with the lines below)\n${(error as Error)?.stack ?? String(error)}\n`);
     process.exitCode = 1;
   }
