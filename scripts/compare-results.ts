@@ -2,13 +2,13 @@
  * node --import tsx scripts/compare-results.ts A/results.json B/results.json
  * Compares the numbers of two runs: every field of results.json except what legitimately differs
  * between two runs of the same configuration (timestamps, durations, the run's id and folder, the
- * configuration record and the pulse version). Prints "identical" (and the fields only the second
+ * configuration record, the pulse version, and where the model file is). Prints "identical" (and the fields only the second
  * run records) or each differing field, and exits 1 when any differs: the check that a refactor did
  * not change results.
  */
 import { readFileSync } from 'node:fs';
 
-const IGNORED_PATHS = new Set(['run.id', 'run.created_at', 'run.finished_at', 'run.config', 'run.pulse_version']);
+const IGNORED_PATHS = new Set(['run.id', 'run.created_at', 'run.finished_at', 'run.config', 'run.pulse_version', 'run.model.path']);
 const ignored = (path: string) => IGNORED_PATHS.has(path.replace(/^results\./, '')) || path.endsWith('.seconds');
 
 /** Fields B has and A lacks: what a newer pulse records in addition, not a change of a number. */
