@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { PACKAGE_ROOT, cachePath, packagePath } from '../paths.ts';
 
 /*
@@ -24,13 +23,16 @@ export function cachedBuildDir(key: string): string {
   return cachePath('addon', key);
 }
 
-/** First 16 hex digits of sha1 over the addon's sources (native/*.cc, *.h, binding.gyp, in that order). */
+/** The addon's sources in native/: its .cc files, its .h files and binding.gyp, in that order. */
+export function addonSources(): string[] {
+  const names = readdirSync(packagePath('native'));
+  return [...names.filter((n) => n.endsWith('.cc')).sort(), ...names.filter((n) => n.endsWith('.h')).sort(), 'binding.gyp'];
+}
+
+/** First 16 hex digits of sha1 over the addon's sources. */
 export function sourcesHash(): string {
-  const dir = packagePath('native');
-  const names = readdirSync(dir);
-  const ordered = [...names.filter((n) => n.endsWith('.cc')).sort(), ...names.filter((n) => n.endsWith('.h')).sort(), 'binding.gyp'];
   const hash = createHash('sha1');
-  for (const name of ordered) hash.update(readFileSync(join(dir, name)));
+  for (const name of addonSources()) hash.update(readFileSync(packagePath('native', name)));
   return hash.digest('hex').slice(0, 16);
 }
 

@@ -2,13 +2,13 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { findLibtorch, type Libtorch } from '../../scripts/libtorch-config.mjs';
 import { writeFileAtomicSync } from '../atomic-file.ts';
 import { PulseError, errorExcerpt } from '../errors.ts';
 import { PACKAGE_ROOT, cachePath, packagePath } from '../paths.ts';
-import { PACKAGE_ADDON, PACKAGE_STAMP, cachedBuildDir, installRecordPath, locateAddon, sourcesHash } from './addon-files.ts';
+import { addonSources, PACKAGE_ADDON, PACKAGE_STAMP, cachedBuildDir, installRecordPath, locateAddon, sourcesHash } from './addon-files.ts';
 
 export type { Libtorch };
 
@@ -18,7 +18,7 @@ export const LIBTORCH_HELP = 'install Debian\'s (sudo apt-get install libtorch-d
   + '--index-url https://download.pytorch.org/whl/cpu, then PULSE_PYTHON=~/.venv-torch/bin/python npx pulse setup), or set '
   + 'LIBTORCH to an unpacked libtorch from pytorch.org (a folder with include/ and lib/)';
 
-export type AddonState = 'up to date' | 'copied from the cache' | 'built' | 'missing' | 'outdated';
+export type AddonState = 'up to date' | 'copied from the cache' | 'found in the cache' | 'built' | 'missing' | 'outdated';
 
 export interface AddonStatus {
   path: string;
@@ -91,9 +91,8 @@ async function nodeGyp(dir: string, logFile: string, log: (line: string) => void
   // Node's own headers, where this Node ships them, so that node-gyp need not download them (npm passes its nodedir).
   const prefix = resolve(dirname(process.execPath), '..');
   if (!process.env.npm_config_nodedir && existsSync(join(prefix, 'include', 'node', 'common.gypi'))) args.push(`--nodedir=${prefix}`);
-  // binding.gyp names the sources and scripts/libtorch-config.mjs relative to pulse_root, which is its parent in the package.
-  const root = relative(dir, PACKAGE_ROOT) || '.';
-  const env = { ...process.env, GYP_DEFINES: [process.env.GYP_DEFINES, `pulse_root=${root}`].filter(Boolean).join(' ') };
+  // binding.gyp calls scripts/libtorch-config.mjs, its sibling in the package, or the package's from a copy in the cache.
+  const env = { ...process.env, GYP_DEFINES: [process.env.GYP_DEFINES, `pulse_scripts=${packagePath('scripts')}`].filter(Boolean).join(' ') };
   mkdirSync(dirname(logFile), { recursive: true });
   const out = openSync(logFile, 'w');
   log(`building the addon (a minute or two: libtorch's headers are large); log: ${logFile}`);
@@ -139,13 +138,13 @@ async function provide(key: string, addon: AddonStatus, log: (line: string) => v
     writeFileAtomicSync(PACKAGE_STAMP, `${key}\n`);
     return 'built';
   }
-  let state: AddonState = 'up to date';
+  let state: AddonState = 'found in the cache';
   if (!existsSync(cached)) {
-    // A fresh folder per build, so two setups at once do not build into each other; binding.gyp is the package's.
+    // A copy of the addon's sources in a fresh folder per build, so two setups at once do not build into each other.
     mkdirSync(cachePath('addon'), { recursive: true });
     const buildDir = mkdtempSync(join(cachePath('addon'), 'build-'));
     try {
-      place(packagePath('native', 'binding.gyp'), join(buildDir, 'binding.gyp'));
+      for (const name of addonSources()) place(packagePath('native', name), join(buildDir, name));
       await nodeGyp(buildDir, join(cacheDir, 'build.log'), log);
       place(join(buildDir, 'build', 'Release', 'pulse_torch.node'), cached);
     } finally {

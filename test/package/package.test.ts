@@ -31,20 +31,6 @@ function sh(cwd: string, command: string, args: string[]): string {
   return r.stdout;
 }
 
-const MY_METHOD = `// A plug-in of the project's own; 'pulse' is the pulse that runs it.
-import { tokenAveragedNll, type UnlearningMethod } from 'pulse';
-
-/** L = -min(NLL_θ(forget), τ) */
-export const myGradientAscent: UnlearningMethod = {
-  name: 'my_ga',
-  description: 'gradient ascent on the forget set, flat once NLL(forget) exceeds tau',
-  needsReference: false,
-  needsRetain: false,
-  defaults: { tau: 8 },
-  loss: ({ model, forget, hyperparameters, totals }) => tokenAveragedNll(model, forget, totals?.forgetTokens).clamp(null, hyperparameters.tau ?? 8).neg(),
-};
-`;
-
 const TYPED = `import { loadResults, run, type ProgressEvent, type Results } from '@pulse-unlearning/pulse';
 const results: Results = loadResults('runs/from-code');
 const methods: string[] = results.scenarios.flatMap((s) => s.methods.map((m) => m.method));
@@ -81,7 +67,10 @@ test('the package: packed, installed into a new project, set up, run with a plug
   assert.match(setup, /\nready\n/);
   assert.match(sh(project, 'npx', ['pulse', 'setup', '--check']), /\(up to date\)[\s\S]*\nready\n/);
 
-  writeFileSync(join(project, 'my-method.ts'), MY_METHOD);
+  // the README's plug-in (it imports 'pulse'), as a method of the project's own
+  const myMethod = readFileSync(join(CHECKOUT, 'examples', 'capped-ga.ts'), 'utf8').replace("name: 'capped_ga'", "name: 'my_ga'");
+  assert.match(myMethod, /from 'pulse'[\s\S]*name: 'my_ga'/);
+  writeFileSync(join(project, 'my-method.ts'), myMethod);
   sh(project, 'npx', ['pulse', 'run', '--preset', 'quick', '--plugin', './my-method.ts', '--methods', 'ga,my_ga', '--scenarios', 'pre_trained', '--out', 'runs/cli']);
   const results = JSON.parse(readFileSync(join(project, 'runs', 'cli', 'results.json'), 'utf8'));
   assert.deepEqual(results.run.plugins.map((p: { methods: string[] }) => p.methods), [['my_ga']]);
