@@ -65,3 +65,14 @@ test('an error is the user\'s when its first frame outside node_modules is outsi
   ours.stack = `Error: y\n    at f (${join(process.cwd(), 'src', 'torch', 'ops.ts')}:3:4)\n    at loss (${dir}/m.ts:5:11)`;
   assert.equal(userCodeFrame(ours), null, 'thrown in pulse, even when a plug-in called it');
 });
+
+test('a plug-in loss that returns no tensor is its error, named, not a crash in pulse', async () => {
+  const { lossAndGradient } = await import('../../src/unlearn/unlearn.ts');
+  const { StandInModel } = await import('../model/stand-in.ts');
+  const model = new StandInModel(1);
+  const example = { prompt: 'who', answer: 'ann' };
+  const bad = { name: 'bad_loss', description: 'x', needsReference: false, needsRetain: false, defaults: {}, loss: () => tokenAveragedNll };
+  await assert.rejects(lossAndGradient(model, bad as never, null, [example], [], {}),
+    (e: unknown) => e instanceof PulseError && e.message === 'bad_loss: loss must return a one-element Tensor, got function');
+  model.dispose();
+});
