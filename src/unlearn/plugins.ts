@@ -2,7 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { register } from 'node:module';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { PulseError, errorExcerpt } from '../errors.ts';
+import { PulseError, errorExcerpt, excerpt } from '../errors.ts';
 import { fileSha256 } from '../hash.ts';
 import { ENTRY_URL, FROM_SOURCE } from '../paths.ts';
 import { OWN_CODE_URLS, userCodeFrame } from '../user-code.ts';
@@ -25,8 +25,14 @@ async function hookModules(): Promise<void> {
   register(new URL(`./plugin-hooks.${FROM_SOURCE ? 'ts' : 'js'}`, import.meta.url), { data });
 }
 
+/** esbuild's report of a syntax error (through tsx): "Transform failed with 1 error:\n<file>:<line>:<column>: ERROR: <text>" */
+const TRANSFORM_ERROR = /^Transform failed with \d+ errors?:\n(.+):(\d+):(\d+): ERROR: (.*)/;
+
 /** A plug-in's own error as one line: its message, and where in the plug-in it arose when the message does not say. */
 function describeLoadError(e: unknown): string {
+  // esbuild counts columns from 0, stack traces from 1
+  const syntax = e instanceof Error ? TRANSFORM_ERROR.exec(e.message) : null;
+  if (syntax) return `${excerpt(syntax[4]!, 200)} (at ${syntax[1]}:${syntax[2]}:${Number(syntax[3]) + 1})`;
   const message = errorExcerpt(e);
   const frame = userCodeFrame(e);
   return frame && !message.includes(frame.replace(/:\d+$/, '')) ? `${message} (at ${frame})` : message;
