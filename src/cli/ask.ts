@@ -10,7 +10,7 @@ function options(value: string): string[] {
 export function askCommand() {
   return new Command('ask')
     .description('Ask a model one multiple-choice question (with an image or not): print its answer as letter scoring reads it, and the log-likelihood of each option as likelihood scoring ranks them; with --json also the 20 most probable next tokens where the answer is read.')
-    .requiredOption('--model <path>', 'an embedded model file (.safetensors) or a Hugging Face LLaVA folder')
+    .option('--model <path>', 'an embedded model file (.safetensors) or a Hugging Face LLaVA folder (default: the shipped base model)')
     .option('--kind <kind>', 'the model kind when the path does not tell (embedded, llava)')
     .option('--image <file>', 'an image file (PNG, JPEG, ...) the question is about')
     .requiredOption('--question <text>', 'the question')
