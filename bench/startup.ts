@@ -1,33 +1,36 @@
 /**
- * npm run bench:startup [-- --runs N] [-- --cwd DIR]: how long `pulse --help` takes to start, run with node
- * directly (node bin/pulse.js --help) and through npx (npx pulse --help), each the median of N runs (default 7)
- * after one warm-up run. --cwd runs both in another folder (e.g. a project with pulse installed, where
- * bin/pulse.js is node_modules/.bin/pulse's target).
+ * npm run bench:startup [-- --runs N --cwd DIR ...]: how long `pulse --help` takes to start, run with node directly
+ * (node <bin> --help) and through npx (npx pulse --help), the median of N runs (default 9) after one warm-up run.
+ * Each --cwd (repeatable; default: this checkout) is a pulse checkout or a project where pulse is installed
+ * (node_modules/.bin/pulse); several are measured in turns, run by run, so that a busy machine slows them alike.
  */
 import { spawnSync } from 'node:child_process';
-import { realpathSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '7' }, cwd: { type: 'string', default: '.' } } });
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '9' }, cwd: { type: 'string', multiple: true, default: ['.'] } } });
 const runs = Number(values.runs);
-const cwd = resolve(values.cwd);
-const bin = realpathSync(cwd === resolve('.') ? 'bin/pulse.js' : join(cwd, 'node_modules', '.bin', 'pulse'));
+const targets = values.cwd.map((dir) => {
+  const cwd = resolve(dir);
+  const installed = join(cwd, 'node_modules', '.bin', 'pulse');
+  const bin = realpathSync(existsSync(join(cwd, 'bin', 'pulse.js')) ? join(cwd, 'bin', 'pulse.js') : installed);
+  return { cwd, commands: { node: [process.execPath, bin, '--help'], npx: ['npx', 'pulse', '--help'] } };
+});
 
-function seconds(command: string, args: string[]): number {
+function seconds(cwd: string, [command, ...args]: string[]): number {
   const started = performance.now();
-  const r = spawnSync(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  if (r.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${r.stderr}`);
+  const r = spawnSync(command!, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.status !== 0) throw new Error(`${command} ${args.join(' ')} in ${cwd} failed: ${r.stderr}`);
   return (performance.now() - started) / 1000;
 }
 
-function median(command: string, args: string[]): { median: number; all: number[] } {
-  seconds(command, args);
-  const all = Array.from({ length: runs }, () => seconds(command, args)).sort((a, b) => a - b);
-  return { median: all[Math.floor(all.length / 2)]!, all };
-}
-
-for (const [label, command, args] of [['node', process.execPath, [bin, '--help']], ['npx', 'npx', ['pulse', '--help']]] as const) {
-  const { median: m, all } = median(command, [...args]);
-  console.log(`pulse --help via ${label.padEnd(4)}: median ${m.toFixed(3)} s of ${runs} (${all.map((s) => s.toFixed(2)).join(' ')})`);
+for (const via of ['node', 'npx'] as const) {
+  for (const t of targets) seconds(t.cwd, t.commands[via]);
+  const times = targets.map(() => [] as number[]);
+  for (let i = 0; i < runs; i++) for (const [k, t] of targets.entries()) times[k]!.push(seconds(t.cwd, t.commands[via]));
+  for (const [k, t] of targets.entries()) {
+    const sorted = times[k]!.sort((a, b) => a - b);
+    console.log(`pulse --help via ${via.padEnd(4)} in ${t.cwd}: median ${sorted[Math.floor(runs / 2)]!.toFixed(3)} s of ${runs} (${sorted.map((s) => s.toFixed(2)).join(' ')})`);
+  }
 }
