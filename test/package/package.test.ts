@@ -77,6 +77,8 @@ test('the package: packed, installed into a new project, set up, run with a plug
   assert.deepEqual(results.scenarios[0].methods.map((m: { method: string; status: string }) => `${m.method} ${m.status}`), ['ga complete', 'my_ga complete']);
   assert.equal(results.run.model.path, join(project, 'node_modules', '@pulse-unlearning', 'pulse', 'assets', 'base.safetensors'), 'the shipped model');
 
+  const readme = readFileSync(join(CHECKOUT, 'README.md'), 'utf8');
+  assert.ok(readme.includes(readFileSync(join(CHECKOUT, 'examples', 'use.mjs'), 'utf8').trimEnd()), 'README shows examples/use.mjs as it is');
   copyFileSync(join(CHECKOUT, 'examples', 'use.mjs'), join(project, 'use.mjs'));
   const used = sh(project, process.execPath, ['use.mjs']);
   assert.match(used, /^pre_trained ga: forgotten \d+\.\d%, retained \d+\.\d% of D_retain$/m);
