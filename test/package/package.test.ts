@@ -21,13 +21,14 @@ const dir = mkdtempSync(join(tmpdir(), 'pulse-package-'));
 const project = join(dir, 'my-study');
 const transcript = join(dir, 'transcript.txt');
 
-/** Runs a command, records it and its output in the transcript, and fails the test when it fails. */
-function sh(cwd: string, command: string, args: string[]): string {
+/** Runs a command, records it and its output (or `summary` of it) in the transcript, and fails the test when it fails. */
+function sh(cwd: string, command: string, args: string[], summary?: (stdout: string) => string): string {
   const started = performance.now();
   const r = spawnSync(command, args, { cwd, env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
-  appendFileSync(transcript, `$ ${command} ${args.join(' ')}    # in ${cwd === project ? 'my-study/' : cwd}, ${seconds} s\n${r.stdout}${r.stderr}\n`);
   assert.equal(r.status, 0, `${command} ${args.join(' ')} failed:\n${r.stdout}\n${r.stderr}`);
+  const where = cwd === project ? 'my-study/' : cwd;
+  appendFileSync(transcript, `$ ${command} ${args.join(' ')}    # in ${where}, ${seconds} s\n${summary ? summary(r.stdout) : r.stdout}${r.stderr}\n`);
   return r.stdout;
 }
 
@@ -44,11 +45,14 @@ test('the package: packed, installed into a new project, set up, run with a plug
   // the checkout's setup keeps its addon in the cache (and is quick when nothing changed)
   sh(CHECKOUT, process.execPath, ['bin/pulse.js', 'setup']);
 
-  const packed = JSON.parse(sh(CHECKOUT, 'npm', ['pack', '--json', '--pack-destination', dir])) as
-    { filename: string; size: number; unpackedSize: number; entryCount: number; files: { path: string }[] }[];
-  const { filename, size, unpackedSize, entryCount, files } = packed[0]!;
+  type Packed = { filename: string; size: number; unpackedSize: number; entryCount: number; files: { path: string }[] }[];
+  const describe = ({ filename, size, unpackedSize, entryCount }: Packed[number]) =>
+    `${filename}: ${(size / 1e6).toFixed(2)} MB, ${entryCount} files (${(unpackedSize / 1e6).toFixed(2)} MB unpacked)`;
+  const summary = (out: string) => `${describe((JSON.parse(out) as Packed)[0]!)}\n`;
+  const packed = JSON.parse(sh(CHECKOUT, 'npm', ['pack', '--json', '--pack-destination', dir], summary)) as Packed;
+  const { filename, files } = packed[0]!;
   const paths = files.map((f) => f.path);
-  t.diagnostic(`tarball ${filename}: ${(size / 1e6).toFixed(2)} MB, ${entryCount} files (${(unpackedSize / 1e6).toFixed(2)} MB unpacked)`);
+  t.diagnostic(`tarball ${describe(packed[0]!)}`);
   for (const forbidden of ['test/', 'bench/', 'src/', 'docs/', '.cache/', 'native/build/', 'runs/', '.ci/']) {
     assert.ok(!paths.some((p) => p.startsWith(forbidden)), `no ${forbidden} in the tarball`);
   }
@@ -71,7 +75,9 @@ test('the package: packed, installed into a new project, set up, run with a plug
   const myMethod = readFileSync(join(CHECKOUT, 'examples', 'capped-ga.ts'), 'utf8').replace("name: 'capped_ga'", "name: 'my_ga'");
   assert.match(myMethod, /from 'pulse'[\s\S]*name: 'my_ga'/);
   writeFileSync(join(project, 'my-method.ts'), myMethod);
-  sh(project, 'npx', ['pulse', 'run', '--preset', 'quick', '--plugin', './my-method.ts', '--methods', 'ga,my_ga', '--scenarios', 'pre_trained', '--out', 'runs/cli']);
+  // the quick preset's pre-trained scenario alone: the fine-tuned ones would add a fine-tune (minutes) to this test
+  sh(project, 'npx', ['pulse', 'run', '--preset', 'quick', '--plugin', './my-method.ts', '--methods', 'ga,my_ga', '--scenarios', 'pre_trained',
+    '--out', 'runs/cli']);
   const results = JSON.parse(readFileSync(join(project, 'runs', 'cli', 'results.json'), 'utf8'));
   assert.deepEqual(results.run.plugins.map((p: { methods: string[] }) => p.methods), [['my_ga']]);
   assert.deepEqual(results.scenarios[0].methods.map((m: { method: string; status: string }) => `${m.method} ${m.status}`), ['ga complete', 'my_ga complete']);
@@ -86,7 +92,8 @@ test('the package: packed, installed into a new project, set up, run with a plug
   assert.match(used, /^answer: ([A-D]|none); most likely option: [A-D]$/m);
 
   writeFileSync(join(project, 'typed.ts'), TYPED);
-  writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, types: [] }, files: ['typed.ts'] }));
+  const compilerOptions = { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, types: [] };
+  writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['typed.ts'] }));
   sh(project, process.execPath, [join(CHECKOUT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
   t.diagnostic(`transcript: ${transcript}`);
 });
