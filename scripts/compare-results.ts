@@ -2,14 +2,14 @@
  * node --import tsx scripts/compare-results.ts A/results.json B/results.json
  * Compares the numbers of two runs: every field of results.json except what legitimately differs
  * between two runs of the same configuration (timestamps, durations, the run's id and folder, the
- * configuration record, the pulse version, and where each cell ran: `placement`). Prints
+ * configuration record, the pulse version, where the model file is, and where each cell ran: `placement`). Prints
  * "identical" (and the fields only the second
  * run records) or each differing field, and exits 1 when any differs: the check that a refactor did
  * not change results.
  */
 import { readFileSync } from 'node:fs';
 
-const IGNORED_PATHS = new Set(['run.id', 'run.created_at', 'run.finished_at', 'run.config', 'run.pulse_version']);
+const IGNORED_PATHS = new Set(['run.id', 'run.created_at', 'run.finished_at', 'run.config', 'run.pulse_version', 'run.model.path']);
 const ignored = (path: string) => IGNORED_PATHS.has(path.replace(/^results\./, '')) || path.endsWith('.seconds') || path.endsWith('.placement');
 
 /** Fields B has and A lacks: what a newer pulse records in addition, not a change of a number. */

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { PulseError, describeZodError, errorExcerpt } from '../errors.ts';
@@ -8,6 +9,7 @@ import { METHODS } from '../unlearn/registry.ts';
 import { ATTACKS } from '../attacks/registry.ts';
 import { kindForPath, parseModelSpec, type ModelSpec } from '../model/registry.ts';
 import { gridProblem } from './grid.ts';
+import { fromPortable, portablePath } from '../paths.ts';
 
 const Lora = z.object({
   rank: z.number().int().positive(),
@@ -123,7 +125,11 @@ export type RunConfig = z.infer<typeof RunConfig>;
 
 const LORA_DEFAULT = { rank: 8, alpha: 16, dropout: 0, layers: [] as string[] };
 
-/** The protocol's sizes (PROTOCOL.md): 100 fine-tuned people split 50/50, 45 known celebrities split 20/25, 5 requests of 10. */
+/**
+ * The protocol's sizes (PROTOCOL.md): 100 fine-tuned people split 50/50, 45 known celebrities split 20/25, 5 requests
+ * of 10. Locations are in their portable spelling (src/paths.ts): `.cache/pulse/...` is the cache, any other relative
+ * path is the package's; resolveConfig makes them absolute.
+ */
 const PAPER: RunConfig = {
   seed: 0,
   seeds: [0, 1, 2],
@@ -293,11 +299,37 @@ function withModelKind(layer: Record<string, unknown>): Record<string, unknown> 
   return { ...layer, model: { kind, ...model } };
 }
 
-/** Preset, then YAML file, then command-line overrides; validated once at the end. */
+/** The keys that name a file or folder: `model.path` is every model kind's location by convention. */
+const PATH_KEYS = [['world', 'dir'], ['data', 'mllmu'], ['data', 'mmbench'], ['model', 'path']] as const;
+
+/** A config layer with each of its locations mapped (the layer itself is left as it was). */
+function mapPaths<T>(layer: T, map: (path: string) => string): T {
+  if (!isObject(layer)) return layer;
+  const out: Record<string, unknown> = { ...layer };
+  for (const [section, key] of PATH_KEYS) {
+    const value = out[section];
+    if (isObject(value) && typeof value[key] === 'string') out[section] = { ...value, [key]: map(value[key]) };
+  }
+  return out as T;
+}
+
+/**
+ * The config as it identifies a run (the run folder's config hash): its locations in their portable spelling, so the
+ * hash depends neither on where pulse is installed nor on the cache's folder, and a preset's defaults hash as they
+ * did when they were paths relative to a checkout.
+ */
+export function portableConfig(config: RunConfig): RunConfig {
+  return mapPaths(config, portablePath);
+}
+
+/**
+ * Preset, then YAML file, then overrides; validated once at the end. Locations come out absolute: a preset's in the
+ * package or the cache, a file's relative to the file's folder, an override's relative to the current folder.
+ */
 export function resolveConfig(options: { preset?: PresetName | undefined; file?: string | undefined; overrides?: Record<string, unknown> }): RunConfig {
   const presetName = options.preset ?? 'paper';
   if (!(presetName in PRESETS)) throw new PulseError(`unknown preset '${presetName}' (presets: ${Object.keys(PRESETS).join(', ')})`);
-  let merged: unknown = structuredClone(PRESETS[presetName]);
+  let merged: unknown = mapPaths(structuredClone(PRESETS[presetName]), fromPortable);
   let source = `preset ${presetName}`;
   if (options.file) {
     let text: string;
@@ -313,9 +345,10 @@ export function resolveConfig(options: { preset?: PresetName | undefined; file?:
       throw new PulseError(`config ${options.file} is not valid YAML: ${errorExcerpt(e)}`);
     }
     if (parsed !== null && !isObject(parsed)) throw new PulseError(`config ${options.file} must be a YAML mapping`);
-    merged = mergeConfig(merged, withModelKind(parsed ?? {}));
+    const folder = dirname(resolve(options.file));
+    merged = mergeConfig(merged, withModelKind(mapPaths(parsed ?? {}, (path) => resolve(folder, path))));
     source = options.file;
   }
-  if (options.overrides) merged = mergeConfig(merged, withModelKind(options.overrides));
+  if (options.overrides) merged = mergeConfig(merged, withModelKind(mapPaths(options.overrides, (path) => resolve(path))));
   return validateConfig(merged, source);
 }

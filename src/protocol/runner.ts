@@ -11,7 +11,7 @@ import { silentProgress, type ProgressFactory } from '../progress.ts';
 import { PULSE_VERSION } from '../version.ts';
 import { tryClaim, waitClaim, withClaim } from '../claim/claim.ts';
 import { DEFAULT_LIVENESS, type Liveness } from '../claim/holder.ts';
-import type { RunConfig } from './config.ts';
+import { portableConfig, type RunConfig } from './config.ts';
 import type { Scenario } from './scenarios.ts';
 import type { Results } from './results-schema.ts';
 import { planRun, type Plan } from './plan.ts';
@@ -61,9 +61,13 @@ export interface RunOutcome {
   attackSeconds: Record<string, number>;
 }
 
-/** A run folder's identity: its configuration and the exact plug-in files whose methods it runs. */
+/**
+ * A run folder's identity: its configuration (locations in their portable spelling: the same run wherever pulse and
+ * its cache are) and the exact plug-in files whose methods it runs.
+ */
 export function configHash(config: RunConfig, plugins: readonly PluginRecord[] = []): string {
-  return plugins.length === 0 ? shortJsonHash(config) : shortJsonHash({ config, plugins: plugins.map((p) => p.sha256) });
+  const identity = portableConfig(config);
+  return plugins.length === 0 ? shortJsonHash(identity) : shortJsonHash({ config: identity, plugins: plugins.map((p) => p.sha256) });
 }
 
 /** A run whose folder is taken and whose inputs are loaded and checked, ready for its steps. */

@@ -6,6 +6,10 @@ import { stringify } from 'yaml';
 import { pretrain, DEFAULT_PRETRAIN } from '../../src/train/pretrain.ts';
 import { TINY_MODEL_CONFIG } from '../../src/model/embedded/config.ts';
 
+// The pulse commands tests start cache into the checkout's .cache/pulse (npm test sets it), never the user's ~/.cache,
+// also when a test file runs alone.
+process.env.PULSE_CACHE ??= resolve('.cache/pulse');
+
 /**
  * A scratch folder with a tiny pre-trained base model and a quick-preset config pointing at it:
  * the protocol end to end in seconds.
