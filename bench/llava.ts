@@ -14,13 +14,13 @@
  *   the GPU's peak memory in use (nvidia-smi, sampled every 100 ms).
  */
 import { parseArgs } from 'node:util';
-import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultThreads, manualSeed, noGrad, zeros, randint, randn, cat, full, keep, type Tensor } from '../src/torch/index.ts';
 import { saveSafetensors } from '../src/torch/safetensors.ts';
 import { parseLlavaSpec, randomLlava } from '../src/model/llava/index.ts';
+import { f1, median, runSide, runSideOnGpu, type SideResult } from './sides.ts';
 
 const { values: o } = parseArgs({ options: {
   size: { type: 'string', default: 'small' }, device: { type: 'string', default: 'cpu' },
@@ -89,17 +89,6 @@ async function writeWeightsAndInputs(dir: string, inputsPath: string, batch: num
   model.dispose();
 }
 
-interface SideResult { impl: string; step_ms: number[]; losses: number[]; tokens_per_step: number; peak_rss_mib: number; peak_gpu_mib: number | null; [k: string]: unknown }
-
-function runSide(command: string, args: string[]): SideResult {
-  const r = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 1 << 26 });
-  if (r.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (${r.status}):\n${r.stderr.slice(-3000)}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as SideResult;
-}
-
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
-const f1 = (x: number) => x.toFixed(1);
-
 async function compareOnCpu(): Promise<void> {
   const batch = Number(o.batch ?? 2);
   const text = Number(o.text ?? 64);
@@ -159,17 +148,7 @@ async function fullSizeOnGpu(): Promise<void> {
   const args = ['--import', 'tsx', resolve(here, 'llava-step.ts'), '--model', dir, '--random', '--device', o.device, '--dtype', 'bfloat16',
     '--batch', o.batch ?? '4', '--text', o.text ?? '74', '--steps', o.steps, '--warmup', o.warmup, '--threads', o.threads,
     ...(o.checkpointing ? ['--checkpointing'] : [])];
-  const used = () => Number(execFileSync('nvidia-smi', ['--query-gpu=memory.used', '--format=csv,noheader,nounits'], { encoding: 'utf8' }).split('\n')[0]);
-  const before = used();
-  let peak = before;
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  let stdout = '';
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-  const timer = setInterval(() => { try { peak = Math.max(peak, used()); } catch { /* nvidia-smi busy */ } }, 100);
-  const code = await new Promise<number | null>((done) => child.on('close', done));
-  clearInterval(timer);
-  if (code !== 0) throw new Error(`pulse side failed (${code})`);
-  const r = JSON.parse(stdout.trim().split('\n').pop()!) as SideResult;
+  const { result: r, peak, before } = await runSideOnGpu('pulse', process.execPath, args);
   const ms = median(r.step_ms);
   console.log(`[bench] LLaVA-1.5 ${o.size} shapes, random bfloat16 weights, ${o.device} (${String(r.gpu)}), batch ${o.batch ?? 4} x ${r.tokens_per_step / Number(o.batch ?? 4)} tokens, LoRA r16 on the seven projections${o.checkpointing ? ', gradient checkpointing' : ''}`);
   console.log(`pulse: ${f1(ms)} ms/step (median of ${r.step_ms.length}), ${f1((r.tokens_per_step / ms) * 1000)} tokens/s, peak GPU memory in use ${peak} MiB (${before} MiB before), losses ${r.losses.map((l) => l.toFixed(4)).join(' ')}`);

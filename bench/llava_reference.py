@@ -529,6 +529,16 @@ def run(args):
         model, lora, total, info = build_hf(args.model, dtype, device, lora_a, rank, alpha, args.hf_attention)
         result.update(info)
         loss_of = lambda: model(**batch).loss
+    result.update(train_steps(model, loss_of, lora, lr, args, device, result['impl']))
+    ids = batch['input_ids']
+    result.update({'tokens_per_step': ids.shape[0] * ids.shape[1], 'parameters': total, 'trainable': sum(p.numel() for p in lora)})
+    return result
+
+
+def train_steps(model, loss_of, lora, lr, args, device, label):
+    """args.warmup + args.steps training steps (zero_grad, loss, backward, AdamW on `lora`), the last args.steps timed
+    (CUDA synchronised): step_ms, losses (every step), peak RSS and peak GPU memory, with the run's settings. bench/qwen_reference.py uses it too."""
+    cuda = device.type == 'cuda'
     model.train()
     opt = torch.optim.AdamW(lora, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
 
@@ -552,16 +562,12 @@ def run(args):
         ms = (time.perf_counter() - t0) * 1000
         if i >= args.warmup:
             step_ms.append(ms)
-        log(f'[{result["impl"]}] step {i + 1}{" (warm-up)" if i < args.warmup else ""}: loss {losses[-1]:.6f}, {ms:.1f} ms')
-    ids = batch['input_ids']
-    result.update({
+        log(f'[{label}] step {i + 1}{" (warm-up)" if i < args.warmup else ""}: loss {losses[-1]:.6f}, {ms:.1f} ms')
+    return {
         'threads': args.threads, 'device': args.device, 'dtype': args.dtype, 'steps': args.steps, 'warmup': args.warmup,
-        'step_ms': step_ms, 'losses': losses, 'tokens_per_step': ids.shape[0] * ids.shape[1],
-        'peak_rss_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        'step_ms': step_ms, 'losses': losses, 'peak_rss_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         'peak_gpu_mib': torch.cuda.max_memory_allocated(device) / 2 ** 20 if cuda else None,
-        'parameters': total, 'trainable': sum(p.numel() for p in lora),
-    })
-    return result
+    }
 
 
 def main():

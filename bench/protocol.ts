@@ -5,7 +5,7 @@
  * total wall time, the time per phase, the share of time spent scoring, the peak RSS, and the size
  * of each request checkpoint (a state delta) against the parameters it holds. `--seeds N` runs
  * seeds 0..N-1; `--attacks all` (or a list) adds the attack battery and prints its share. The
- * fine-tuned model and the oracles are built from scratch unless --keep-cache.
+ * fine-tuned model and the oracles are built from scratch unless --keep-cache (then pulse's cache, as `pulse run` uses it).
  * Target on a 2-core machine: <= 20 minutes with several seeds, <= 10 with one.
  */
 import { parseArgs } from 'node:util';
@@ -17,6 +17,7 @@ import { resolveConfig, type PresetName } from '../src/protocol/config.ts';
 import { loadProtocolData } from '../src/data/protocol-data.ts';
 import { writeReport } from '../src/report/index.ts';
 import { consoleProgress } from '../src/progress.ts';
+import { cacheDir as pulseCache } from '../src/paths.ts';
 
 const { values } = parseArgs({
   options: {
@@ -29,7 +30,7 @@ const seedCount = values.seeds === undefined ? null : Number(values.seeds);
 if (seedCount !== null && !(Number.isInteger(seedCount) && seedCount > 0)) throw new Error(`--seeds must be a positive integer, not ${values.seeds}`);
 const dir = mkdtempSync(join(tmpdir(), 'pulse-bench-protocol-'));
 const outDir = values.out ?? join(dir, 'run');
-const cacheDir = values['keep-cache'] ? '.cache/pulse' : join(dir, 'cache');
+const cacheDir = values['keep-cache'] ? pulseCache() : join(dir, 'cache');
 const overrides: Record<string, unknown> = {};
 if (seedCount !== null) overrides.seeds = Array.from({ length: seedCount }, (_, i) => i);
 if (values.attacks) overrides.attacks = values.attacks.split(',');

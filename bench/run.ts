@@ -1,8 +1,8 @@
 /**
- * npm run bench <engine|model|protocol|llava> [-- options]: runs one benchmark (the same as
+ * npm run bench <engine|model|protocol|llava|scale> [-- options]: runs one benchmark (the same as
  * npm run bench:<name>). Each prints its measurements and the target it checks.
  */
-const BENCHES = ['engine', 'model', 'protocol', 'llava'] as const;
+const BENCHES = ['engine', 'model', 'protocol', 'llava', 'scale'] as const;
 const [name, ...rest] = process.argv.slice(2);
 if (!name || !(BENCHES as readonly string[]).includes(name)) {
   console.error(`usage: npm run bench <${BENCHES.join('|')}> [-- options]`);

@@ -6,9 +6,9 @@
  * (half of the kills at a random time of the run, half inside a single write of the write layer: in the
  * middle of a temp file's write, before its fsync, or between the complete temp file and its rename)
  * and run again to the end. The resumed run must give the reference's results.json (timings aside),
- * results.csv, samples.parquet rows and charts, and leave no temp file, lock or empty folder.
- * A kill inside the final report leaves the report missing until the finish phase of issue 21 item 1
- * (the cells branch): such kills are their own outcome, not hidden among the others. Exits 1 on any failure.
+ * results.csv, samples.parquet rows, the report and its charts (a kill inside the report included: the finish
+ * writes it before the run is marked finished), and leave no temp file, lock, claim or empty folder.
+ * Exits 1 on any failure.
  */
 import { parseArgs } from 'node:util';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
@@ -25,10 +25,9 @@ const started = performance.now();
 const { dir, command, reference, counts, files, ms } = await campaignReference(['--seeds', '0,1', '--attacks', 'all']);
 console.log(`reference run (seeds 0,1, every attack): ${(ms / 1000).toFixed(1)} s, write-layer operations: write ${counts.write}, fsync ${counts.fsync}, rename ${counts.rename}`);
 
-type Outcome = 'identical' | 'report missing (killed in the report)' | 'finished before the kill' | 'FAIL';
+type Outcome = 'identical' | 'finished before the kill' | 'FAIL';
 const outcomes = new Map<string, Map<Outcome, number>>();
 const failures: string[] = [];
-let emptyCheckpoints = 0;
 const note = (where: string, outcome: Outcome) => {
   const byOutcome = outcomes.get(where) ?? new Map<Outcome, number>();
   byOutcome.set(outcome, (byOutcome.get(outcome) ?? 0) + 1);
@@ -66,17 +65,16 @@ for (let i = 0; i < kills; i++) {
     failures.push(`kill ${i}, ${how}: the resumed run ended with ${resumed.code ?? resumed.signal}: ${errorLines(resumed.stderr).join(' | ').slice(0, 300)}`);
     continue;
   }
-  const { problems, reportMissing, knownEmpty } = await compareRunFolders(reference, out);
-  if (knownEmpty.length) emptyCheckpoints++;
+  const { problems } = await compareRunFolders(reference, out);
   if (problems.length) {
     note(where, 'FAIL');
     failures.push(`kill ${i}, ${how}: ${problems.join('; ').slice(0, 400)}`);
-  } else note(where, reportMissing ? 'report missing (killed in the report)' : 'identical');
+  } else note(where, 'identical');
   process.stderr.write(`\rkill ${i + 1}/${kills}   `);
 }
 process.stderr.write('\n');
 
-const columns: Outcome[] = ['identical', 'report missing (killed in the report)', 'finished before the kill', 'FAIL'];
+const columns: Outcome[] = ['identical', 'finished before the kill', 'FAIL'];
 console.log(`\ncrash test: ${kills} kills in ${((performance.now() - started) / 60_000).toFixed(1)} min`);
 console.log(`| where the kill landed | kills | ${columns.join(' | ')} |`);
 console.log(`| --- | --- | ${columns.map(() => '---').join(' | ')} |`);
@@ -84,7 +82,6 @@ for (const [where, byOutcome] of [...outcomes].sort()) {
   const total = [...byOutcome.values()].reduce((a, b) => a + b, 0);
   console.log(`| ${where} | ${total} | ${columns.map((c) => byOutcome.get(c) ?? 0).join(' | ')} |`);
 }
-console.log(`finished runs keeping an empty checkpoints/ (issue 21 item 2, the cells branch): ${emptyCheckpoints}`);
 for (const f of failures.slice(0, 30)) console.log(`FAIL ${f}`);
 if (failures.length) {
   console.log(`fixture and run folders (kept): ${dir}`);

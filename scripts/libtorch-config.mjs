@@ -2,10 +2,13 @@
 // Finds a libtorch to build the addon against and prints one piece of its build settings.
 // Order: $LIBTORCH (a directory with include/ and lib/), the `torch` Python package's bundled
 // libtorch ($PULSE_PYTHON or python3), then a system install (Debian's libtorch-dev).
-// binding.gyp calls this at configure time; scripts/setup.sh calls `describe` to report.
-import { existsSync, readdirSync } from 'node:fs';
+// binding.gyp calls this at configure time; `pulse setup` (src/setup/) imports it, and scripts/setup.sh calls
+// `describe` to decide whether to install Debian's libtorch. Plain JavaScript: it runs before anything is built.
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 function fromDir(root, source) {
   const include = join(root, 'include');
@@ -40,44 +43,65 @@ function fromSystem() {
   return null;
 }
 
-export function findLibtorch() {
-  if (process.env.LIBTORCH) {
-    const found = fromDir(process.env.LIBTORCH, `LIBTORCH=${process.env.LIBTORCH}`);
-    if (!found) throw new Error(`LIBTORCH=${process.env.LIBTORCH} has no include/torch/csrc/api/include/torch/torch.h and lib/libtorch.so`);
-    return found;
+/** The libtorch headers' version (torch/version.h, or the header-only one it includes since 2.9), e.g. "2.7.1". */
+function versionOf(include) {
+  for (const header of [join(include[1], 'torch', 'version.h'), join(include[0], 'torch', 'headeronly', 'version.h')]) {
+    const text = existsSync(header) ? readFileSync(header, 'utf8') : '';
+    const parts = ['MAJOR', 'MINOR', 'PATCH'].map((name) => text.match(new RegExp(`#define TORCH_VERSION_${name} (\\d+)`))?.[1]);
+    if (parts.every(Boolean)) return parts.join('.');
   }
-  return fromPython() ?? fromSystem();
+  return 'unknown';
 }
 
-function detail(found) {
-  const libs = readdirSync(found.lib);
-  const cuda = libs.includes('libtorch_cuda.so');
+/**
+ * The libtorch to build against, with what the build needs to know of it: { source, include, lib, version, cuda, abi };
+ * null when there is none. Throws when $LIBTORCH names a folder that holds no libtorch.
+ */
+export function findLibtorch() {
+  let found;
+  if (process.env.LIBTORCH) {
+    found = fromDir(process.env.LIBTORCH, `LIBTORCH=${process.env.LIBTORCH}`);
+    if (!found) throw new Error(`LIBTORCH=${process.env.LIBTORCH} has no include/torch/csrc/api/include/torch/torch.h and lib/libtorch.so`);
+  } else {
+    found = fromPython() ?? fromSystem();
+  }
+  if (!found) return null;
+  const cuda = readdirSync(found.lib).includes('libtorch_cuda.so');
   // libtorch's C++ ABI must match ours; pip wheels before 2.7 used the old ABI.
   const abi = process.env.PULSE_CXX11_ABI ?? found.abi ?? '1';
-  return { ...found, cuda, abi };
+  return { ...found, version: versionOf(found.include), cuda, abi };
 }
 
-const what = process.argv[2] ?? 'describe';
-let found;
-try {
-  found = findLibtorch();
-} catch (error) {
-  console.error(`pulse: ${error.message}`);
-  process.exit(1);
+/** node-addon-api's headers, found from here (binding.gyp may be configured in a folder outside the package),
+ * absolute: node-addon-api gives it relative to the current folder. */
+export function napiInclude() {
+  return resolve(createRequire(import.meta.url)('node-addon-api').include_dir);
 }
-if (!found) {
-  if (what === 'describe') { console.log('libtorch: not found'); process.exit(1); }
-  console.error('pulse: no libtorch found. Run scripts/setup.sh, or set LIBTORCH=/path/to/libtorch.');
-  process.exit(1);
+
+function main(what) {
+  if (what === 'napi-include') return console.log(napiInclude());
+  let d;
+  try {
+    d = findLibtorch();
+  } catch (error) {
+    console.error(`pulse: ${error.message}`);
+    process.exit(1);
+  }
+  if (!d) {
+    if (what === 'describe') { console.log('libtorch: not found'); process.exit(1); }
+    console.error('pulse: no libtorch found. Run scripts/setup.sh (a checkout) or npx pulse setup, or set LIBTORCH=/path/to/libtorch.');
+    process.exit(1);
+  }
+  const printers = {
+    describe: () => console.log(`libtorch: ${d.source}\n  version: ${d.version}\n  include: ${d.include[0]}\n  lib: ${d.lib}\n  cuda: ${d.cuda ? 'yes' : 'no'}\n  cxx11 abi: ${d.abi}`),
+    include: () => console.log(d.include.join(' ')),
+    libdir: () => console.log(d.lib),
+    libs: () => console.log(['-ltorch', '-ltorch_cpu', '-lc10', ...(d.cuda ? ['-ltorch_cuda', '-lc10_cuda'] : [])].join(' ')),
+    ldflags: () => console.log([`-L${d.lib}`, `-Wl,-rpath,${d.lib}`, '-Wl,--no-as-needed'].join(' ')),
+    defines: () => console.log([`_GLIBCXX_USE_CXX11_ABI=${d.abi}`, ...(d.cuda ? ['PULSE_WITH_CUDA=1'] : [])].join(' ')),
+  };
+  if (!printers[what]) { console.error(`unknown query ${what}`); process.exit(2); }
+  printers[what]();
 }
-const d = detail(found);
-const printers = {
-  describe: () => console.log(`libtorch: ${d.source}\n  include: ${d.include[0]}\n  lib: ${d.lib}\n  cuda: ${d.cuda ? 'yes' : 'no'}\n  cxx11 abi: ${d.abi}`),
-  include: () => console.log(d.include.join(' ')),
-  libdir: () => console.log(d.lib),
-  libs: () => console.log(['-ltorch', '-ltorch_cpu', '-lc10', ...(d.cuda ? ['-ltorch_cuda', '-lc10_cuda'] : [])].join(' ')),
-  ldflags: () => console.log([`-L${d.lib}`, `-Wl,-rpath,${d.lib}`, '-Wl,--no-as-needed'].join(' ')),
-  defines: () => console.log([`_GLIBCXX_USE_CXX11_ABI=${d.abi}`, ...(d.cuda ? ['PULSE_WITH_CUDA=1'] : [])].join(' ')),
-};
-if (!printers[what]) { console.error(`unknown query ${what}`); process.exit(2); }
-printers[what]();
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) main(process.argv[2] ?? 'describe');

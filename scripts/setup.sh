@@ -30,7 +30,6 @@ if ! node scripts/libtorch-config.mjs describe >/dev/null 2>&1; then
   [ -n "${LIBTORCH:-}" ] && { node scripts/libtorch-config.mjs describe; exit 1; }
   apt_install libtorch-dev
 fi
-node scripts/libtorch-config.mjs describe | sed 's/^/[setup] /'
 # Debian's libtorch (libtorch-dev, or python3-torch's copy) calls whatever libblas.so.3 is
 # installed; the reference (netlib) one makes matmul ~25x slower than OpenBLAS. The OpenMP build
 # shares libtorch's thread pool. Other libtorch builds bundle their own BLAS (MKL).
@@ -42,16 +41,10 @@ if node scripts/libtorch-config.mjs libdir | grep -q '^/usr/lib' && command -v d
   fi
 fi
 
-# 3. The addon, rebuilt only when its sources or the libtorch changed.
-stamp_now="$(cat native/*.cc native/*.h native/binding.gyp 2>/dev/null | sha1sum | cut -c1-16)-$(node scripts/libtorch-config.mjs libdir)"
-if [ -f native/build/Release/pulse_torch.node ] && [ "$(cat native/build/.stamp 2>/dev/null)" = "$stamp_now" ]; then
-  say "native addon up to date"
-else
-  say "building native addon (a minute or two: libtorch headers are large)"
-  npx node-gyp rebuild -C native -j 2 >native/build.log 2>&1 || { tail -40 native/build.log; say "addon build failed; full log: native/build.log"; exit 1; }
-  echo "$stamp_now" > native/build/.stamp
-fi
-node --input-type=module -e "import { createRequire } from 'node:module'; const t = createRequire(import.meta.url)('./native/build/Release/pulse_torch.node'); console.log('[setup] addon loads: libtorch ' + t.version() + ', cuda ' + (t.cudaAvailable() ? 'available' : 'not available') + ', ' + t.getNumThreads() + ' threads')"
+# 3. The addon, rebuilt only when its sources or the libtorch changed: `pulse setup`, which an installed package runs
+#    as `npx pulse setup`. It keeps a copy in the checkout's .cache/pulse, where the tests (and the package test's
+#    fresh install) find it.
+PULSE_CACHE="${PULSE_CACHE:-$PWD/.cache/pulse}" node bin/pulse.js setup | sed 's/^/[setup] /'
 
 # 4. Fonts for the charts' PNG text, and Chromium for the report's browser test (Debian's packages; no browser download).
 [ -d /usr/share/fonts/truetype/dejavu ] || apt_install fonts-dejavu-core || say "no DejaVu fonts: chart PNGs will lack text"

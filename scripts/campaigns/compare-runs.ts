@@ -4,14 +4,10 @@ import { isDeepStrictEqual } from 'node:util';
 import { compareResults } from '../compare-results.ts';
 import { readSamples } from '../../src/protocol/samples-file.ts';
 
-/** How a run folder compares with the folder of an uninterrupted run of the same command. */
+/** How a run folder compares with the folder of an uninterrupted run of the same command: what differs or is left over. */
 export interface RunComparison {
-  /** differences in results.json (timings aside), results.csv, samples.parquet rows or the charts; leftovers */
+  /** differences in results.json (timings aside), results.csv, samples.parquet rows, the report or the charts; leftovers */
   problems: string[];
-  /** report.html or a chart of the reference is missing (a kill or fault inside the report: see issue 21 item 1) */
-  reportMissing: boolean;
-  /** empty folders a finished run keeps today (checkpoints/: issue 21 item 2, the cells branch removes it) */
-  knownEmpty: string[];
 }
 
 function walk(dir: string): { files: string[]; emptyFolders: string[] } {
@@ -33,13 +29,13 @@ const chartsOf = (dir: string) => (existsSync(join(dir, 'charts')) ? readdirSync
 
 /**
  * Compares a finished run folder with the reference: identical results.json (timings aside, and no
- * field only one of them has), results.csv byte for byte, samples.parquet row for row, the same charts
- * (SVG byte for byte); no temp file, no lock, no samples/ parts, no empty folder left behind.
+ * field only one of them has), results.csv byte for byte, samples.parquet row for row, the report and the
+ * same charts (SVG byte for byte); no temp file, no lock or claim, no samples/ parts, no empty folder left behind.
  */
 export async function compareRunFolders(reference: string, dir: string, options: { report?: boolean } = {}): Promise<RunComparison> {
   const problems: string[] = [];
   const read = (d: string) => JSON.parse(readFileSync(join(d, 'results.json'), 'utf8')) as unknown;
-  if (!existsSync(join(dir, 'results.json'))) return { problems: ['no results.json'], reportMissing: true, knownEmpty: [] };
+  if (!existsSync(join(dir, 'results.json'))) return { problems: ['no results.json'] };
   const { differences, added } = compareResults(read(reference), read(dir));
   problems.push(...differences.slice(0, 5).map((d) => `results.json ${d}`), ...added.map((a) => `results.json: only the resumed run has ${a}`));
   if ((read(dir) as { run: { finished_at: string | null } }).run.finished_at === null) problems.push('results.json: the run is not marked finished');
@@ -51,11 +47,12 @@ export async function compareRunFolders(reference: string, dir: string, options:
   else if (!isDeepStrictEqual(await readSamples(join(dir, 'samples.parquet')), await readSamples(join(reference, 'samples.parquet')))) {
     problems.push('samples.parquet rows differ');
   }
-  let reportMissing = false;
   if (options.report !== false) {
     const expected = chartsOf(reference);
     const charts = chartsOf(dir);
-    reportMissing = !existsSync(join(dir, 'report.html')) || !existsSync(join(dir, 'report.md')) || expected.some((c) => !charts.includes(c));
+    // the finish writes the report before it marks the run finished: a kill inside it is resumed, never lost
+    for (const file of ['report.html', 'report.md']) if (!existsSync(join(dir, file))) problems.push(`${file} is missing`);
+    for (const c of expected) if (!charts.includes(c)) problems.push(`charts/${c} is missing`);
     for (const c of charts) {
       if (!expected.includes(c)) problems.push(`charts/${c} is not in the reference`);
       else if (c.endsWith('.svg') && !readFileSync(join(dir, 'charts', c)).equals(readFileSync(join(reference, 'charts', c)))) problems.push(`charts/${c} differs`);
@@ -64,10 +61,9 @@ export async function compareRunFolders(reference: string, dir: string, options:
   const { files, emptyFolders } = walk(dir);
   const temp = files.filter((f) => f.endsWith('.tmp'));
   if (temp.length) problems.push(`temp files left: ${temp.slice(0, 3).join(', ')}`);
-  if (files.includes('.lock')) problems.push('a lock is left in the run folder');
+  const locks = files.filter((f) => /(^|\/)(run\.lock|\.lock)$|(^|\/)claim\.\d+$/.test(f));
+  if (locks.length) problems.push(`locks or claims left in the run folder: ${locks.slice(0, 3).join(', ')}`);
   if (files.some((f) => f.startsWith(`samples/`)) || existsSync(join(dir, 'samples')) && statSync(join(dir, 'samples')).isDirectory()) problems.push('samples/ parts are left');
-  const knownEmpty = emptyFolders.filter((f) => f === 'checkpoints');
-  const empty = emptyFolders.filter((f) => f !== 'checkpoints');
-  if (empty.length) problems.push(`empty folders left: ${empty.join(', ')}`);
-  return { problems, reportMissing, knownEmpty };
+  if (emptyFolders.length) problems.push(`empty folders left: ${emptyFolders.join(', ')}`);
+  return { problems };
 }

@@ -8,6 +8,10 @@ import { dataCommand } from './data.ts';
 import { reportCommand } from './report.ts';
 import { askCommand } from './ask.ts';
 import { exportCommand } from './export.ts';
+import { workerCommand } from './worker.ts';
+import { statusCommand } from './status.ts';
+import { planCommand } from './plan.ts';
+import { setupCommand } from './setup.ts';
 
 /** Exit status of a run stopped by bad input (a PulseError, or a command line commander rejects). */
 export const EXIT_BAD_INPUT = 2;
@@ -21,7 +25,7 @@ export function buildProgram(): Command {
     .name('pulse')
     .description('Evaluate unlearning in multimodal models with the PULSE protocol: fine-tuned and pre-trained knowledge, and sustainability over a sequence of requests.')
     .version(PULSE_VERSION);
-  for (const command of [runCommand(), pretrainCommand(), evalCommand(), askCommand(), reportCommand(), exportCommand(), dataCommand()]) program.addCommand(command);
+  for (const command of [runCommand(), workerCommand(), statusCommand(), planCommand(), pretrainCommand(), evalCommand(), askCommand(), reportCommand(), exportCommand(), dataCommand(), setupCommand()]) program.addCommand(command);
   // Every (sub)command throws instead of exiting, so that main() alone decides the exit status, and
   // words a command-line mistake as pulse words any bad input: one line.
   const configure = (c: Command) => {
@@ -48,6 +52,14 @@ export async function main(argv: string[]): Promise<void> {
     }
     if (error instanceof PulseError) {
       process.stderr.write(`pulse: ${error.message}\n`);
+      process.exitCode = EXIT_BAD_INPUT;
+      return;
+    }
+    // An error a plug-in's code threw (its loss, its prepare) is the plug-in's, not a bug in pulse.
+    const { userCodeFrame } = await import('../user-code.ts');
+    const frame = userCodeFrame(error);
+    if (frame) {
+      process.stderr.write(`pulse: ${frame}: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}\n`);
       process.exitCode = EXIT_BAD_INPUT;
       return;
     }

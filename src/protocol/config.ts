@@ -1,4 +1,5 @@
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { PulseError, describeZodError, errorExcerpt, excerpt } from '../errors.ts';
@@ -6,7 +7,9 @@ import { UpdateTarget } from './results-schema.ts';
 import { SCENARIO_NAMES } from './scenarios.ts';
 import { METHODS } from '../unlearn/registry.ts';
 import { ATTACKS } from '../attacks/registry.ts';
-import { parseModelSpec, type ModelSpec } from '../model/registry.ts';
+import { kindForPath, parseModelSpec, type ModelSpec } from '../model/registry.ts';
+import { gridProblem } from './grid.ts';
+import { fromPortable, portablePath } from '../paths.ts';
 
 const Lora = z.object({
   rank: z.number().int().positive(),
@@ -47,8 +50,11 @@ export const RunConfig = z.object({
   }).strict(),
   /** real datasets instead of the generated world: MLLMU-Bench's folder and MMBench's TSV (null = the world) */
   data: z.object({ mllmu: z.string().min(1), mmbench: z.string().min(1) }).strict().nullable(),
-  /** the base model: `kind` picks its loader (model/registry.ts); the other keys are the kind's own */
-  model: z.object({ kind: z.string() }).catchall(z.unknown()).transform((m) => m as ModelSpec),
+  /**
+   * the base model: `kind` picks its loader (model/registry.ts), or a Hugging Face folder's model_type does when `kind`
+   * is left out; the other keys are the kind's own
+   */
+  model: z.object({ kind: z.string().optional() }).catchall(z.unknown()).transform((m) => m as ModelSpec),
   /** multiple-choice scoring; "model" = the base model's default mode */
   scoring: z.enum(['model', 'letter', 'likelihood']),
   threads: z.number().int().positive().nullable(),
@@ -86,6 +92,12 @@ export const RunConfig = z.object({
    * scenario's regime (e.g. a full update where no fine-tuning happened) holds for every method.
    */
   scenario_settings: z.record(z.string(), Optimisation.partial().strict()).default({}),
+  /**
+   * Sweeps (protocol/grid.ts): setting paths of the unlearning (unlearn.lr, method_settings.npo.hyperparameters.beta,
+   * scenario_settings.pre_trained.epochs, ...) to lists of values; every combination is its own method variant.
+   * Absent, not empty, by default: a config without it keeps its hash.
+   */
+  grid: z.record(z.string(), z.array(z.number().nullable()).min(1)).optional(),
   /** attacks run after every request (src/attacks/registry.ts; `all` = every one); [] = none */
   attacks: z.array(z.string()),
   attack_settings: z.object({
@@ -113,7 +125,11 @@ export type RunConfig = z.infer<typeof RunConfig>;
 
 const LORA_DEFAULT = { rank: 8, alpha: 16, dropout: 0, layers: [] as string[] };
 
-/** The protocol's sizes (PROTOCOL.md): 100 fine-tuned people split 50/50, 45 known celebrities split 20/25, 5 requests of 10. */
+/**
+ * The protocol's sizes (PROTOCOL.md): 100 fine-tuned people split 50/50, 45 known celebrities split 20/25, 5 requests
+ * of 10. Locations are in their portable spelling (src/paths.ts): `.cache/pulse/...` is the cache, any other relative
+ * path is the package's; resolveConfig makes them absolute.
+ */
 const PAPER: RunConfig = {
   seed: 0,
   seeds: [0, 1, 2],
@@ -248,6 +264,15 @@ export function validateConfig(raw: unknown, source: string, blame: (key: string
     if (e instanceof PulseError) fail(e.message, 'model');
     throw e;
   }
+  const size = sizeProblem(config);
+  if (size) fail(size.message, size.key);
+  const grid = gridProblem(config, { problem: pointProblem, runs: (c, s, m) => !needsAbsentLora(c, s, m) });
+  if (grid) fail(grid, 'grid');
+  return config;
+}
+
+/** Sizes and settings that must agree with each other: the first that does not, and the top-level key it is under. */
+function sizeProblem(config: RunConfig): { message: string; key: string } | null {
   const sizes = [
     [config.fine_tuned.unlearn + config.fine_tuned.retain <= config.fine_tune.people, 'fine_tuned.unlearn + fine_tuned.retain must not exceed fine_tune.people', 'fine_tuned'],
     [config.pre_trained.unlearn + config.pre_trained.retain <= config.pre_trained.keep, 'pre_trained.unlearn + pre_trained.retain must not exceed pre_trained.keep', 'pre_trained'],
@@ -257,8 +282,55 @@ export function validateConfig(raw: unknown, source: string, blame: (key: string
     [config.eval.every !== 'request' || stopLevels(config).every((l) => l === null),
       'unlearn.stop_at_forgotten needs scoring inside requests: set eval.every to epoch or a number of steps', 'eval'],
   ] as const;
-  for (const [ok, message, key] of sizes) if (!ok) fail(message, key);
-  return config;
+  const found = sizes.find(([ok]) => !ok);
+  return found ? { message: found[1], key: found[2] } : null;
+}
+
+/** A grid point's config (the run's, with some settings set): every check but the model's, which a grid never changes. */
+function pointProblem(point: RunConfig): string | null {
+  const result = RunConfig.safeParse(point);
+  if (!result.success) return describeZodError(result.error);
+  return checkNames(result.data) ?? loraProblem(result.data) ?? sizeProblem(result.data)?.message ?? null;
+}
+
+/**
+ * A config layer whose `model:` gives a path but no kind takes the kind of the model at that path (a Hugging Face
+ * folder's model_type), so that it replaces an earlier layer's model of another kind instead of merging into it.
+ */
+function withModelKind(layer: Record<string, unknown>): Record<string, unknown> {
+  const model = layer.model;
+  if (!isObject(model) || model.kind !== undefined || typeof model.path !== 'string') return layer;
+  if (!existsSync(model.path)) throw new PulseError(`model.path: ${model.path} does not exist`);
+  const kind = kindForPath(model.path);
+  if (!kind) {
+    throw new PulseError(`model.path: ${model.path}: no Hugging Face folder (config.json with a model_type) nor embedded model there, `
+      + 'and no model.kind says what it is');
+  }
+  return { ...layer, model: { kind, ...model } };
+}
+
+/** The keys that name a file or folder: `model.path` is every model kind's location by convention. */
+const PATH_KEYS = [['world', 'dir'], ['data', 'mllmu'], ['data', 'mmbench'], ['model', 'path']] as const;
+
+/** A config layer with each of its locations mapped (the layer itself is left as it was). */
+function mapPaths<T>(layer: T, map: (path: string) => string): T {
+  if (!isObject(layer)) return layer;
+  const out: Record<string, unknown> = { ...layer };
+  for (const [section, key] of PATH_KEYS) {
+    const value = out[section];
+    // an empty location stays empty, to be refused as such: resolved, it would silently name the current folder
+    if (isObject(value) && typeof value[key] === 'string' && value[key] !== '') out[section] = { ...value, [key]: map(value[key]) };
+  }
+  return out as T;
+}
+
+/**
+ * The config as it identifies a run (the run folder's config hash): its locations in their portable spelling, so the
+ * hash depends neither on where pulse is installed nor on the cache's folder, and a preset's defaults hash as they
+ * did when they were paths relative to a checkout.
+ */
+export function portableConfig(config: RunConfig): RunConfig {
+  return mapPaths(config, portablePath);
 }
 
 /** Config files are small: a larger one is not a config (and YAML of that size would cost far more memory). */
@@ -280,7 +352,7 @@ function forbiddenKey(value: unknown, path: string[] = []): string | null {
   return null;
 }
 
-function readConfigFile(file: string): unknown {
+function readConfigFile(file: string): Record<string, unknown> {
   let text: string;
   try {
     if (statSync(file).size > MAX_CONFIG_BYTES) throw new PulseError(`config ${file} is larger than ${MAX_CONFIG_BYTES} bytes: not a config file`);
@@ -298,26 +370,28 @@ function readConfigFile(file: string): unknown {
   if (parsed !== null && !isObject(parsed)) throw new PulseError(`config ${file} must be a YAML mapping`);
   const forbidden = forbiddenKey(parsed);
   if (forbidden) throw new PulseError(`config ${file}: key '${forbidden}' is not allowed (it names a JavaScript object's internals, not a setting)`);
-  return parsed ?? {};
+  return (parsed ?? {}) as Record<string, unknown>;
 }
 
 /**
- * Preset, then YAML file, then overrides (the command line's options); validated once at the end.
- * `overridesFrom` names where an override came from (`--seeds`), for messages about its value.
+ * Preset, then YAML file, then overrides (the command line's options); validated once at the end. Locations come out
+ * absolute: a preset's in the package or the cache, a file's relative to the file's folder, an override's relative to
+ * the current folder. `overridesFrom` names where an override came from (`--seeds`), for messages about its value.
  */
 export function resolveConfig(options: {
   preset?: PresetName | undefined; file?: string | undefined; overrides?: Record<string, unknown>; overridesFrom?: (key: string) => string;
 }): RunConfig {
   const presetName = options.preset ?? 'paper';
   if (!Object.hasOwn(PRESETS, presetName)) throw new PulseError(`unknown preset '${presetName}' (presets: ${Object.keys(PRESETS).join(', ')})`);
-  let merged: unknown = structuredClone(PRESETS[presetName]);
+  let merged: unknown = mapPaths(structuredClone(PRESETS[presetName]), fromPortable);
   let source = `preset ${presetName}`;
   if (options.file) {
-    merged = mergeConfig(merged, readConfigFile(options.file));
+    const folder = dirname(resolve(options.file));
+    merged = mergeConfig(merged, withModelKind(mapPaths(readConfigFile(options.file), (path) => resolve(folder, path))));
     source = options.file;
   }
   const overrides = options.overrides ?? {};
-  merged = mergeConfig(merged, overrides);
+  merged = mergeConfig(merged, withModelKind(mapPaths(overrides, (path) => resolve(path))));
   const from = options.overridesFrom;
   return validateConfig(merged, source, (key) => (from && Object.hasOwn(overrides, key) ? from(key) : undefined));
 }

@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { manualSeed } from '../torch/index.ts';
 import { shortJsonHash } from '../hash.ts';
 import { PulseError } from '../errors.ts';
@@ -9,6 +9,8 @@ import { trainAnswerNll } from '../train/loop.ts';
 import { deriveSeed, endlessShuffle, rng, shuffled } from '../random.ts';
 import type { ProgressFactory } from '../progress.ts';
 import type { RunConfig } from './config.ts';
+import { tryClaim, waitClaim } from '../claim/claim.ts';
+import type { Liveness } from '../claim/holder.ts';
 
 /** Bump when the fine-tuning procedure changes, so cached fine-tunes made the old way are not reused. */
 const RECIPE_VERSION = 2;
@@ -30,20 +32,54 @@ export function fineTunePeople(data: ProtocolData, config: RunConfig): string[] 
   return shuffled(ids, rng(deriveSeed(config.seed, 'fine-tune people'))).slice(0, config.fine_tune.people);
 }
 
+/** Where a fine-tune of these people is cached: under a hash of everything that produces it. */
+export function fineTuneCachePath(model: PulseModel, data: ProtocolData, config: RunConfig, cacheDir: string, people: readonly string[]): string {
+  const key = shortJsonHash({ RECIPE_VERSION, baseSha: model.info.sha256, world: data.world, fine_tune: config.fine_tune, seed: config.seed, people });
+  return join(cacheDir, `fine-tune-${key}.safetensors`);
+}
+
+/** How a process waits for a cache entry another process is building. */
+export interface CacheLock { label: string; liveness?: Liveness; onWait?: (holder: string) => void }
+
 /**
  * The base model LoRA-fine-tuned on the chosen fictitious people (or on `people`, e.g. a retain
- * oracle's), kept as its adapters (a state
- * delta of a few MB even for a 13B model), built once and cached under a hash of everything that
- * produced it: base weights, world, settings, seed, people. The model is left as it was (the
- * base weights); every scenario that starts from the fine-tune applies the delta.
+ * oracle's), kept as its adapters (a state delta of a few MB even for a 13B model), built once
+ * and cached under a hash of everything that produced it: base weights, world, settings, seed,
+ * people. One process builds it, holding a lock beside the cache file; others wait for it. The
+ * model is left as it was (the base weights); every scenario that starts from the fine-tune
+ * applies the delta.
  */
 export async function ensureFineTuned(model: PulseModel, data: ProtocolData, config: RunConfig, cacheDir: string, progress: ProgressFactory,
-  people = fineTunePeople(data, config), label = 'fine-tune'): Promise<FineTune> {
-  const key = shortJsonHash({ RECIPE_VERSION, baseSha: model.info.sha256, world: data.world, fine_tune: config.fine_tune, seed: config.seed, people });
-  mkdirSync(cacheDir, { recursive: true });
-  const path = join(cacheDir, `fine-tune-${key}.safetensors`);
-  if (existsSync(path)) return { path, people, delta: await model.loadDelta(path), built: false, seconds: 0 };
+  people = fineTunePeople(data, config), label = 'fine-tune', lock: CacheLock = { label: 'pulse' }): Promise<FineTune> {
+  return (await cachedFineTune(model, data, config, cacheDir, progress, people, label, lock, true))!;
+}
 
+/** As ensureFineTuned, but null at once while another process builds it: the caller finds other work meanwhile. */
+export async function tryFineTuned(model: PulseModel, data: ProtocolData, config: RunConfig, cacheDir: string, progress: ProgressFactory,
+  people: readonly string[], label: string, lock: CacheLock): Promise<FineTune | null> {
+  return cachedFineTune(model, data, config, cacheDir, progress, [...people], label, lock, false);
+}
+
+async function cachedFineTune(model: PulseModel, data: ProtocolData, config: RunConfig, cacheDir: string, progress: ProgressFactory,
+  people: string[], label: string, lock: CacheLock, wait: boolean): Promise<FineTune | null> {
+  const path = fineTuneCachePath(model, data, config, cacheDir, people);
+  if (existsSync(path)) return { path, people, delta: await model.loadDelta(path), built: false, seconds: 0 };
+  mkdirSync(cacheDir, { recursive: true });
+  const options = { label: lock.label, ...(lock.liveness ? { liveness: lock.liveness } : {}) };
+  const claim = wait ? await waitClaim(`${path}.lock`, { ...options, ...(lock.onWait ? { onWait: lock.onWait } : {}) }) : tryClaim(`${path}.lock`, options);
+  if (!claim) return null;
+  try {
+    // built by the process that held the lock before this one
+    if (existsSync(path)) return { path, people, delta: await model.loadDelta(path), built: false, seconds: 0 };
+    return await buildFineTune(model, data, config, path, progress, people, label);
+  } finally {
+    claim.release();
+  }
+}
+
+async function buildFineTune(model: PulseModel, data: ProtocolData, config: RunConfig, path: string, progress: ProgressFactory,
+  people: string[], label: string): Promise<FineTune> {
+  const key = basename(path).replace(/^fine-tune-|\.safetensors$/g, '');
   const started = performance.now();
   await model.reset();
   const seed = deriveSeed(config.seed, 'fine-tune');

@@ -47,6 +47,22 @@ export type RequestResult = z.infer<typeof RequestResult>;
 
 export const UpdateTarget = z.string().regex(/^(projector|llm|vision)(\+(projector|llm|vision))*$/);
 
+/** Where and when a cell ran (or one stretch of it, when a run was interrupted and resumed): not a number of the study. */
+export const Placement = z.object({
+  host: z.string(),
+  /** the device its model was on: cpu, cuda:0, ... */
+  device: z.string(),
+  /** the process: "pulse run", "worker 2", or the Slurm array task */
+  worker: z.string(),
+  pid: z.number().int(),
+  slurm_job: z.string().nullable(),
+  started_at: z.string(),
+  ended_at: z.string(),
+  /** the requests this stretch ran */
+  requests: z.array(z.number().int().positive()),
+});
+export type Placement = z.infer<typeof Placement>;
+
 export const MethodResult = z.object({
   /** registry name: ga, ga_klr, npo, ... */
   method: z.string(),
@@ -58,6 +74,8 @@ export const MethodResult = z.object({
   hyperparameters: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])),
   /** one entry per finished request, in order */
   requests: z.array(RequestResult),
+  /** where and when it ran, one entry per stretch (absent in runs of pulse <= 0.1.0) */
+  placement: z.array(Placement).optional(),
 });
 export type MethodResult = z.infer<typeof MethodResult>;
 

@@ -161,17 +161,21 @@ const partFile = (name: string): string => (name.endsWith('.parquet') ? name : `
 export async function writeSamplePart(partsDir: string, name: string, rows: readonly SampleRow[]): Promise<string> {
   if (!name || /[\\/]/.test(name) || name.startsWith('.')) throw new PulseError(`samples part name '${excerpt(name, 80)}': must be a plain file name`);
   const path = joinInside(partsDir, partFile(name));
+  await writeSamplePartFile(path, rows);
+  return path;
+}
+
+/** One part file at a path of the caller's choosing (a run step's own folder), atomically. */
+export async function writeSamplePartFile(path: string, rows: readonly SampleRow[]): Promise<void> {
   const columns = emptyColumns();
   appendColumns(columns, rows, `${path}: `);
   await writeFileAtomic(path, encode(columns));
-  return path;
 }
 
 /**
  * Reads every `*.parquet` in partsDir in name order (code-unit order, not locale) and writes outPath
- * atomically as one file; returns the row count. Rows are held as column arrays while merging (one
- * part's row objects at a time), and written in row groups of ROW_GROUP_SIZE rows. A missing
- * partsDir merges as no parts (an empty file with the schema).
+ * atomically as one file; returns the row count. A missing partsDir merges as no parts (an empty
+ * file with the schema).
  */
 export async function mergeSampleParts(partsDir: string, outPath: string): Promise<number> {
   let names: string[];
@@ -184,11 +188,17 @@ export async function mergeSampleParts(partsDir: string, outPath: string): Promi
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     names = [];
   }
+  return mergeSampleFiles(names.map((name) => join(partsDir, name)), outPath);
+}
+
+/**
+ * Writes the parts, in the order given, atomically as one file at outPath; returns the row count.
+ * Rows are held as column arrays while merging (one part's row objects at a time), and written in
+ * row groups of ROW_GROUP_SIZE rows.
+ */
+export async function mergeSampleFiles(paths: readonly string[], outPath: string): Promise<number> {
   const columns = emptyColumns();
-  for (const name of names) {
-    const path = join(partsDir, name);
-    appendColumns(columns, await readSamples(path), `${path}: `);
-  }
+  for (const path of paths) appendColumns(columns, await readSamples(path), `${path}: `);
   await writeFileAtomic(outPath, encode(columns));
   return columns.seed.length;
 }

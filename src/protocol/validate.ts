@@ -9,8 +9,9 @@ import type { ProtocolData } from '../data/records.ts';
 import { getMethod } from '../unlearn/registry.ts';
 import { attacksNamed } from '../attacks/registry.ts';
 import { CELEBRITIES, SCENARIOS, type Scenario } from './scenarios.ts';
-import { needsAbsentLora, type RunConfig } from './config.ts';
-import { settingsFor } from './runner.ts';
+import type { RunConfig } from './config.ts';
+import { methodEntries, settingsFor } from './settings.ts';
+import { baseMethod } from './grid.ts';
 
 /**
  * Everything about a run that can be known before it starts, checked before its folder exists: the
@@ -107,16 +108,15 @@ function checkMethods(config: RunConfig, data: ProtocolData, model: PulseModel, 
     if (!specs.has(key)) specs.set(key, { spec, where });
   };
   add(config.fine_tune.lora, parseTarget(config.fine_tune.target), 'fine_tune.lora');
-  const entries = [...config.methods.map((m) => [m, config.update_target] as const),
-    ...(config.ablation ? config.ablation.targets.map((t) => [config.ablation!.method, t] as const) : [])];
   const relearn = attacksNamed(config.attacks).some((a) => a.name.startsWith('relearn'));
   for (const scenario of scenarios) {
-    for (const [method, target] of entries) {
-      if (needsAbsentLora(config, scenario.name, method)) continue;
-      const settings = settingsFor(config, scenario.name, method, target, 0);
-      const where = `${scenario.name}, ${method} [${target}]`;
+    // every grid point of every method the scenario runs (the ablation's targets included), with its own settings
+    for (const { method: variant, target } of methodEntries(config, scenario)) {
+      const method = baseMethod(variant);
+      const settings = settingsFor(config, scenario.name, variant, target, 0);
+      const where = `${scenario.name}, ${variant} [${target}]`;
       const problem = getMethod(method).checkHyperparameters?.(settings.hyperparameters, model);
-      if (problem) throw new PulseError(`method_settings.${method}.hyperparameters: ${problem}`);
+      if (problem) throw new PulseError(`method_settings.${method}.hyperparameters${variant === method ? '' : ` (${variant})`}: ${problem}`);
       if (getMethod(method).needsRefusals && data.refusals.length === 0) throw new PulseError(`${method} needs refusal answers, and the data has none`);
       add(settings.lora, settings.target, `the lora of ${where}`);
       if (relearn) add(config.attack_settings.relearn.lora, settings.target, 'attack_settings.relearn.lora');

@@ -11,6 +11,7 @@ import { matchedSpec, tradeOffSpec } from './tradeoff.ts';
 import { DIFFERENCE_HEADER, MATCHED_HEADER, differenceTable, intervalNote, matchedTable } from './intervals.ts';
 import { crossModalLeakage, questionFlips } from './leakage.ts';
 import { attackTables } from './attacks.ts';
+import { BEST_HEADER, PARETO_HEADER, bestPointTable, hasGrid, paretoSpec, paretoTable } from './grid.ts';
 import { readSamples, type SampleRow } from '../protocol/samples-file.ts';
 import type { Difference } from '../protocol/summary-schema.ts';
 import { vegaToSvg, vegaLiteToSvg, svgToPng } from './render.ts';
@@ -65,6 +66,8 @@ const CAPTIONS = {
     + 'band: 95% t interval); request 0 is the model before unlearning. Dashed: chance and the retain oracle.',
   perRequest: "Accuracy on each request's people of D_unlearn after each request: whether a later request deepens or undoes "
     + "an earlier one's forgetting.",
+  pareto: 'Every grid point and method after the last request (means across seeds): forgotten % on D_unlearn against retained %; '
+    + 'the dashed line joins the Pareto front, the points no other point beats on both.',
 };
 
 async function chartsFor(scenario: string, title: string, series: readonly Series[], sequential: boolean): Promise<Chart[]> {
@@ -75,6 +78,8 @@ async function chartsFor(scenario: string, title: string, series: readonly Serie
   ];
   const matched = matchedSpec('Retained at matched forgetting', series);
   if (matched) charts.push({ name: `${scenario}-matched`, caption: CAPTIONS.matched, svg: await vegaLiteToSvg(matched) });
+  const pareto = hasGrid(series) ? paretoSpec('Grid points: the Pareto front', series) : null;
+  if (pareto) charts.push({ name: `${scenario}-pareto`, caption: CAPTIONS.pareto, svg: await vegaLiteToSvg(pareto) });
   if (sequential) {
     charts.push(
       { name: `${scenario}-lines`, caption: CAPTIONS.lines, svg: await vegaLiteToSvg(sustainabilitySpec('Accuracy after each request', series)) },
@@ -92,6 +97,7 @@ function tablesFor(runs: readonly LoadedRun[], series: readonly Series[], scenar
   tables.push(...attackTables(series));
   const matched = matchedTable(series);
   if (matched.length) tables.push({ title: 'Matched forgetting', header: MATCHED_HEADER, rows: matched, note: MATCHED_NOTE });
+  if (hasGrid(series)) tables.push(...gridTables(series));
   for (const run of runs) {
     const within = (d: Difference) => d.a.scenario === scenario && d.b.scenario === scenario;
     const pairs = differenceTable(run.results.summary, within, (d) => `${armName(d.a)} − ${armName(d.b)}`);
@@ -108,6 +114,20 @@ const MATCHED_NOTE = 'Retained % where forgotten % on D_unlearn first reaches 25
   + '"not reached" when a method never got there. [a, b]: 95% t interval across the seeds that got there (none with one seed).';
 const DIFFERENCE_NOTE = 'a − b in percentage points on the same seeds (so the same splits), with the 95% t interval of the per-seed '
   + 'differences; * marks an interval that excludes 0: a difference larger than the noise.';
+const BEST_NOTE = 'Per method, the grid point with the highest retained % where forgotten % on D_unlearn first reaches 25, 50 and 75% '
+  + '(as in Matched forgetting), among the points that got there in every seed; [a, b]: its 95% t interval across seeds.';
+const PARETO_NOTE = 'The grid points and methods no other beats on both forgotten % and retained % after the last request '
+  + '(means across seeds), by forgotten %; "on the front of" names the retained set (D_retain, general) whose front holds the point.';
+
+function gridTables(series: readonly Series[]): Table[] {
+  const best = bestPointTable(series);
+  const front = paretoTable(series);
+  return [
+    ...(best.length ? [{ title: 'Best grid point at matched forgetting', header: BEST_HEADER, rows: best, note: BEST_NOTE }] : []),
+    ...(front.length ? [{ title: 'Pareto front of the grid points', header: PARETO_HEADER, rows: front, note: PARETO_NOTE }] : []),
+  ];
+}
+
 const armName = (a: { method: string; update_target: string }) => `${a.method}${a.update_target === 'projector+llm' ? '' : ` [${a.update_target}]`}`;
 
 function leakageTables(run: LoadedRun, samples: readonly SampleRow[], scenario: string, named: boolean): Table[] {
@@ -196,7 +216,7 @@ export async function writeReport(runDirs: string | readonly string[], outDir?: 
 
   const head = runs.map((r) => {
     const run = r.results.run;
-    return { label: r.label, lines: [`model ${run.model.name} (sha256 ${run.model.sha256.slice(0, 12)})`, `scoring: ${run.scoring}`, `preset: ${run.preset ?? 'none'}`, `seeds: ${Object.entries(run.seeds).map(([k, v]) => `${k} ${v}`).join(', ')}; the protocol ran with seed${run.seed_list.length > 1 ? 's' : ''} ${run.seed_list.join(', ')}`, `started ${run.created_at}, ${run.finished_at ? `finished ${run.finished_at}` : 'not finished'}`,
+    return { label: r.label, lines: [`model ${run.model.name} (sha256 ${run.model.sha256.slice(0, 12)})`, `scoring: ${run.scoring}`, `preset: ${run.preset ?? 'none'}`, `seeds: ${Object.entries(run.seeds).map(([k, v]) => `${k} ${v}`).join(', ')}; the protocol ran with seed${run.seed_list.length > 1 ? 's' : ''} ${run.seed_list.join(', ')}`, `started ${run.created_at}${run.finished_at || r.results.summary ? '' : ', not finished'}`,
       ...(run.plugins ?? []).map((p) => `plug-in ${p.path} (sha256 ${p.sha256.slice(0, 12)}): ${p.methods.join(', ')}`)] };
   });
   const title = runs.length === 1 ? `PULSE report: ${runs[0]!.label}` : `PULSE comparison: ${runs.map((r) => r.label).join(' vs ')}`;

@@ -48,11 +48,16 @@ function matchedText(cell: MatchedCell | undefined): string {
   return reached < cell.per_seed.length ? `${text} (${reached} of ${cell.per_seed.length} seeds)` : text;
 }
 
+/** A series' retained % at a matched forgetting level, from the run's summary. */
+export function matchedCell(s: Series, metric: MatchedCell['metric'], level: number): MatchedCell | undefined {
+  return s.summary?.matched.find((m) => sameArm(s)(m) && m.metric === metric && m.level === level);
+}
+
 /** Retained % at matched forgetting, per series: the comparison at equal forgetting, not at equal learning rate. */
 export function matchedTable(series: readonly Series[]): string[][] {
   return series.filter((s) => s.summary).map((s) => {
-    const cell = (metric: MatchedCell['metric'], level: number) => s.summary!.matched.find((m) => sameArm(s)(m) && m.metric === metric && m.level === level);
-    return [s.label, ...MATCHED_LEVELS.map((l) => matchedText(cell('retained_retain', l))), ...MATCHED_LEVELS.map((l) => matchedText(cell('retained_general', l)))];
+    return [s.label, ...MATCHED_LEVELS.map((l) => matchedText(matchedCell(s, 'retained_retain', l))),
+      ...MATCHED_LEVELS.map((l) => matchedText(matchedCell(s, 'retained_general', l)))];
   });
 }
 

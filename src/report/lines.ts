@@ -1,6 +1,6 @@
 import type { TopLevelSpec } from 'vega-lite';
 import { tInterval } from '../metrics/stats.ts';
-import { FONT } from './render.ts';
+import { panelsSpec } from './render.ts';
 import { meanOf } from './average.ts';
 import { CHANCE } from './tradeoff.ts';
 import type { Series } from './series.ts';
@@ -39,25 +39,18 @@ export function sustainabilitySpec(title: string, series: readonly Series[]): To
   const x = { field: 'request', type: 'quantitative', title: 'after request (0 = before)', scale: { domain: [0, requests] }, axis: { tickMinStep: 1, format: 'd' } };
   const y = { field: 'accuracy', type: 'quantitative', title: 'accuracy %', scale: { domain: [0, 100] } };
   const color = { field: 'method', type: 'nominal', title: 'method', legend: { orient: 'right' } };
-  return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: title, font: FONT },
-    data: { values: [...sustainabilityRows(series), ...referenceRows(series)] },
-    facet: { column: { field: 'set', type: 'nominal', sort: SETS.map(([, t]) => t), title: null, header: { labelFont: FONT, labelFontSize: 12 } } },
-    spec: {
-      width: 220, height: 200,
-      layer: [
-        { transform: [{ filter: "datum.kind === 'series' && datum.low !== null" }], mark: { type: 'area', opacity: 0.15 },
-          encoding: { x, y: { field: 'low', type: 'quantitative' }, y2: { field: 'high' }, color } },
-        { transform: [{ filter: "datum.kind === 'series'" }], mark: { type: 'line', point: true, strokeWidth: 2 },
-          encoding: { x, y, color } },
-        { transform: [{ filter: "datum.kind === 'reference'" }], mark: { type: 'rule', strokeDash: [4, 3], color: '#777' }, encoding: { y } },
-        { transform: [{ filter: "datum.kind === 'reference'" }], mark: { type: 'text', align: 'left', dx: 2, dy: -5, fontSize: 9, color: '#555' },
-          encoding: { x: { datum: 0, type: 'quantitative' }, y, text: { field: 'name' } } },
-      ],
-    },
-    config: { font: FONT },
-  } as TopLevelSpec;
+  return panelsSpec(title, [...sustainabilityRows(series), ...referenceRows(series)], 'set', {
+    width: 220, height: 200,
+    layer: [
+      { transform: [{ filter: "datum.kind === 'series' && datum.low !== null" }], mark: { type: 'area', opacity: 0.15 },
+        encoding: { x, y: { field: 'low', type: 'quantitative' }, y2: { field: 'high' }, color } },
+      { transform: [{ filter: "datum.kind === 'series'" }], mark: { type: 'line', point: true, strokeWidth: 2 },
+        encoding: { x, y, color } },
+      { transform: [{ filter: "datum.kind === 'reference'" }], mark: { type: 'rule', strokeDash: [4, 3], color: '#777' }, encoding: { y } },
+      { transform: [{ filter: "datum.kind === 'reference'" }], mark: { type: 'text', align: 'left', dx: 2, dy: -5, fontSize: 9, color: '#555' },
+        encoding: { x: { datum: 0, type: 'quantitative' }, y, text: { field: 'name' } } },
+    ],
+  }, SETS.map(([, t]) => t));
 }
 
 /**
@@ -69,20 +62,13 @@ export function perRequestSpec(title: string, series: readonly Series[]): TopLev
     .flatMap(({ request, groups }) => groups.map((g, j) => ({ method: s.label, request, people: `request ${j + 1}'s people`, accuracy: g.overall })))
     .filter((r) => r.accuracy !== null));
   const requests = Math.max(1, ...series.map((s) => s.scenario.splits.requests.length));
-  return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: title, font: FONT },
-    data: { values: rows },
-    facet: { column: { field: 'method', type: 'nominal', title: null, header: { labelFont: FONT, labelFontSize: 12 } } },
-    spec: {
-      width: 200, height: 180,
-      mark: { type: 'line', point: true, strokeWidth: 1.5 },
-      encoding: {
-        x: { field: 'request', type: 'quantitative', title: 'after request (0 = before)', scale: { domain: [0, requests] }, axis: { tickMinStep: 1, format: 'd' } },
-        y: { field: 'accuracy', type: 'quantitative', title: 'accuracy %', scale: { domain: [0, 100] } },
-        color: { field: 'people', type: 'ordinal', title: 'D_unlearn people of', scale: { scheme: 'viridis' } },
-      },
+  return panelsSpec(title, rows, 'method', {
+    width: 200, height: 180,
+    mark: { type: 'line', point: true, strokeWidth: 1.5 },
+    encoding: {
+      x: { field: 'request', type: 'quantitative', title: 'after request (0 = before)', scale: { domain: [0, requests] }, axis: { tickMinStep: 1, format: 'd' } },
+      y: { field: 'accuracy', type: 'quantitative', title: 'accuracy %', scale: { domain: [0, 100] } },
+      color: { field: 'people', type: 'ordinal', title: 'D_unlearn people of', scale: { scheme: 'viridis' } },
     },
-    config: { font: FONT },
-  } as TopLevelSpec;
+  });
 }

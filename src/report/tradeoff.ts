@@ -1,7 +1,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import { forgotten } from '../metrics/accuracy.ts';
 import { tradeOffPath } from '../protocol/summary.ts';
-import { FONT } from './render.ts';
+import { FONT, panelsSpec } from './render.ts';
 import { meanOf } from './average.ts';
 import type { Series } from './series.ts';
 
@@ -79,18 +79,11 @@ export function matchedSpec(title: string, series: readonly Series[]): TopLevelS
   const x = { field: 'level', type: 'ordinal', title: 'at forgotten % (D_unlearn)', sort: ['25%', '50%', '75%'] };
   const xOffset = { field: 'method', type: 'nominal' };
   const color = { field: 'method', type: 'nominal', title: 'method' };
-  return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: title, font: FONT },
-    data: { values: rows },
-    facet: { column: { field: 'panel', type: 'nominal', title: null, header: { labelFont: FONT, labelFontSize: 12 } } },
-    spec: {
-      width: 240, height: 200,
-      layer: [
-        { mark: { type: 'rule', strokeWidth: 1.5 }, encoding: { x, xOffset, y: { field: 'low', type: 'quantitative', title: 'retained %', scale: { domain: [0, 120], clamp: true } }, y2: { field: 'high' }, color } },
-        { mark: { type: 'point', filled: true, size: 50 }, encoding: { x, xOffset, y: { field: 'retained', type: 'quantitative' }, color } },
-      ],
-    },
-    config: { font: FONT },
-  } as TopLevelSpec;
+  return panelsSpec(title, rows, 'panel', {
+    width: 240, height: 200,
+    layer: [
+      { mark: { type: 'rule', strokeWidth: 1.5 }, encoding: { x, xOffset, y: { field: 'low', type: 'quantitative', title: 'retained %', scale: { domain: [0, 120], clamp: true } }, y2: { field: 'high' }, color } },
+      { mark: { type: 'point', filled: true, size: 50 }, encoding: { x, xOffset, y: { field: 'retained', type: 'quantitative' }, color } },
+    ],
+  });
 }

@@ -1,8 +1,6 @@
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
 import { PulseError } from '../errors.ts';
+import { PACKAGE_ADDON, locateAddon } from '../setup/addon-files.ts';
 
 /**
  * The id of one libtorch tensor in the addon's registry (native/tensor.cc). Ids are never reused,
@@ -140,13 +138,9 @@ export interface NativeAddon {
   klDiv(input: H, target: H, reduction?: 'mean' | 'sum' | 'none', logTarget?: boolean): H;
 }
 
-const here = dirname(fileURLToPath(import.meta.url));
-const addonPath = join(here, '..', '..', 'native', 'build', 'Release', 'pulse_torch.node');
-
 function load(): NativeAddon {
-  if (!existsSync(addonPath)) {
-    throw new PulseError(`the libtorch addon is not built (${addonPath} is missing): run scripts/setup.sh`);
-  }
+  const addonPath = locateAddon();
+  if (!addonPath) throw new PulseError(`the libtorch addon is not built (no ${PACKAGE_ADDON}, and none in the cache for this install): run \`npx pulse setup\``);
   return createRequire(import.meta.url)(addonPath) as NativeAddon;
 }
 

@@ -1,4 +1,5 @@
-import { AdamW, clipGradNorm, manualSeed, scope } from '../torch/index.ts';
+import { AdamW, clipGradNorm, manualSeed, scope, Tensor } from '../torch/index.ts';
+import { PulseError } from '../errors.ts';
 import type { Example } from '../data/records.ts';
 import { disposeDelta, type ModelBatch, type Part, type PulseModel, type ReferenceModel, type StateDelta } from '../model/model.ts';
 import type { LoraOptions } from '../model/lora.ts';
@@ -141,6 +142,11 @@ export async function lossAndGradient(model: PulseModel, method: UnlearningMetho
     const step = (f: ModelBatch, r: ModelBatch | null, totals?: StepTotals, refusal = refusalBatch) => scope(() => {
       const extras = { ...(refusal ? { refusal } : {}), ...(state ? { state } : {}) };
       const value = method.loss({ model, reference, forget: f, retain: r, hyperparameters, totals, ...extras });
+      // a plug-in's loss is the user's code: a wrong return is its error, not pulse's
+      if (!(value instanceof Tensor) || value.numel !== 1) {
+        const got = value instanceof Tensor ? `shape [${value.shape.join(', ')}]` : typeof value;
+        throw new PulseError(`${method.name}: loss must return a one-element Tensor, got ${got}`);
+      }
       const number = value.item();
       if (Number.isFinite(number)) model.backward(value);
       return number;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { noGrad, scope, type Tensor } from '../../src/torch/index.ts';
 import { saveSafetensors } from '../../src/torch/safetensors.ts';
 import { loadLlava } from '../../src/model/llava/index.ts';
-import { CheckpointWeights } from '../../src/model/llava/weights.ts';
+import { CheckpointWeights } from '../../src/model/hf/weights.ts';
 import { FIXTURES, caseInputs, fixture, maxAbsDiff, tinyLlava } from './helpers.ts';
 
 /** The tiny model's folder with its weights in one model.safetensors of `dtype` (no index). */

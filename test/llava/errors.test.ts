@@ -66,7 +66,7 @@ test('device: cuda on a libtorch without CUDA is one clear line; so is an unknow
 });
 
 test('running out of memory is one line naming the settings that lower it, and saying the run can continue', async () => {
-  const { outOfMemory } = await import('../../src/model/llava/memory.ts');
+  const { outOfMemory } = await import('../../src/model/memory.ts');
   const cuda = outOfMemory(new Error('libtorch: CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.1 GiB total capacity)'),
     { device: 'cuda', microBatch: 4, checkpointing: false });
   assert.ok(cuda instanceof PulseError);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { firstVisibleCharacters } from '../../src/model/llava/greedy.ts';
+import { firstVisibleCharacters } from '../../src/model/greedy.ts';
 
 /** A toy vocabulary: 0 '</s>', 1 '▁' (a space alone), 2 'A', 3 '▁B', 4 '\n'. */
 const TEXT = ['', ' ', 'A', ' B', '\n'];

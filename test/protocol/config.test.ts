@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { resolveConfig, PRESETS } from '../../src/protocol/config.ts';
+import { join, resolve } from 'node:path';
+import { portableConfig, resolveConfig, PRESETS } from '../../src/protocol/config.ts';
 import { PulseError } from '../../src/errors.ts';
 import { METHODS } from '../../src/unlearn/registry.ts';
 
@@ -12,7 +12,7 @@ const file = (name: string, text: string) => { const p = join(dir, name); writeF
 const fails = (text: string, pattern: RegExp) => assert.throws(() => resolveConfig({ file: file('c.yaml', text) }), (e: unknown) => e instanceof PulseError && pattern.test(e.message));
 
 test('presets are valid and a YAML file overrides them key by key', () => {
-  assert.deepEqual(resolveConfig({}), PRESETS.paper);
+  assert.deepEqual(portableConfig(resolveConfig({})), PRESETS.paper, 'the paper preset, its locations made absolute');
   const c = resolveConfig({ preset: 'quick', file: file('ok.yaml', 'methods: [npo]\nunlearn:\n  lr: 0.01\n') });
   assert.deepEqual(c.methods, ['npo']);
   assert.equal(c.unlearn.lr, 0.01);
@@ -33,7 +33,7 @@ test('the shipped LLaVA configs are valid: LoRA r16 on the seven Llama projectio
   for (const size of ['7b', '13b']) {
     const config = resolveConfig({ file: `configs/llava-1.5-${size}.yaml` });
     assert.equal(config.model.kind, 'llava');
-    assert.equal(config.model.path, `models/llava-1.5-${size}-hf`);
+    assert.equal(config.model.path, resolve(`models/llava-1.5-${size}-hf`), 'relative to the config file: models/ beside configs/');
     assert.deepEqual(config.fine_tune.lora.layers, ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']);
     assert.equal(config.fine_tune.lora.rank, 16);
     assert.deepEqual([config.fine_tune.people, config.fine_tuned.unlearn, config.pre_trained.keep, config.sustainability.requests], [100, 50, 45, 5]);

@@ -1,10 +1,14 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { stringify } from 'yaml';
 import { pretrain, DEFAULT_PRETRAIN } from '../../src/train/pretrain.ts';
 import { TINY_MODEL_CONFIG } from '../../src/model/embedded/config.ts';
+
+// The pulse commands tests start cache into the checkout's .cache/pulse (npm test sets it), never the user's ~/.cache,
+// also when a test file runs alone.
+process.env.PULSE_CACHE ??= resolve('.cache/pulse');
 
 /**
  * A scratch folder with a tiny pre-trained base model and a quick-preset config pointing at it:
@@ -40,4 +44,31 @@ export function pulseCli(cwd: string, args: string[], killWhen?: RegExp, env: Re
     });
     child.on('exit', (code, signal) => done({ code, signal, stderr }));
   });
+}
+
+/**
+ * results.json without what legitimately differs between two runs of one configuration: timestamps,
+ * durations and where each cell ran (scripts/compare-results.ts ignores the same).
+ */
+export function comparableResults(path: string): unknown {
+  const r = JSON.parse(readFileSync(path, 'utf8'));
+  delete r.run.created_at;
+  delete r.run.finished_at;
+  r.run.id = '';
+  for (const s of r.scenarios) {
+    for (const m of s.methods) {
+      delete m.placement;
+      for (const q of m.requests) delete q.seconds;
+    }
+  }
+  return r;
+}
+
+/** false when a Slurm node is up (the Slurm executor's tests run), else why they are skipped. */
+export function slurmSkip(): false | string {
+  try {
+    const states = execFileSync('sinfo', ['-h', '-o', '%T'], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] });
+    if (/idle|mixed|alloc/.test(states)) return false;
+  } catch { /* no sinfo, or no controller answering */ }
+  return 'no Slurm running here (start one: scripts/slurm-local.sh start; .ci/run does)';
 }

@@ -8,7 +8,7 @@ import { resolveConfig } from '../../src/protocol/config.ts';
 import { loadProtocolData } from '../../src/data/protocol-data.ts';
 import { Results } from '../../src/protocol/results-schema.ts';
 import { PulseError } from '../../src/errors.ts';
-import { protocolFixture, pulseCli } from './fixture.ts';
+import { comparableResults, protocolFixture, pulseCli } from './fixture.ts';
 import { silentProgress, type ProgressFactory } from '../../src/progress.ts';
 import { injectFaults, ioCounts, WriteError } from '../../src/atomic-file.ts';
 import { compareRunFolders } from '../../scripts/campaigns/compare-runs.ts';
@@ -22,15 +22,7 @@ function runInProcess(outDir: string, configFile = fixture.config) {
   return runProtocol({ config, outDir, preset: 'quick', cacheDir: join(fixture.dir, '.cache'), loadData: (c) => loadProtocolData(c.world) });
 }
 
-/** results.json without what legitimately differs between two runs: timestamps and durations. */
-function comparable(path: string): unknown {
-  const r = JSON.parse(readFileSync(path, 'utf8'));
-  delete r.run.created_at;
-  delete r.run.finished_at;
-  r.run.id = '';
-  for (const s of r.scenarios) for (const m of s.methods) for (const q of m.requests) delete q.seconds;
-  return r;
-}
+const comparable = comparableResults;
 
 const reference = join(fixture.dir, 'runs', 'reference');
 await runInProcess(reference);
@@ -56,29 +48,28 @@ test('a quick run covers every scenario and method, with scores by modality and 
   const first = fineTuned.methods[0]!.requests[0]!;
   const expected = 100 * (1 - first.after.unlearn.overall! / fineTuned.before!.unlearn.overall!);
   assert.ok(Math.abs(first.relative.forgotten_unlearn.overall! - expected) < 1e-9);
-  assert.deepEqual(readdirSync(join(reference, 'checkpoints')), [], 'finished sequences leave no checkpoint behind');
+  assert.ok(!existsSync(join(reference, 'checkpoints')), 'no checkpoints/ folder');
+  assert.deepEqual(readdirSync(join(reference, 'cells')).flatMap((c) => readdirSync(join(reference, 'cells', c))).filter((f) => f.endsWith('.safetensors')), [],
+    'finished sequences leave no state delta behind');
 });
 
 test('a run killed mid-way and started again ends with exactly the numbers of an uninterrupted run', async () => {
   const out = join(fixture.dir, 'runs', 'killed');
   const child = spawn(process.execPath, [PULSE, 'run', '--preset', 'quick', '--config', fixture.config, '--out', out], { cwd: fixture.dir, stdio: 'ignore' });
-  // Wait until at least one request has finished, then kill -9.
+  // Wait until at least one request has finished (a cell's record holds it), then kill -9.
   await new Promise<void>((done, fail) => {
     const timer = setInterval(() => {
-      const path = join(out, 'results.json');
-      if (existsSync(path)) {
-        const r = JSON.parse(readFileSync(path, 'utf8'));
-        if (r.scenarios.some((s: { methods: { requests: unknown[] }[] }) => s.methods.some((m) => m.requests.length > 0))) {
-          clearInterval(timer);
-          child.kill('SIGKILL');
-          done();
-        }
+      const cells = join(out, 'cells');
+      const records = existsSync(cells) ? readdirSync(cells).map((c) => join(cells, c, 'record.json')).filter(existsSync) : [];
+      if (records.some((r) => JSON.parse(readFileSync(r, 'utf8')).requests.length > 0)) {
+        clearInterval(timer);
+        child.kill('SIGKILL');
+        done();
       }
     }, 50);
     child.on('exit', () => { clearInterval(timer); fail(new Error('the run finished before it could be killed')); });
   });
-  const partial = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
-  assert.equal(partial.run.finished_at, null);
+  assert.ok(!existsSync(join(out, 'results.json')), 'results.json is written by the finish alone');
   const again = await pulse(['run', '--preset', 'quick', '--config', fixture.config, '--out', out]);
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.stderr, /resuming the run/);
@@ -94,12 +85,13 @@ test('a sequence stopped after a request resumes from its saved state deltas and
     return silentProgress(label, total);
   };
   await assert.rejects(runProtocol({ ...options, progress: stopAtSecond }), /stopped before request 2/);
-  assert.deepEqual(readdirSync(join(out, 'checkpoints')), ['s0--sustainability--ga_klr--projector-llm--r1.safetensors'], 'request 1 is saved as a state delta');
+  const cell = join(out, 'cells', 's0~sustainability~ga_klr~projector+llm');
+  assert.deepEqual(readdirSync(cell).filter((f) => f.endsWith('.safetensors')), ['r1.safetensors'], 'request 1 is saved as a state delta');
   const { results } = await runProtocol(options);
   const requests = (r: Results) => r.scenarios.find((s) => s.scenario === 'sustainability')!.methods.find((m) => m.method === 'ga_klr')!
     .requests.map(({ seconds: _, ...rest }) => rest);
   assert.deepEqual(requests(results), requests(Results.parse(JSON.parse(readFileSync(join(reference, 'results.json'), 'utf8')))));
-  assert.deepEqual(readdirSync(join(out, 'checkpoints')), [], 'a finished sequence leaves no checkpoint behind');
+  assert.deepEqual(readdirSync(cell).filter((f) => f.endsWith('.safetensors')), [], 'a finished sequence leaves no state delta behind');
 });
 
 test('a run stopped right after a method\'s last request was saved resumes without looking for that request\'s delta', async () => {

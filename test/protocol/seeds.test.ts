@@ -9,7 +9,7 @@ import { loadProtocolData } from '../../src/data/protocol-data.ts';
 import { readSamples } from '../../src/protocol/samples-file.ts';
 import { tInterval } from '../../src/metrics/stats.ts';
 import type { Results } from '../../src/protocol/results-schema.ts';
-import { protocolFixture, pulseCli } from './fixture.ts';
+import { comparableResults, protocolFixture, pulseCli } from './fixture.ts';
 
 // Two seeds, two scenarios, scoring after every epoch, the retain oracle: every new record in a few seconds.
 const fixture = await protocolFixture({
@@ -87,15 +87,7 @@ test('pulse export rebuilds results.csv from results.json alone', async () => {
   assert.match(missing.stderr, /^pulse: .*no-such-run\/results\.json: no such file \(is this a run folder\?\)\n$/);
 });
 
-/** results.json without timestamps and durations. */
-function comparable(dir: string): unknown {
-  const r = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'));
-  delete r.run.created_at;
-  delete r.run.finished_at;
-  r.run.id = '';
-  for (const s of r.scenarios) for (const m of s.methods) for (const q of m.requests) delete q.seconds;
-  return r;
-}
+const comparable = (dir: string) => comparableResults(join(dir, 'results.json'));
 
 test('a run killed (SIGKILL) during the second seed resumes to the same numbers and per-question records', async () => {
   const out = join(fixture.dir, 'runs', 'killed');

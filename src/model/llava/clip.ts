@@ -1,8 +1,9 @@
 import { Module, cat, arange, conv2d, scope, type LayerNorm, type Tensor, type Embedding } from '../../torch/index.ts';
 import type { LoraLinear } from '../lora.ts';
-import { attend, mergeHeads, splitHeads } from './attention.ts';
+import { attend, mergeHeads, splitHeads } from '../blocks/attention.ts';
+import { quickGelu } from '../blocks/activations.ts';
 import type { ClipVisionConfig } from './config.ts';
-import type { WeightSource } from './source.ts';
+import type { WeightSource } from '../hf/source.ts';
 
 /**
  * CLIP's ViT vision tower (transformers' CLIPVisionTransformer), as LLaVA uses it: patch and
@@ -10,11 +11,6 @@ import type { WeightSource } from './source.ts';
  * pre-norm encoder layers with quick_gelu. LLaVA reads an intermediate layer's output, so
  * `post_layernorm` is loaded (the checkpoint has it) but never applied.
  */
-
-/** quick_gelu(x) = x · σ(1.702 x), CLIP's activation (not erf GELU). */
-export function quickGelu(x: Tensor): Tensor {
-  return x.mul(x.mul(1.702).sigmoid());
-}
 
 class ClipAttention extends Module {
   readonly q: LoraLinear;

@@ -1,7 +1,7 @@
-import { join } from 'node:path';
 import { z } from 'zod';
-import { PulseError, describeZodError } from '../../errors.ts';
-import { readFolderJson } from './files.ts';
+import { PulseError } from '../../errors.ts';
+import { parsePart, readModelConfig } from '../hf/config.ts';
+import type { DecoderConfig } from '../blocks/decoder.ts';
 
 /**
  * A LLaVA folder's config.json, read as transformers reads it: a field missing from
@@ -58,19 +58,8 @@ const LlavaFields = z.object({
   vision_feature_select_strategy: z.literal('default').default('default'),
 }).passthrough();
 
-export interface LlamaConfig {
-  vocabSize: number;
-  hidden: number;
-  intermediate: number;
-  layers: number;
-  heads: number;
-  kvHeads: number;
-  headDim: number;
-  rmsNormEps: number;
-  ropeTheta: number;
-  attentionBias: boolean;
-  mlpBias: boolean;
-}
+/** Llama's decoder: attention_bias puts a bias on all four attention projections. */
+export type LlamaConfig = DecoderConfig;
 
 export interface ClipVisionConfig {
   hidden: number;
@@ -94,19 +83,13 @@ export interface LlavaConfig {
   imageTokens: number;
 }
 
-function parsePart<S extends z.ZodType>(schema: S, value: unknown, where: string): z.infer<S> {
-  const parsed = schema.safeParse(value ?? {});
-  if (!parsed.success) throw new PulseError(`${where}: ${describeZodError(parsed.error)}`);
-  return parsed.data;
-}
-
 function llamaConfig(raw: z.infer<typeof LlamaFields>): LlamaConfig {
   const headDim = raw.head_dim ?? raw.hidden_size / raw.num_attention_heads;
   return {
     vocabSize: raw.vocab_size, hidden: raw.hidden_size, intermediate: raw.intermediate_size,
     layers: raw.num_hidden_layers, heads: raw.num_attention_heads, kvHeads: raw.num_key_value_heads ?? raw.num_attention_heads,
     headDim, rmsNormEps: raw.rms_norm_eps, ropeTheta: raw.rope_parameters?.rope_theta ?? raw.rope_theta ?? 10000,
-    attentionBias: raw.attention_bias, mlpBias: raw.mlp_bias,
+    qkvBias: raw.attention_bias, outputBias: raw.attention_bias, mlpBias: raw.mlp_bias,
   };
 }
 
@@ -148,6 +131,6 @@ export function parseLlavaConfig(json: unknown, where: string): LlavaConfig {
 
 /** Reads `<folder>/config.json`. */
 export function readLlavaConfig(folder: string): LlavaConfig {
-  const path = join(folder, 'config.json');
-  return parseLlavaConfig(readFolderJson(path, 'no such file (is this a Hugging Face model folder?)'), path);
+  const { json, path } = readModelConfig(folder);
+  return parseLlavaConfig(json, path);
 }

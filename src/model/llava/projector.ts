@@ -1,6 +1,6 @@
 import { Module, type Tensor } from '../../torch/index.ts';
 import type { LoraLinear } from '../lora.ts';
-import type { WeightSource } from './source.ts';
+import type { WeightSource } from '../hf/source.ts';
 
 /** LLaVA-1.5's multi-modal projector: linear_2(GELU(linear_1(x))), GELU exact (erf), from CLIP's width to Llama's. */
 export class Projector extends Module {

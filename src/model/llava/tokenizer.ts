@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { PulseError } from '../../errors.ts';
-import { readFolderJson } from './files.ts';
+import { readFolderJson } from '../hf/files.ts';
 
 /**
  * A Hugging Face folder's tokenizer (`tokenizer.json` + `tokenizer_config.json`), through
