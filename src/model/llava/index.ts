@@ -16,8 +16,11 @@ import { ChatTemplate } from '../hf/chat-template.ts';
 const LlavaSpec = z.object({
   kind: z.literal('llava'),
   ...HF_SPEC_FIELDS,
-  /** mllmu: MLLMU-Bench's own LLaVA prompt (the paper's); chat_template: the folder's chat template */
-  prompt: z.enum(['mllmu', 'chat_template']).default('mllmu'),
+  /**
+   * mllmu: MLLMU-Bench's own LLaVA prompt (the paper's); chat_template: the folder's chat template. Left out it is mllmu,
+   * with no default written in, so that a config of an earlier pulse keeps its hash (its run folders resume).
+   */
+  prompt: z.enum(['mllmu', 'chat_template']).optional(),
 }).strict();
 export type LlavaSpec = z.infer<typeof LlavaSpec>;
 /** A spec as written: keys with a default may be left out. */
