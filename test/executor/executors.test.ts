@@ -125,17 +125,23 @@ test('two `pulse run --workers 2` started at once on one folder: every step runs
 test('Slurm (--executor slurm --wait) with one array task cancelled in the middle of a cell: the run finishes with the same numbers', {
   skip: slurmSkip(),
 }, async () => {
-  // a folder name a shell would take apart: spaces, quotes, $
-  const out = join(fixture.dir, 'runs', `slurm it's "$HOME" $(x)`);
+  // a path a shell would take apart (spaces, quotes, $) above the run folder, whose own name is the run's id (src/names.ts)
+  const out = join(fixture.dir, 'runs', `slurm it's "$HOME" $(x)`, 'slurm-run');
   const { exit } = pulse(runArgs(out, '--executor', 'slurm', '--jobs', '2', '--wait', '--no-report'));
+  let ended: { code: number | null; stderr: string } | null = null;
+  void exit.then((e) => { ended = e; });
   // cancel the task that holds the sustainability cell of seed 1 once its first request is recorded
   const cell = join(out, 'cells', 's1~sustainability~ga~projector+llm');
   let cancelled: string | null = null;
   while (!cancelled) {
+    if (ended) assert.fail(`pulse run ended before a task could be cancelled: ${(ended as { stderr: string }).stderr}`);
     const record = existsSync(join(cell, 'record.json')) ? MethodResult.parse(JSON.parse(readFileSync(join(cell, 'record.json'), 'utf8'))) : null;
     const claim = existsSync(cell) ? readdirSync(cell).filter((f) => /^claim\.\d+$/.test(f)).sort().at(-1) : undefined;
     if (record && record.requests.length === 1 && claim) {
-      cancelled = JSON.parse(readFileSync(join(cell, claim), 'utf8')).slurm_job as string;
+      const holder = JSON.parse(readFileSync(join(cell, claim), 'utf8')) as { slurm_job: string; pid: number };
+      cancelled = holder.slurm_job;
+      // frozen first: on an idle machine the cell's last requests take less time than scancel takes to land
+      process.kill(holder.pid, 'SIGSTOP');
       execFileSync('scancel', [cancelled]);
     }
     if (record && record.status !== 'pending') assert.fail('the cell finished before its task could be cancelled');
@@ -148,7 +154,7 @@ test('Slurm (--executor slurm --wait) with one array task cancelled in the middl
   assert.equal(stretches[0]!.slurm_job, cancelled);
   assert.ok(stretches.length === 2 && stretches[1]!.slurm_job !== cancelled, `another job finished the cell: ${JSON.stringify(stretches)}`);
   await assertSameAsReference(out);
-  assert.match(readFileSync(join(out, 'slurm', 'worker.sh'), 'utf8'), /worker '.*slurm it'"'"'s "\$HOME" \$\(x\)'/);
+  assert.match(readFileSync(join(out, 'slurm', 'worker.sh'), 'utf8'), /worker '.*slurm it'"'"'s "\$HOME" \$\(x\)\/slurm-run'/);
   const again = await pulseCli(fixture.dir, runArgs(out, '--executor', 'slurm', '--jobs', '2', '--wait', '--no-report'));
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.stderr, /nothing to do/);
