@@ -3,7 +3,7 @@
  * code"), and what a plug-in's unlearning method is made of (src/plugin.ts). Importing it loads the libtorch addon.
  */
 export * from './plugin.ts';
-export { run, type RunInput, type RunSummary, type ProgressEvent } from './api/run.ts';
+export { run, type RunInput, type RunSummary, type ProgressEvent, type Executor } from './api/run.ts';
 export { loadResults } from './api/results.ts';
 export { evaluate, type EvaluateInput, type Evaluation, type SetReport } from './api/evaluate.ts';
 export { ask, type AskInput, type Answer } from './api/ask.ts';
