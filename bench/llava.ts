@@ -17,10 +17,11 @@ import { parseArgs } from 'node:util';
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultThreads, manualSeed, noGrad, zeros, randint, randn, cat, full, keep, type Tensor } from '../src/torch/index.ts';
+import { defaultThreads, manualSeed, noGrad, randint, randn, cat, full, type Tensor } from '../src/torch/index.ts';
 import { saveSafetensors } from '../src/torch/safetensors.ts';
 import { parseLlavaSpec, randomLlava } from '../src/model/llava/index.ts';
 import { f1, median, runSide, runSideOnGpu, type SideResult } from './sides.ts';
+import { setLoraInits } from './lora-step.ts';
 
 const { values: o } = parseArgs({ options: {
   size: { type: 'string', default: 'small' }, device: { type: 'string', default: 'cpu' },
@@ -40,7 +41,6 @@ const shape = SHAPES[o.size];
 if (!shape) throw new Error(`--size: one of ${Object.keys(SHAPES).join(', ')}`);
 const here = fileURLToPath(new URL('.', import.meta.url));
 const TINY = resolve(here, '../test/fixtures/llava/tiny-hub');
-const LM_LAYERS = ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj'];
 
 /** A llava-hf style folder of this shape: config, preprocessor and the tiny fixture's tokenizer (402 tokens, <image> = 400). */
 function writeFolder(dir: string): void {
@@ -77,13 +77,7 @@ async function writeWeightsAndInputs(dir: string, inputsPath: string, batch: num
     tensors.set('attention_mask', full([batch, t], 1, 'int64'));
     tensors.set('labels', cat([full([batch, t - 16], -100, 'int64'), ids.narrow(1, t - 16, 16)], 1));
     tensors.set('pixel_values', randn([batch, 3, vision.imageSize, vision.imageSize]));
-    for (let l = 0; l < lm.layers; l++) {
-      for (const name of LM_LAYERS) {
-        const inFeatures = name === 'mlp.down_proj' ? lm.intermediate : lm.hidden;
-        const bound = 1 / Math.sqrt(inFeatures);
-        tensors.set(`lora.language_model.layers.${l}.${name}.a`, keep(zeros([16, inFeatures]).uniform_(-bound, bound)));
-      }
-    }
+    setLoraInits(tensors, lm);
   });
   await saveSafetensors(inputsPath, tensors, { rank: '16', alpha: '32', lr: '0.0001' });
   model.dispose();

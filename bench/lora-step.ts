@@ -5,11 +5,29 @@
  */
 import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
-import { AdamW, crossEntropy, keep, libtorchVersion, noGrad, randn, scope, cat, full, type Tensor } from '../src/torch/index.ts';
+import { AdamW, crossEntropy, keep, libtorchVersion, noGrad, randn, scope, cat, full, zeros, type Tensor } from '../src/torch/index.ts';
 import { loadSafetensors } from '../src/torch/safetensors.ts';
 import type { NetworkModel } from '../src/model/adapter.ts';
 
 export const LM_LAYERS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
+
+/** The same seven projections by their module path in a Hub decoder layer, as the inputs file names their adapters. */
+const LM_MODULES = LM_LAYERS.map((name) => `${['gate_proj', 'up_proj', 'down_proj'].includes(name) ? 'mlp' : 'self_attn'}.${name}`);
+
+/**
+ * The rank-16 LoRA A matrices both sides of bench:llava and bench:qwen start from, on the seven projections of every
+ * language-model layer, drawn as PEFT's kaiming-uniform (U(-1/sqrt(in), 1/sqrt(in))); call inside a scope, in this
+ * order, so that a seed draws the same values.
+ */
+export function setLoraInits(tensors: Map<string, Tensor>, lm: { layers: number; hidden: number; intermediate: number }): void {
+  for (let l = 0; l < lm.layers; l++) {
+    for (const name of LM_MODULES) {
+      const inFeatures = name === 'mlp.down_proj' ? lm.intermediate : lm.hidden;
+      const bound = 1 / Math.sqrt(inFeatures);
+      tensors.set(`lora.language_model.layers.${l}.${name}.a`, keep(zeros([16, inFeatures]).uniform_(-bound, bound)));
+    }
+  }
+}
 
 /** The options of a step script; `extra` adds a family's own (string options with defaults). */
 export interface StepOptions {

@@ -15,10 +15,11 @@ import { parseArgs } from 'node:util';
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultThreads, manualSeed, noGrad, zeros, randint, randn, cat, full, keep, tensor, type Tensor } from '../src/torch/index.ts';
+import { defaultThreads, manualSeed, noGrad, randint, randn, cat, full, tensor, type Tensor } from '../src/torch/index.ts';
 import { saveSafetensors } from '../src/torch/safetensors.ts';
 import { parseQwenSpec, randomQwenVl } from '../src/model/qwen2-vl/index.ts';
 import { f1, median, runSide, runSideOnGpu, type SideResult } from './sides.ts';
+import { setLoraInits } from './lora-step.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const VENV_HF = '/work/venv-ref/bin/python';
@@ -46,7 +47,6 @@ const shape = SHAPES[o.size];
 if (!shape) throw new Error(`--size: one of ${Object.keys(SHAPES).join(', ')}`);
 if (!['qwen2.5-vl', 'qwen2-vl'].includes(o.family)) throw new Error('--family: qwen2.5-vl or qwen2-vl');
 const TINY = resolve(here, '../test/fixtures/qwen/qwen2.5-vl-hub');
-const LM_LAYERS = ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj'];
 // the tiny fixture's tokenizer (400 pieces, then the Qwen2-VL special tokens)
 const TOKENS = { endOfText: 400, imEnd: 402, visionStart: 409, visionEnd: 410, imagePad: 412, videoPad: 413 };
 
@@ -97,13 +97,7 @@ async function writeWeightsAndInputs(dir: string, inputsPath: string, batch: num
     tensors.set('labels', cat([full([batch, t - 16], -100, 'int64'), ids.narrow(1, t - 16, 16)], 1));
     tensors.set('pixel_values', randn([batch * side * side, model.visual.patchDim]));
     tensors.set('image_grid_thw', tensor(Array.from({ length: batch }, () => [1, side, side]).flat(), [batch, 3], 'int64'));
-    for (let l = 0; l < lm.layers; l++) {
-      for (const name of LM_LAYERS) {
-        const inFeatures = name === 'mlp.down_proj' ? lm.intermediate : lm.hidden;
-        const bound = 1 / Math.sqrt(inFeatures);
-        tensors.set(`lora.language_model.layers.${l}.${name}.a`, keep(zeros([16, inFeatures]).uniform_(-bound, bound)));
-      }
-    }
+    setLoraInits(tensors, lm);
   });
   await saveSafetensors(inputsPath, tensors, { rank: '16', alpha: '32', lr: '0.0001' });
   model.dispose();
