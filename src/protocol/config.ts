@@ -352,7 +352,8 @@ function forbiddenKey(value: unknown, path: string[] = []): string | null {
   return null;
 }
 
-function readConfigFile(file: string): Record<string, unknown> {
+/** A config file as YAML, at most MAX_CONFIG_BYTES, a mapping with no key that names JavaScript internals; any problem is one PulseError. */
+export function readConfigFile(file: string): Record<string, unknown> {
   let text: string;
   try {
     if (statSync(file).size > MAX_CONFIG_BYTES) throw new PulseError(`config ${file} is larger than ${MAX_CONFIG_BYTES} bytes: not a config file`);

@@ -1,6 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { setNumThreads, defaultThreads } from '../torch/index.ts';
 import { loadModel, parseModelSpec } from '../model/registry.ts';
 import { assertSameWorld, type PulseModel, type ScoringMode } from '../model/model.ts';
@@ -9,7 +8,7 @@ import { PulseError } from '../errors.ts';
 import { withClaim } from '../claim/claim.ts';
 import { DEFAULT_LIVENESS, type Liveness } from '../claim/holder.ts';
 import type { ProgressFactory } from '../progress.ts';
-import { validateConfig, type RunConfig } from './config.ts';
+import { readConfigFile, validateConfig, type RunConfig } from './config.ts';
 import { planRun } from './plan.ts';
 import { closeSession, openSession } from './session.ts';
 import { workSteps, writeJournal, type WorkOutcome } from './worker.ts';
@@ -45,7 +44,7 @@ export async function runConfigOf(outDir: string, info: RunInfo): Promise<RunCon
   const changed = plugins.find((p, i) => p.sha256 !== info.plugins![i]!.sha256);
   if (changed) throw new PulseError(`plug-in ${changed.path} has changed since the run started (sha256 ${changed.sha256.slice(0, 12)})`);
   const path = runFiles(outDir).config;
-  const config = validateConfig(parseYaml(readFileSync(path, 'utf8')), path);
+  const config = validateConfig(readConfigFile(path), path);
   if (configHash(config, plugins) !== info.config_hash) throw new PulseError(`${path} no longer matches the run's configuration hash ${info.config_hash}`);
   return config;
 }
