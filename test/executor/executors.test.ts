@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { runProtocol } from '../../src/protocol/runner.ts';
 import { resolveConfig } from '../../src/protocol/config.ts';
@@ -57,6 +57,16 @@ function pulse(args: string[], onLine: (line: string, child: ChildProcess) => vo
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
+/** Sends `name` to `pid`; false if that process has ended. */
+function signal(pid: number, name: NodeJS.Signals): boolean {
+  try {
+    return process.kill(pid, name);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw e;
+  }
+}
+
 test('pulse run killed inside its report: the same command finishes the report without running a step again, with the same numbers', async () => {
   const out = join(fixture.dir, 'runs', 'plain');
   const { child, exit } = pulse(runArgs(out));
@@ -107,6 +117,14 @@ test('two local workers, one killed (SIGKILL) in the middle of a cell: the other
   const again = await pulseCli(fixture.dir, runArgs(out, '--workers', '2', '--no-report'));
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.stderr, /nothing to do/);
+
+  // a worker reads the run's config.yaml as `pulse run` reads a config: damaged, it is one line, not a stack trace
+  const damaged = join(fixture.dir, 'runs', 'damaged-config');
+  cpSync(out, damaged, { recursive: true });
+  writeFileSync(join(damaged, 'config.yaml'), 'seed: [1,\n');
+  const worker = await pulseCli(fixture.dir, ['worker', damaged]);
+  assert.equal(worker.code, 2, worker.stderr);
+  assert.match(worker.stderr, /^pulse: config \S*damaged-config\/config\.yaml is not valid YAML: .*\n$/);
 });
 
 test('two `pulse run --workers 2` started at once on one folder: every step runs once', async () => {
@@ -130,23 +148,28 @@ test('Slurm (--executor slurm --wait) with one array task cancelled in the middl
   const { exit } = pulse(runArgs(out, '--executor', 'slurm', '--jobs', '2', '--wait', '--no-report'));
   let ended: { code: number | null; stderr: string } | null = null;
   void exit.then((e) => { ended = e; });
-  // cancel the task that holds the sustainability cell of seed 1 once its first request is recorded
+  // cancel the task that holds the sustainability cell of seed 1 once a request of it, not all three, is recorded
   const cell = join(out, 'cells', 's1~sustainability~ga~projector+llm');
-  let cancelled: string | null = null;
-  while (!cancelled) {
-    if (ended) assert.fail(`pulse run ended before a task could be cancelled: ${(ended as { stderr: string }).stderr}`);
-    const record = existsSync(join(cell, 'record.json')) ? MethodResult.parse(JSON.parse(readFileSync(join(cell, 'record.json'), 'utf8'))) : null;
+  let holder: { slurm_job: string; pid: number } | null = null;
+  while (!holder) {
+    if (ended) assert.fail(`pulse run ended before a task held the cell: ${(ended as { stderr: string }).stderr}`);
     const claim = existsSync(cell) ? readdirSync(cell).filter((f) => /^claim\.\d+$/.test(f)).sort().at(-1) : undefined;
-    if (record && record.requests.length === 1 && claim) {
-      const holder = JSON.parse(readFileSync(join(cell, claim), 'utf8')) as { slurm_job: string; pid: number };
-      cancelled = holder.slurm_job;
-      // frozen first: on an idle machine the cell's last requests take less time than scancel takes to land
-      process.kill(holder.pid, 'SIGSTOP');
-      execFileSync('scancel', [cancelled]);
-    }
-    if (record && record.status !== 'pending') assert.fail('the cell finished before its task could be cancelled');
-    await sleep(50);
+    if (claim) holder = JSON.parse(readFileSync(join(cell, claim), 'utf8')) as { slurm_job: string; pid: number };
+    else await sleep(20);
   }
+  const cancelled = holder.slurm_job;
+  // The holder is run in short slices (SIGCONT, a few ms, SIGSTOP) and the cell is read only while it is frozen:
+  // a request takes many slices, so the cell is caught between two requests however fast or loaded the machine is.
+  for (let slice = 0; ; slice++) {
+    const alive = signal(holder.pid, 'SIGSTOP');
+    const record = existsSync(join(cell, 'record.json')) ? MethodResult.parse(JSON.parse(readFileSync(join(cell, 'record.json'), 'utf8'))) : null;
+    if (record && record.status !== 'pending') assert.fail(`the cell finished before its task could be cancelled (slice ${slice})`);
+    if (record && record.requests.length >= 1) break;
+    if (!alive) assert.fail(`the task holding the cell ended before a request was recorded: ${JSON.stringify(holder)}`);
+    signal(holder.pid, 'SIGCONT');
+    await sleep(10);
+  }
+  execFileSync('scancel', [cancelled]);
   const done = await exit;
   assert.equal(done.code, 0, done.stderr);
   assert.match(done.stderr, /submitted job array \d+ \(2 workers for 8 unfinished cells\) and job \d+/);
