@@ -33,7 +33,7 @@ const gitStatus = () => {
  * must hold nothing but the inputs and the case folders, and the checkout must be unchanged.
  */
 export async function runFuzzCampaign(options: {
-  cases: number; formats?: readonly Format[]; seed?: number; mode: 'process' | 'sandbox'; progress?: (line: string) => void; onCase?: (line: string) => void;
+  cases: number; formats?: readonly Format[]; seed?: number; mode: 'process' | 'sandbox'; jobs?: number; progress?: (line: string) => void; onCase?: (line: string) => void;
 }): Promise<CampaignResult> {
   const started = performance.now();
   const root = mkdtempSync(join(tmpdir(), 'pulse-fuzz-'));
@@ -46,7 +46,10 @@ export async function runFuzzCampaign(options: {
     for (const format of options.formats ?? FORMATS) {
       const tally: FormatTally = { cases: 0, ok: 0, refused: 0, failures: [], maxMs: 0, maxRssKb: 0 };
       tallies.set(format, tally);
-      for (const [i, c] of fuzzCases(inputs, format, options.cases, options.seed ?? 1729).entries()) {
+      const cases = fuzzCases(inputs, format, options.cases, options.seed ?? 1729);
+      let done = 0;
+      const runOne = async (i: number) => {
+        const c = cases[i]!;
         const dir = join(root, 'cases', `${format}-${i}`);
         const result: CaseResult = sandbox ? await sandbox.run(dir, c) : await runCaseProcess(dir, c);
         tally.cases++;
@@ -58,8 +61,12 @@ export async function runFuzzCampaign(options: {
           removeCase(dir);
         }
         options.onCase?.(`${result.kind.padEnd(7)} ${(result.ms / 1000).toFixed(1)} s  ${format} ${c.label}: ${result.why.slice(0, 300)}`);
-        options.progress?.(`${format} ${i + 1}/${options.cases}`);
-      }
+        options.progress?.(`${format} ${++done}/${options.cases}`);
+      };
+      // the sandbox is one process: its cases run one at a time; own processes run `jobs` at once
+      let next = 0;
+      const lane = async () => { while (next < cases.length) await runOne(next++); };
+      await Promise.all(Array.from({ length: sandbox ? 1 : Math.max(1, options.jobs ?? 1) }, lane));
     }
   } finally {
     sandbox?.close();
