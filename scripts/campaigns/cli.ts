@@ -70,9 +70,13 @@ function ioTrace(stderr: string, runDir: string): Record<'write' | 'fsync' | 're
 /** Where in a run a file is written: the phase a fault or a kill at it lands in. */
 export function phaseOf(file: string): string {
   if (/^(charts\/|report\.(md|html)$)/.test(file)) return 'report';
-  if (/^(samples\.parquet|results\.csv|phases\.json)$/.test(file)) return 'finish';
-  if (file.startsWith('checkpoints/')) return 'checkpoint';
-  if (file.startsWith('samples/')) return 'samples part';
-  if (file === 'results.json') return 'results.json';
-  return 'start';
+  if (/^(results\.json|samples\.parquet|results\.csv|phases\.json)$/.test(file)) return 'finish';
+  if (/^cells\/[^/]+\/r\d+\.safetensors$/.test(file)) return 'cell checkpoint';
+  if (/^cells\/[^/]+\/r\d+\.parquet$/.test(file)) return 'cell samples';
+  if (/^cells\/[^/]+\/claim\.\d+$/.test(file) || /^prepare\/[^/]+\/claim\.\d+$/.test(file)) return 'claim';
+  if (file.startsWith('cells/')) return 'cell record';
+  if (file.startsWith('prepare/')) return 'preparation';
+  if (file.startsWith('workers/')) return 'worker journal';
+  if (/^(run\.json|launch\.json|config\.yaml|run\.lock)$/.test(file)) return 'start';
+  return 'other';
 }
