@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { defaultThreads, manualSeed, noGrad, randint, randn, cat, full, type Tensor } from '../src/torch/index.ts';
 import { saveSafetensors } from '../src/torch/safetensors.ts';
 import { parseLlavaSpec, randomLlava } from '../src/model/llava/index.ts';
-import { f1, median, runSide, runSideOnGpu, type SideResult } from './sides.ts';
+import { f1, median, runRounds, runSide, runSideOnGpu, summarise, type Side, type SideResult } from './sides.ts';
 import { setLoraInits } from './lora-step.ts';
 
 const { values: o } = parseArgs({ options: {
@@ -95,29 +95,18 @@ async function compareOnCpu(): Promise<void> {
   }
   const common = ['--model', dir, '--inputs', inputs, '--steps', o.steps, '--warmup', o.warmup, '--threads', o.threads];
   const reference = resolve(here, 'llava_reference.py');
-  const sides: { name: string; run: () => SideResult }[] = [
+  const sides: Side[] = [
     { name: 'pulse', run: () => runSide(process.execPath, ['--import', 'tsx', resolve(here, 'llava-step.ts'), ...common]) },
     { name: 'pytorch', run: () => runSide(o['python-torch'], [reference, '--impl', 'torch', ...common]) },
   ];
   if (existsSync(o['python-hf'])) sides.push({ name: 'hf+peft', run: () => runSide(o['python-hf'], [reference, '--impl', 'hf', ...common]) });
   else console.log(`[bench] no ${o['python-hf']}: HF+PEFT skipped (README: python3 -m venv .venv-parity && .venv-parity/bin/pip install torch transformers peft ...)`);
-  const results = new Map<string, SideResult[]>(sides.map((s) => [s.name, []]));
-  for (let r = 0; r < Number(o.rounds); r++) {
-    for (let k = 0; k < sides.length; k++) {
-      const side = sides[(r + k) % sides.length]!;
-      const result = side.run();
-      results.get(side.name)!.push(result);
-      console.log(`round ${r + 1} ${side.name.padEnd(8)} ${result.step_ms.map(f1).join(' / ')} ms/step, losses ${result.losses.map((l) => l.toFixed(5)).join(' ')}, peak RSS ${f1(result.peak_rss_mib)} MiB`);
-    }
-  }
+  const results = runRounds(sides, Number(o.rounds));
   report(results);
 }
 
 function report(results: Map<string, SideResult[]>): void {
-  const summary = [...results].map(([name, runs]) => {
-    const ms = median(runs.map((r) => median(r.step_ms)));
-    return { name, ms, tokensPerS: (runs[0]!.tokens_per_step / ms) * 1000, rss: median(runs.map((r) => r.peak_rss_mib)), losses: runs[0]!.losses };
-  });
+  const summary = summarise(results);
   console.log(`\n[bench] LLaVA ${o.size}: ${results.get('pulse')![0]!.tokens_per_step} tokens a step, ${o.threads} threads, medians of ${o.rounds} rounds`);
   for (const s of summary) console.log(`${s.name.padEnd(8)} ${f1(s.ms).padStart(9)} ms/step  ${f1(s.tokensPerS).padStart(8)} tokens/s  peak RSS ${f1(s.rss)} MiB`);
   const pulse = summary.find((s) => s.name === 'pulse')!;

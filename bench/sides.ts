@@ -27,3 +27,28 @@ export async function runSideOnGpu(name: string, command: string, args: string[]
 
 export const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
 export const f1 = (x: number) => x.toFixed(1);
+
+export interface Side { name: string; run: () => SideResult }
+
+/** Runs every side `rounds` times, each round starting one side later (no side always goes first), printing each run. */
+export function runRounds(sides: readonly Side[], rounds: number): Map<string, SideResult[]> {
+  const results = new Map<string, SideResult[]>(sides.map((s) => [s.name, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < sides.length; k++) {
+      const side = sides[(r + k) % sides.length]!;
+      const result = side.run();
+      results.get(side.name)!.push(result);
+      const losses = result.losses.map((l) => l.toFixed(5)).join(' ');
+      console.log(`round ${r + 1} ${side.name.padEnd(8)} ${result.step_ms.map(f1).join(' / ')} ms/step, losses ${losses}, peak RSS ${f1(result.peak_rss_mib)} MiB`);
+    }
+  }
+  return results;
+}
+
+/** Per side: the median step time over rounds (each round's own median), tokens/s, the median peak RSS, the first round's losses. */
+export function summarise(results: Map<string, SideResult[]>) {
+  return [...results].map(([name, runs]) => {
+    const ms = median(runs.map((r) => median(r.step_ms)));
+    return { name, ms, tokensPerS: (runs[0]!.tokens_per_step / ms) * 1000, rss: median(runs.map((r) => r.peak_rss_mib)), losses: runs[0]!.losses };
+  });
+}
