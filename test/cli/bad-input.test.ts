@@ -226,3 +226,9 @@ test('a full disk while the report is written is one line naming the file and th
   assert.equal(charts.length, 2, 'the two files written before the fault, whole');
   assert.ok(charts.every((c) => !c.endsWith('.tmp')));
 });
+
+test('a question too long for the embedded model is one line from pulse ask, not a stack trace', () => {
+  // 3000 words: the word-level tokenizer makes each one a token, far past the tiny model's 96 positions (92 of them text)
+  const question = 'x '.repeat(3000);
+  refused(['ask', '--model', fixture.base, '--question', question, '--options', 'a|b'], /^pulse: a question and answer of 30\d\d tokens do not fit the model, which takes 92$/);
+});

@@ -1,6 +1,7 @@
 import { Tensor, tensor } from '../../torch/index.ts';
 import { BOS, EOS, PAD, type Tokenizer } from './tokenizer.ts';
 import { userTurn } from './prompt.ts';
+import { PulseError } from '../../errors.ts';
 
 /**
  * One training or scoring sequence with its image already at the model's input size: the user's
@@ -54,7 +55,7 @@ export function encodeBatch(examples: readonly PixelExample[], tokenizer: Tokeni
     return { prompt, answer };
   });
   const length = Math.max(...rows.map((r) => r.prompt.length + r.answer.length));
-  if (length > maxTextLength) throw new RangeError(`a sequence has ${length} tokens, more than the model's ${maxTextLength}`);
+  if (length > maxTextLength) throw new PulseError(`a question and answer of ${length} tokens do not fit the model, which takes ${maxTextLength}`);
   const ids = new BigInt64Array(examples.length * length).fill(BigInt(PAD));
   const targets = new BigInt64Array(examples.length * length).fill(BigInt(IGNORE));
   rows.forEach((r, b) => {
@@ -116,7 +117,9 @@ export function encodePackedOptions(items: readonly { image?: Uint8Array | undef
     const prompt = [BOS, ...tokenizer.encode(userTurn(item.prompt, withImage))];
     const options = item.options.map((o) => [...tokenizer.encode(o), EOS]);
     const longest = Math.max(...options.map((o) => o.length));
-    if (visual + prompt.length + longest > maxPosition) throw new RangeError(`a prompt and option need ${visual + prompt.length + longest} positions, more than the model's ${maxPosition}`);
+    if (visual + prompt.length + longest > maxPosition) {
+      throw new PulseError(`a question and its longest option need ${visual + prompt.length + longest} positions, more than the model's ${maxPosition}`);
+    }
     return { prompt, options };
   });
   const length = Math.max(...rows.map((r) => r.prompt.length + r.options.reduce((n, o) => n + o.length, 0)));

@@ -311,7 +311,7 @@ export class EmbeddedModel extends Module implements PulseModel {
     const rows = encoded.promptEnd.map((end, b) => flat.slice(b * width, b * width + end + 1));
     const visualLength = encoded.images ? this.visualTokens : 0;
     const room = this.config.lm.maxSeq - visualLength - Math.max(...rows.map((r) => r.length));
-    if (room < 1) throw new RangeError(`generate: a prompt fills all ${this.config.lm.maxSeq} positions of the model, none is left for the answer`);
+    if (room < 1) throw new PulseError(`a prompt fills all ${this.config.lm.maxSeq} positions of the model, none is left for the answer`);
     let visual: Tensor | null = null;
     try {
       if (encoded.images) visual = keep(scope(() => this.projector.forward(this.#visionFeatures(encoded.images!, prompts.map((p) => p.image!)))));
