@@ -64,6 +64,8 @@ export abstract class NetworkModel<I extends object, Img, R extends RowTokens> e
   protected abstract tokenRow(prompt: string, answer: string, image: Img | null): R;
   /** The prompt of a multiple-choice question scored by its first letter. */
   protected abstract letterPrompt(question: ScoredQuestion): string;
+  /** Positions the row takes in the language model, each image as many as it has features. */
+  protected abstract positions(row: R): number;
   /** One forward pass over rows. */
   protected abstract encodeRows(rows: readonly R[]): Piece<I>;
   /** The rows with their image features computed (no graph), for the steps of greedy decoding to share. */
@@ -86,9 +88,26 @@ export abstract class NetworkModel<I extends object, Img, R extends RowTokens> e
     for (const { image } of items) if (image && !this.#images.has(image)) this.#images.set(image, await this.prepareImage(image));
   }
 
+  /**
+   * A row that fits the language model's max_position_embeddings. transformers would run a longer
+   * one (RoPE has no table to run out of), but past the length a model was made for its scores mean
+   * little and its memory grows with the square of the length: refused, as vLLM refuses prompts
+   * longer than max_model_len.
+   */
   #row(prompt: string, answer: string, image: ImageInput | undefined): R {
-    return this.tokenRow(prompt, answer, image ? this.#images.get(image)! : null);
+    const row = this.tokenRow(prompt, answer, image ? this.#images.get(image)! : null);
+    const length = this.positions(row);
+    if (length > this.maxPositions) {
+      const what = answer === '' ? 'a prompt of' : 'a prompt and its answer of';
+      throw new PulseError(`${what} ${length} tokens${image ? ' (its image included)' : ''} ${answer === '' ? 'does' : 'do'} not fit ${this.displayName}, `
+        + `which takes ${this.maxPositions} (max_position_embeddings in ${basename(this.origin.folder)}/config.json): `
+        + `the prompt begins ${JSON.stringify(prompt.slice(0, 40))}`);
+    }
+    return row;
   }
+
+  /** max_position_embeddings of the language model */
+  protected abstract get maxPositions(): number;
 
   #batch(rows: readonly R[]): ModelBatch {
     const pieces: Piece<I>[] = [];
@@ -269,8 +288,10 @@ export abstract class NetworkModel<I extends object, Img, R extends RowTokens> e
       const out: string[] = [];
       for (let s = 0; s < prompts.length; s += batchSize) {
         const rows = prompts.slice(s, s + batchSize).map((p) => this.#row(p.prompt, '', p.image));
+        // a row stops where its next step would not fit max_position_embeddings
+        const fits = (row: number, generated: readonly number[]) => this.positions(rows[row]!) + generated.length <= this.maxPositions;
         const step = (next: (pending: readonly number[], generated: readonly (readonly number[])[]) => Tensor) => greedyTokens(rows.length,
-          (pending, generated) => noGrad(() => scope(() => next(pending, generated).argmax(1).toArray())), this.stopId, maxTokens);
+          (pending, generated) => noGrad(() => scope(() => next(pending, generated).argmax(1).toArray())), this.stopId, maxTokens, fits);
         const tokens = this.#decodingFrom(rows, step);
         out.push(...tokens.map((ids) => this.decode(withoutStop(ids, this.stopId)).trim()));
       }

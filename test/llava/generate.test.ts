@@ -6,6 +6,7 @@ import { arange, noGrad, ones, scope, tensor } from '../../src/torch/index.ts';
 import { userTurn } from '../../src/model/llava/prompt.ts';
 import { encodeRows } from '../../src/model/llava/batch.ts';
 import type { Example } from '../../src/data/records.ts';
+import { PulseError } from '../../src/errors.ts';
 import { FIXTURES, tinyLlava } from './helpers.ts';
 
 const hub = await tinyLlava();
@@ -42,6 +43,23 @@ test('LLaVA generate(): the greedy answer written out by hand; batched with imag
   assert.deepEqual(batched, alone, 'rows of different lengths and modalities in one batch answer as they do alone');
   assert.ok(batched.some((a) => a.length > 0), 'the random model does say something');
   await assert.rejects(hub.generate(prompts, 1.5), /maxTokens must be a positive integer, got 1.5/);
+});
+
+test('LLaVA: a prompt past max_position_embeddings (256) is one line; generation stops where the next step would not fit', async () => {
+  const long = 'word '.repeat(300);
+  await assert.rejects(hub.generate([{ prompt: long, answer: '' }], 4),
+    (e: Error) => e instanceof PulseError && /^a prompt of \d+ tokens does not fit LLaVA, which takes 256 \(max_position_embeddings in tiny-hub\/config.json\): the prompt begins "word word/.test(e.message));
+  await assert.rejects(hub.encode([{ prompt: 'Who?', answer: long, image: face }]),
+    (e: Error) => e instanceof PulseError && /^a prompt and its answer of \d+ tokens \(its image included\) do not fit LLaVA, which takes 256/.test(e.message));
+  // 254 prompt positions: steps read 254, 255 and 256 positions, so 3 tokens at most
+  let words = 1;
+  const promptOf = (n: number) => 'a '.repeat(n).trim();
+  while (hub.tokenizer.encode(userTurn(promptOf(words + 1), false), true).length <= 254) words++;
+  const prompt = promptOf(words);
+  assert.equal(hub.tokenizer.encode(userTurn(prompt, false), true).length, 254);
+  const [capped] = await hub.generate([{ prompt, answer: '' }], 10);
+  assert.equal(capped, greedyByHand(prompt, 3));
+  assert.notEqual(capped, greedyByHand(prompt, 10), 'without the limit this prompt would go on');
 });
 
 test('LLaVA: a generated token that is the image token is text (as transformers embeds it), not a second image\'s place', () => {

@@ -110,3 +110,15 @@ test('a missing shard or tensor is named in the file\'s own layout (Hub and tran
   await refused((d) => editJson(join(d, 'model.safetensors.index.json'), (j) => { delete j.weight_map['lm_head.weight']; }),
     /the checkpoint has no tensor lm_head\.weight \(looked for lm_head\.weight\)/, join(FIXTURES, 'qwen2-vl-hub'));
 });
+
+test('a prompt past max_position_embeddings is one line naming the limit and the config that sets it', async () => {
+  const dir = await brokenCopy((d) => editJson(join(d, 'config.json'), (j) => { j.max_position_embeddings = 64; }));
+  try {
+    const model = await tinyQwen('', { path: dir });
+    const long = 'word '.repeat(80);
+    await assert.rejects(model.generate([{ prompt: long, answer: '' }], 2), oneLine(/^a prompt of \d+ tokens does not fit Qwen2.5-VL, which takes 64 \(max_position_embeddings in pulse-qwen-\w+\/config.json\)/));
+    assert.equal((await model.generate([{ prompt: 'Who?', answer: '' }], 2)).length, 1, 'a short prompt still runs');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

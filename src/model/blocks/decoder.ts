@@ -21,6 +21,8 @@ export interface DecoderConfig {
   headDim: number;
   rmsNormEps: number;
   ropeTheta: number;
+  /** max_position_embeddings: the longest sequence the model is made for; pulse refuses longer ones */
+  maxPositions: number;
   /** a bias on the q, k and v projections */
   qkvBias: boolean;
   /** a bias on o_proj */

@@ -14,11 +14,16 @@ export interface BatchLayout {
   imageTokens: number;
   padId: number;
   imageSize: number;
-  maxLength: number;
   device: string;
 }
 
 export type LlavaPiece = Piece<LlavaInputs>;
+
+/** Positions a row takes once each image token is expanded. */
+export function expandedLength(row: RowTokens, layout: Pick<BatchLayout, 'imageTokenId' | 'imageTokens'>): number {
+  const images = row.prompt.filter((id) => id === layout.imageTokenId).length;
+  return row.prompt.length + images * (layout.imageTokens - 1) + row.answer.length;
+}
 
 function expandImages(ids: readonly number[], layout: BatchLayout): number[] {
   return ids.flatMap((id) => (id === layout.imageTokenId ? new Array<number>(layout.imageTokens).fill(id) : [id]));
@@ -32,9 +37,6 @@ export function encodeRows(rows: readonly TokenRow[], layout: BatchLayout): Llav
   const expanded = rows.map((r) => ({ ...r, prompt: expandImages(r.prompt, layout) }));
   const grid = layoutRows(expanded, layout.padId);
   const { length } = grid;
-  if (length > layout.maxLength) {
-    throw new RangeError(`a sequence has ${length} tokens (images expanded), more than the model's ${layout.maxLength} positions`);
-  }
   const imageSlots: number[] = [];
   expanded.forEach((r, b) => r.prompt.forEach((id, t) => { if (id === layout.imageTokenId) imageSlots.push(b * length + t); }));
   const images = rows.flatMap((r) => (r.pixels ? [r.pixels] : []));

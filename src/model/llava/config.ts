@@ -89,6 +89,7 @@ function llamaConfig(raw: z.infer<typeof LlamaFields>): LlamaConfig {
     vocabSize: raw.vocab_size, hidden: raw.hidden_size, intermediate: raw.intermediate_size,
     layers: raw.num_hidden_layers, heads: raw.num_attention_heads, kvHeads: raw.num_key_value_heads ?? raw.num_attention_heads,
     headDim, rmsNormEps: raw.rms_norm_eps, ropeTheta: raw.rope_parameters?.rope_theta ?? raw.rope_theta ?? 10000,
+    maxPositions: raw.max_position_embeddings,
     qkvBias: raw.attention_bias, outputBias: raw.attention_bias, mlpBias: raw.mlp_bias,
   };
 }

@@ -5,7 +5,7 @@ import { PulseError } from '../../errors.ts';
 import type { Origin, Runtime } from '../adapter.ts';
 import type { WeightSource } from '../hf/source.ts';
 import { LlavaNet } from './llava.ts';
-import { encodeRows, pixelTensor, type BatchLayout, type LlavaPiece, type TokenRow } from './batch.ts';
+import { encodeRows, expandedLength, pixelTensor, type BatchLayout, type LlavaPiece, type TokenRow } from './batch.ts';
 import { clipPixels, type ClipConfig } from './preprocess.ts';
 import { letterQuestion, userTurn } from './prompt.ts';
 import type { LlavaConfig } from './config.ts';
@@ -33,9 +33,7 @@ export class LlavaModel extends LlavaNet {
   get layout(): BatchLayout {
     const { imageTokenId, imageTokens, padTokenId } = this.config;
     return {
-      imageTokenId, imageTokens, padId: padTokenId ?? this.tokenizer.eosId, imageSize: this.config.vision.imageSize,
-      // transformers computes past max_position_embeddings too (RoPE has no table to run out of): no limit here
-      maxLength: Number.MAX_SAFE_INTEGER, device: this.runtime.device,
+      imageTokenId, imageTokens, padId: padTokenId ?? this.tokenizer.eosId, imageSize: this.config.vision.imageSize, device: this.runtime.device,
     };
   }
 
@@ -62,6 +60,10 @@ export class LlavaModel extends LlavaNet {
   }
 
   protected letterPrompt(question: ScoredQuestion): string { return letterQuestion(question); }
+
+  protected get maxPositions(): number { return this.config.text.maxPositions; }
+
+  protected positions(row: TokenRow): number { return expandedLength(row, this.config); }
 
   protected encodeRows(rows: readonly TokenRow[]): LlavaPiece { return encodeRows(rows, this.layout); }
 

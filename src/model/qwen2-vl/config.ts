@@ -30,6 +30,7 @@ const TextFields = z.object({
   num_key_value_heads: z.number().int().positive().nullable().default(8),
   hidden_act: z.literal('silu').default('silu'),
   rms_norm_eps: z.number().positive().default(1e-5),
+  max_position_embeddings: z.number().int().positive().default(32768),
   rope_theta: z.number().positive().optional(),
   rope_scaling: RopeFields.nullable().optional(),
   rope_parameters: RopeFields.nullable().optional(),
@@ -130,6 +131,7 @@ function textConfig(raw: z.infer<typeof TextFields>): QwenTextConfig {
     vocabSize: raw.vocab_size, hidden: raw.hidden_size, intermediate: raw.intermediate_size, layers: raw.num_hidden_layers,
     heads: raw.num_attention_heads, kvHeads: raw.num_key_value_heads ?? raw.num_attention_heads, headDim, rmsNormEps: raw.rms_norm_eps,
     ropeTheta: rope.rope_theta ?? raw.rope_theta ?? 1000000, qkvBias: true, outputBias: false, mlpBias: false, mropeSection: [t!, h!, w!],
+    maxPositions: raw.max_position_embeddings,
   };
 }
 

@@ -61,6 +61,11 @@ export class QwenVlModel extends QwenVlNet {
 
   protected letterPrompt(question: ScoredQuestion): string { return mllmuQuestionBody(question); }
 
+  /** the prompt's <|image_pad|> are already one per image token */
+  protected get maxPositions(): number { return this.config.text.maxPositions; }
+
+  protected positions(row: QwenRow): number { return row.prompt.length + row.answer.length; }
+
   protected encodeRows(rows: readonly QwenRow[]): QwenPiece { return encodeQwenRows(this.kind, rows, this.layout); }
 
   /** Each image row's merged features, from one pass of the tower over all the rows' images. */
