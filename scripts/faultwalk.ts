@@ -1,10 +1,11 @@
 /**
- * npm run faultwalk [-- --ops write,fsync,rename --errors ENOSPC,EIO,EACCES --every 1 | --points N]
+ * npm run faultwalk [-- --ops write,fsync,rename --errors ENOSPC,EIO,EACCES --every 1 --offset 0 | --points N]
  *
  * The fault-injection walk, as SQLite tests its I/O errors: a quick run (the tests' tiny model, every
  * scenario and method of the preset, the report) is run once uninterrupted, counting the write
- * layer's operations; then, for each operation kind and each N (every one, every k-th with --every,
- * or N points spread over the run with --points), the same command with PULSE_FAULT=<op>:<N>:<errno>
+ * layer's operations; then, for each operation kind and each N (every one, every k-th with --every
+ * starting at 1 + offset, so that walks with other offsets cover the rest, or N points spread over
+ * the run with --points), the same command with PULSE_FAULT=<op>:<N>:<errno>
  * (the errnos in turn), then once more with the fault lifted. Each faulted attempt must finish or stop
  * with exactly one `pulse: cannot write <file>: ...` line and exit status 2; each resumed run must
  * finish with the files of the uninterrupted run (results.json timings aside, results.csv, the
@@ -20,12 +21,16 @@ import { compareRunFolders } from './campaigns/compare-runs.ts';
 const { values } = parseArgs({
   options: {
     ops: { type: 'string', default: 'write,fsync,rename' }, errors: { type: 'string', default: 'ENOSPC,EIO,EACCES' },
-    every: { type: 'string', default: '1' }, points: { type: 'string' },
+    every: { type: 'string', default: '1' }, offset: { type: 'string', default: '0' }, points: { type: 'string' },
   },
 });
 const ops = values.ops.split(',') as ('write' | 'fsync' | 'rename')[];
 const errors = values.errors.split(',');
 const every = Number(values.every);
+const offset = Number(values.offset);
+if (!Number.isInteger(every) || every < 1 || !Number.isInteger(offset) || offset < 0 || offset >= every) {
+  throw new Error(`--every must be a positive integer and --offset an integer in 0 .. every - 1 (got ${values.every}, ${values.offset})`);
+}
 
 const started = performance.now();
 const { dir, command, reference, counts, ms } = await campaignReference([]);
@@ -37,7 +42,7 @@ const at = (op: keyof typeof counts): number[] => {
     const p = Number(values.points);
     return [...new Set(Array.from({ length: p }, (_, i) => Math.max(1, Math.round(((i + 0.5) * n) / p))))];
   }
-  return Array.from({ length: Math.ceil(n / every) }, (_, i) => 1 + i * every);
+  return Array.from({ length: Math.ceil((n - offset) / every) }, (_, i) => 1 + offset + i * every);
 };
 
 interface Tally { tried: number; stopped: number; finished: number; identical: number; failures: string[] }
