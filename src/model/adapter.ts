@@ -66,6 +66,8 @@ export abstract class NetworkModel<I extends object, Img, R extends RowTokens> e
   protected abstract letterPrompt(question: ScoredQuestion): string;
   /** Positions the row takes in the language model, each image as many as it has features. */
   protected abstract positions(row: R): number;
+  /** The language model's max_position_embeddings: longer rows are refused. */
+  protected abstract get maxPositions(): number;
   /** One forward pass over rows. */
   protected abstract encodeRows(rows: readonly R[]): Piece<I>;
   /** The rows with their image features computed (no graph), for the steps of greedy decoding to share. */
@@ -98,16 +100,12 @@ export abstract class NetworkModel<I extends object, Img, R extends RowTokens> e
     const row = this.tokenRow(prompt, answer, image ? this.#images.get(image)! : null);
     const length = this.positions(row);
     if (length > this.maxPositions) {
-      const what = answer === '' ? 'a prompt of' : 'a prompt and its answer of';
-      throw new PulseError(`${what} ${length} tokens${image ? ' (its image included)' : ''} ${answer === '' ? 'does' : 'do'} not fit ${this.displayName}, `
-        + `which takes ${this.maxPositions} (max_position_embeddings in ${basename(this.origin.folder)}/config.json): `
-        + `the prompt begins ${JSON.stringify(prompt.slice(0, 40))}`);
+      const what = `${answer === '' ? 'a prompt of' : 'a prompt and its answer of'} ${length} tokens${image ? ' (its image included)' : ''}`;
+      throw new PulseError(`${what} ${answer === '' ? 'does' : 'do'} not fit ${this.displayName}, which takes ${this.maxPositions} `
+        + `(max_position_embeddings in ${basename(this.origin.folder)}/config.json): the prompt begins ${JSON.stringify(prompt.slice(0, 40))}`);
     }
     return row;
   }
-
-  /** max_position_embeddings of the language model */
-  protected abstract get maxPositions(): number;
 
   #batch(rows: readonly R[]): ModelBatch {
     const pieces: Piece<I>[] = [];

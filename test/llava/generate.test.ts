@@ -47,10 +47,11 @@ test('LLaVA generate(): the greedy answer written out by hand; batched with imag
 
 test('LLaVA: a prompt past max_position_embeddings (256) is one line; generation stops where the next step would not fit', async () => {
   const long = 'word '.repeat(300);
-  await assert.rejects(hub.generate([{ prompt: long, answer: '' }], 4),
-    (e: Error) => e instanceof PulseError && /^a prompt of \d+ tokens does not fit LLaVA, which takes 256 \(max_position_embeddings in tiny-hub\/config.json\): the prompt begins "word word/.test(e.message));
+  const refusal = (message: RegExp) => (e: Error) => e instanceof PulseError && message.test(e.message);
+  await assert.rejects(hub.generate([{ prompt: long, answer: '' }], 4), refusal(new RegExp('^a prompt of \\d+ tokens does not fit LLaVA, which takes 256 '
+    + '\\(max_position_embeddings in tiny-hub/config.json\\): the prompt begins "word word')));
   await assert.rejects(hub.encode([{ prompt: 'Who?', answer: long, image: face }]),
-    (e: Error) => e instanceof PulseError && /^a prompt and its answer of \d+ tokens \(its image included\) do not fit LLaVA, which takes 256/.test(e.message));
+    refusal(/^a prompt and its answer of \d+ tokens \(its image included\) do not fit LLaVA, which takes 256/));
   // 254 prompt positions: steps read 254, 255 and 256 positions, so 3 tokens at most
   let words = 1;
   const promptOf = (n: number) => 'a '.repeat(n).trim();

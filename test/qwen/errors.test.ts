@@ -116,7 +116,8 @@ test('a prompt past max_position_embeddings is one line naming the limit and the
   try {
     const model = await tinyQwen('', { path: dir });
     const long = 'word '.repeat(80);
-    await assert.rejects(model.generate([{ prompt: long, answer: '' }], 2), oneLine(/^a prompt of \d+ tokens does not fit Qwen2.5-VL, which takes 64 \(max_position_embeddings in pulse-qwen-\w+\/config.json\)/));
+    await assert.rejects(model.generate([{ prompt: long, answer: '' }], 2),
+      oneLine(/^a prompt of \d+ tokens does not fit Qwen2.5-VL, which takes 64 \(max_position_embeddings in pulse-qwen-\w+\/config.json\)/));
     assert.equal((await model.generate([{ prompt: 'Who?', answer: '' }], 2)).length, 1, 'a short prompt still runs');
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -33,7 +33,8 @@ export class LlavaModel extends LlavaNet {
   get layout(): BatchLayout {
     const { imageTokenId, imageTokens, padTokenId } = this.config;
     return {
-      imageTokenId, imageTokens, padId: padTokenId ?? this.tokenizer.eosId, imageSize: this.config.vision.imageSize, device: this.runtime.device,
+      imageTokenId, imageTokens, padId: padTokenId ?? this.tokenizer.eosId, imageSize: this.config.vision.imageSize,
+      device: this.runtime.device,
     };
   }
 

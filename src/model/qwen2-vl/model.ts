@@ -61,9 +61,9 @@ export class QwenVlModel extends QwenVlNet {
 
   protected letterPrompt(question: ScoredQuestion): string { return mllmuQuestionBody(question); }
 
-  /** the prompt's <|image_pad|> are already one per image token */
   protected get maxPositions(): number { return this.config.text.maxPositions; }
 
+  /** the prompt's <|image_pad|> are already one per image token */
   protected positions(row: QwenRow): number { return row.prompt.length + row.answer.length; }
 
   protected encodeRows(rows: readonly QwenRow[]): QwenPiece { return encodeQwenRows(this.kind, rows, this.layout); }
