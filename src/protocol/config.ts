@@ -199,7 +199,13 @@ function firstUnknown(names: readonly string[], known: readonly string[], key: (
   return `${key(excerpt(names[bad]!, 60), bad)}: unknown ${what} '${excerpt(names[bad]!, 60)}' (known: ${known.join(', ') || 'none'})`;
 }
 
-/** Methods, their settings and the scenarios must name what the registries and the scenario table hold. */
+/** The first name listed a second time, as "<key>: '<name>' is listed twice"; null when each is listed once. */
+function firstRepeat(names: readonly string[], key: (index: number) => string): string | null {
+  const again = names.findIndex((n, i) => names.indexOf(n) < i);
+  return again < 0 ? null : `${key(again)}: '${excerpt(names[again]!, 60)}' is listed twice (a run trains and scores each once)`;
+}
+
+/** Methods, their settings and the scenarios must name what the registries and the scenario table hold, each once. */
 function checkNames(config: RunConfig): string | null {
   const methods = [...METHODS.keys()];
   const problems = [
@@ -209,6 +215,9 @@ function checkNames(config: RunConfig): string | null {
     firstUnknown(config.scenarios, SCENARIO_NAMES, (_, i) => `scenarios.${i}`, 'scenario'),
     firstUnknown(Object.keys(config.scenario_settings), SCENARIO_NAMES, (name) => `scenario_settings.${name}`, 'scenario'),
     firstUnknown(config.attacks, ['all', ...ATTACKS.keys()], (_, i) => `attacks.${i}`, 'attack'),
+    firstRepeat(config.methods, (i) => `methods.${i}`),
+    firstRepeat(config.ablation?.targets ?? [], (i) => `ablation.targets.${i}`),
+    firstRepeat(config.scenarios, (i) => `scenarios.${i}`),
     ...Object.entries(config.method_settings).map(([method, settings]) => firstUnknown(Object.keys(settings.hyperparameters),
       Object.keys(METHODS.get(method)?.defaults ?? {}), (name) => `method_settings.${method}.hyperparameters.${name}`, 'hyperparameter')),
   ];

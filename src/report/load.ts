@@ -19,11 +19,26 @@ export function loadRun(dir: string): LoadedRun {
   return { label: checkName(parsed.data.run.id || basename(resolve(dir)), `${path}: run.id`), dir, results: parsed.data };
 }
 
-/** The names results.json holds become file names (charts, compare folders): each must follow the names rule. */
+/**
+ * The names results.json holds become file names (charts, compare folders): each must follow the names rule.
+ * A run records each scenario once per seed, and each method and update target once per scenario entry; a
+ * repeated one cannot come from a run, and the charts would draw the copies against each other.
+ */
 function checkNames(results: Results, path: string): void {
+  const once = (seen: Map<string, number>, key: string, at: string, first: (k: number) => string, what: string) => {
+    const earlier = seen.get(key);
+    if (earlier !== undefined) throw new PulseError(`${path}: ${at}: ${what} appears again (first at ${first(earlier)}); a run records it once`);
+    seen.set(key, seen.size);
+  };
+  const scenarios = new Map<string, number>();
   results.scenarios.forEach((s, i) => {
     checkName(s.scenario, `${path}: scenarios.${i}.scenario`);
-    s.methods.forEach((m, j) => checkName(m.method, `${path}: scenarios.${i}.methods.${j}.method`));
+    once(scenarios, `${s.scenario} ${s.seed}`, `scenarios.${i}`, (k) => `scenarios.${k}`, `${s.scenario} with seed ${s.seed}`);
+    const methods = new Map<string, number>();
+    s.methods.forEach((m, j) => {
+      checkName(m.method, `${path}: scenarios.${i}.methods.${j}.method`);
+      once(methods, `${m.method} ${m.update_target}`, `scenarios.${i}.methods.${j}`, (k) => `methods.${k}`, `${m.method} [${m.update_target}]`);
+    });
   });
 }
 

@@ -117,6 +117,20 @@ test('a results.json whose names are paths is refused by report and export; noth
   assert.ok(!existsSync(join(dir, '..', '..', target)) && !existsSync(join(dir, '..', '..', '..', target)));
 });
 
+test('a results.json that repeats a method or a scenario entry is one line from report and export, not minutes and an out-of-memory abort', () => {
+  // found by npm run fuzz -- --cases 300 (results #225): 20000 copies of one method; 500 copies took the report 66 s and 4.5 GB, then V8 aborted
+  const results = completeResults('twice');
+  const methods = results.scenarios[0]!.methods;
+  methods.push(structuredClone(methods[0]!));
+  const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const repeated = literal(`scenarios.0.methods.${methods.length - 1}: ${methods[0]!.method} [${methods[0]!.update_target}] appears again (first at methods.0)`);
+  refused(['report', writeRun(results)], new RegExp(`results\\.json: ${repeated}; a run records it once$`));
+  refused(['export', writeRun(results)], new RegExp(repeated));
+  methods.pop();
+  results.scenarios.push(structuredClone(results.scenarios[0]!));
+  refused(['report', writeRun(results)], new RegExp(`scenarios\\.${results.scenarios.length - 1}: ${results.scenarios[0]!.scenario} with seed \\d+ appears again`));
+});
+
 test('an empty world.dir, or the current folder, is refused: a world is generated only into a folder of its own', () => {
   refused(quick('runs/w-empty', '--config', yamlWith('w-empty.yaml', { world: { seed: 0, dir: '' } })), /world folder '': a world is written into a folder of its own/, 'runs/w-empty');
   refused(['data', 'generate', '--out', '.'], /world folder '\.': a world is written into a folder of its own/);
@@ -181,6 +195,9 @@ test('options are read as written, and a bad value is blamed on the option that 
   refused(['run', '--preset', 'quick', '--scenarios', 'fine_tuned', '--seeds', '0', '--out', 'runs/o5', '--config', file('seeds.yaml', 'seed: 1\nfine_tuned: { unlearn: 60 }\n')],
     /invalid config \(.*seeds\.yaml\): fine_tuned\.unlearn \+ fine_tuned\.retain must not exceed fine_tune\.people/, 'runs/o5');
   refused(['run', '--preset', 'quick', '--methods', 'sgd', '--out', 'runs/o6'], /invalid config \(--methods\): methods\.0: unknown unlearning method 'sgd'/, 'runs/o6');
+  refused(quick('runs/o7', '--methods', 'ga,npo,ga'), /invalid config \(--methods\): methods\.2: 'ga' is listed twice/, 'runs/o7');
+  refused(quick('runs/o8', '--config', yamlWith('ablation.yaml', { ablation: { method: 'ga', targets: ['llm', 'llm'] } })),
+    /ablation\.targets\.1: 'llm' is listed twice/, 'runs/o8');
 });
 
 test('a __proto__ key in a config, and JSON that does not parse, are one line', () => {
