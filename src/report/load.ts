@@ -25,19 +25,20 @@ export function loadRun(dir: string): LoadedRun {
  * repeated one cannot come from a run, and the charts would draw the copies against each other.
  */
 function checkNames(results: Results, path: string): void {
-  const once = (seen: Map<string, number>, key: string, at: string, first: (k: number) => string, what: string) => {
+  /** Records where `key` first appears: `at` is its place, `place(k)` names entry k of the same list. */
+  const once = (seen: Map<string, number>, key: string, index: number, place: (k: number) => string, what: string, at: string) => {
     const earlier = seen.get(key);
-    if (earlier !== undefined) throw new PulseError(`${path}: ${at}: ${what} appears again (first at ${first(earlier)}); a run records it once`);
-    seen.set(key, seen.size);
+    if (earlier !== undefined) throw new PulseError(`${path}: ${at}: ${what} appears again (first at ${place(earlier)}); a run records it once`);
+    seen.set(key, index);
   };
   const scenarios = new Map<string, number>();
   results.scenarios.forEach((s, i) => {
     checkName(s.scenario, `${path}: scenarios.${i}.scenario`);
-    once(scenarios, `${s.scenario} ${s.seed}`, `scenarios.${i}`, (k) => `scenarios.${k}`, `${s.scenario} with seed ${s.seed}`);
+    once(scenarios, `${s.scenario} ${s.seed}`, i, (k) => `scenarios.${k}`, `${s.scenario} with seed ${s.seed}`, `scenarios.${i}`);
     const methods = new Map<string, number>();
     s.methods.forEach((m, j) => {
       checkName(m.method, `${path}: scenarios.${i}.methods.${j}.method`);
-      once(methods, `${m.method} ${m.update_target}`, `scenarios.${i}.methods.${j}`, (k) => `methods.${k}`, `${m.method} [${m.update_target}]`);
+      once(methods, `${m.method} ${m.update_target}`, j, (k) => `methods.${k}`, `${m.method} [${m.update_target}]`, `scenarios.${i}.methods.${j}`);
     });
   });
 }
