@@ -287,7 +287,8 @@ export abstract class NetworkModel<I extends object, Img, R extends RowTokens> e
       for (let s = 0; s < prompts.length; s += batchSize) {
         const rows = prompts.slice(s, s + batchSize).map((p) => this.#row(p.prompt, '', p.image));
         // a row stops where its next step would not fit max_position_embeddings
-        const fits = (row: number, generated: readonly number[]) => this.positions(rows[row]!) + generated.length <= this.maxPositions;
+        const lengths = rows.map((r) => this.positions(r));
+        const fits = (row: number, generated: readonly number[]) => lengths[row]! + generated.length <= this.maxPositions;
         const step = (next: (pending: readonly number[], generated: readonly (readonly number[])[]) => Tensor) => greedyTokens(rows.length,
           (pending, generated) => noGrad(() => scope(() => next(pending, generated).argmax(1).toArray())), this.stopId, maxTokens, fits);
         const tokens = this.#decodingFrom(rows, step);
